@@ -1,0 +1,137 @@
+//! Row-major matrix product over the `gemm` crate, wrapped once so no caller sees its conventions
+//! (`gemm::gemm` computes `dst := alpha·dst + beta·lhs·rhs`, takes strides as (column, row), and
+//! overwrites `dst` when `read_dst` is false).
+
+use gemm::Parallelism;
+
+/// Which operands are stored transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transpose {
+    /// `out = a · b`
+    None,
+    /// `out = aᵀ · b`, `a` stored `(k, m)`
+    A,
+    /// `out = a · bᵀ`, `b` stored `(n, k)`
+    B,
+}
+
+/// Below this many multiply-adds one thread is faster than waking the pool.
+const PARALLEL_MIN_MACS: usize = 1 << 18;
+
+/// `out (m, n) = [out +] op(a) (m, k) · op(b) (k, n)`, all row-major.
+///
+/// With `accumulate == false` `out` is overwritten, never read. `parallel` lets the product use
+/// the current rayon pool; callers that already run inside a parallel loop pass `false`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    (m, k, n): (usize, usize, usize),
+    transpose: Transpose,
+    accumulate: bool,
+    parallel: bool,
+) {
+    assert!(out.len() >= m * n, "matmul: out holds {} < {m}×{n}", out.len());
+    assert!(a.len() >= m * k, "matmul: a holds {} < {m}×{k}", a.len());
+    assert!(b.len() >= k * n, "matmul: b holds {} < {k}×{n}", b.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // (row stride, column stride) of each operand as stored.
+    let (a_rs, a_cs) = match transpose {
+        Transpose::A => (1, m as isize),
+        _ => (k as isize, 1),
+    };
+    let (b_rs, b_cs) = match transpose {
+        Transpose::B => (1, k as isize),
+        _ => (n as isize, 1),
+    };
+    let threads = rayon::current_num_threads();
+    let parallelism = if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the asserts above guarantee every index the strides reach lies inside its slice
+    // (a: max offset (m-1)·k + (k-1) or (k-1)·m + (m-1) < m·k; likewise b and out), and `out`
+    // is a unique borrow, so it aliases neither `a` nor `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain triple loop, the reference the fast path is checked against.
+    fn reference(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize), t: Transpose) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0;
+                for p in 0..k {
+                    let av = if t == Transpose::A { a[p * m + i] } else { a[i * k + p] };
+                    let bv = if t == Transpose::B { b[j * k + p] } else { b[p * n + j] };
+                    s += av * bv;
+                }
+                out[i * n + j] = s;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_reference_for_every_transpose_and_odd_sizes() {
+        for &(m, k, n) in &[(1, 1, 1), (7, 33, 5), (64, 65, 17), (130, 9, 300)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0).collect();
+            for t in [Transpose::None, Transpose::A, Transpose::B] {
+                let want = reference(&a, &b, (m, k, n), t);
+                for parallel in [false, true] {
+                    let mut out = vec![f32::NAN; m * n];
+                    matmul(&mut out, &a, &b, (m, k, n), t, false, parallel);
+                    for (x, y) in out.iter().zip(&want) {
+                        assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{t:?} {m}x{k}x{n}: {x} vs {y}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulate_adds_to_out() {
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [1.0, 0.0, 0.0, 1.0];
+        let mut out = [10.0; 4];
+        matmul(&mut out, &a, &b, (2, 2, 2), Transpose::None, true, false);
+        assert_eq!(out, [11.0, 12.0, 13.0, 14.0]);
+    }
+}

@@ -1,0 +1,9 @@
+//! Compute kernels on flat `f32` slices: matrix products, NHWC im2col/col2im. This is the only
+//! module that may use `unsafe` (to call the GEMM crate); everything it exports is safe.
+#![allow(unsafe_code)]
+
+mod gemm;
+mod im2col;
+
+pub use gemm::{matmul, Transpose};
+pub use im2col::{col2im, im2col, same_padding, ConvGeometry};

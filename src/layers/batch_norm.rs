@@ -1,0 +1,194 @@
+//! Batch normalization over the last (channel) axis, with Keras' defaults (momentum 0.99, ε 1e-3).
+//!
+//! # Shapes
+//! x, y: (N, H, W, C) (or (N, C) after a dense layer); weight (γ, ones), bias (β, zeros),
+//! running_mean (zeros), running_var (ones): (C).
+//!
+//! Training normalizes with the batch's mean and biased variance and moves the running averages
+//! towards them (`running = momentum·running + (1 − momentum)·batch`, as Keras does); evaluation
+//! uses the running averages. Forward caches the batch mean and 1/σ for backward.
+
+use super::{BackwardArgs, ForwardArgs, Init, Layer, Mode, ParamKind, ParamSpec, Shape, PAR_CHUNK};
+use rayon::prelude::*;
+
+/// Builds a [`BatchNorm`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormConfig {
+    /// Input shape; statistics are per channel `c`.
+    pub input: Shape,
+    /// Weight of the old running statistics in each update.
+    pub momentum: f32,
+    /// Added to the variance before the square root.
+    pub epsilon: f32,
+}
+
+impl BatchNormConfig {
+    /// Keras' defaults for `input`.
+    pub fn keras(input: Shape) -> Self {
+        BatchNormConfig { input, momentum: 0.99, epsilon: 1e-3 }
+    }
+
+    /// The layer.
+    pub fn init(&self) -> BatchNorm {
+        assert!((0.0..1.0).contains(&self.momentum) && self.epsilon > 0.0, "bad batch norm config {self:?}");
+        let c = self.input.c;
+        BatchNorm { config: *self, batch_mean: vec![0.0; c], batch_rstd: vec![0.0; c] }
+    }
+}
+
+/// BatchNormalization layer.
+#[derive(Debug, Clone)]
+pub struct BatchNorm {
+    config: BatchNormConfig,
+    batch_mean: Vec<f32>,
+    batch_rstd: Vec<f32>,
+}
+
+/// Per-channel sums of `f(row index, channel, value…)` over all rows, split across threads.
+/// Each task allocates its `c` accumulators: a few dozen small vectors per pass, nothing per value.
+fn channel_sums(rows: usize, c: usize, f: impl Fn(usize, &mut [f64]) + Sync) -> Vec<f64> {
+    let rows_per_task = (PAR_CHUNK / c).max(1);
+    (0..rows.div_ceil(rows_per_task))
+        .into_par_iter()
+        .map(|t| {
+            let mut acc = vec![0.0f64; c];
+            for r in t * rows_per_task..((t + 1) * rows_per_task).min(rows) {
+                f(r, &mut acc);
+            }
+            acc
+        })
+        .reduce(|| vec![0.0; c], |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+            a
+        })
+}
+
+impl Layer for BatchNorm {
+    fn type_name(&self) -> &'static str {
+        "BatchNormalization"
+    }
+    fn token(&self) -> Option<String> {
+        Some("BN".into())
+    }
+    fn output_shape(&self) -> Shape {
+        self.config.input
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        let c = self.config.input.c;
+        vec![
+            ParamSpec::vector("weight", c, ParamKind::Trainable, Init::Ones),
+            ParamSpec::vector("bias", c, ParamKind::Trainable, Init::Zeros),
+            ParamSpec::vector("running_mean", c, ParamKind::NonTrainable, Init::Zeros),
+            ParamSpec::vector("running_var", c, ParamKind::NonTrainable, Init::Ones),
+        ]
+    }
+    fn forward(&mut self, a: ForwardArgs<'_>) {
+        let BatchNormConfig { input, momentum, epsilon } = self.config;
+        let c = input.c;
+        let rows = a.n * input.h * input.w;
+        let x = &a.x[..rows * c];
+        let (gamma, beta) = a.weights.split_at(c);
+        let (running_mean, running_var) = a.state.split_at_mut(c);
+        if a.mode == Mode::Train {
+            let sums = channel_sums(rows, c, |r, acc| {
+                acc.iter_mut().zip(&x[r * c..][..c]).for_each(|(s, &v)| *s += v as f64)
+            });
+            let mean: Vec<f64> = sums.iter().map(|s| s / rows as f64).collect();
+            let sq = channel_sums(rows, c, |r, acc| {
+                for ((s, &v), m) in acc.iter_mut().zip(&x[r * c..][..c]).zip(&mean) {
+                    *s += (v as f64 - m).powi(2);
+                }
+            });
+            for ch in 0..c {
+                let var = sq[ch] / rows as f64;
+                self.batch_mean[ch] = mean[ch] as f32;
+                self.batch_rstd[ch] = (1.0 / (var + epsilon as f64).sqrt()) as f32;
+                running_mean[ch] = momentum * running_mean[ch] + (1.0 - momentum) * mean[ch] as f32;
+                running_var[ch] = momentum * running_var[ch] + (1.0 - momentum) * var as f32;
+            }
+        } else {
+            for ch in 0..c {
+                self.batch_mean[ch] = running_mean[ch];
+                self.batch_rstd[ch] = 1.0 / (running_var[ch] + epsilon).sqrt();
+            }
+        }
+        // y = (x − mean)·rstd·γ + β, folded into one multiply-add per value.
+        let scale: Vec<f32> = self.batch_rstd.iter().zip(gamma).map(|(r, g)| r * g).collect();
+        let shift: Vec<f32> = (0..c).map(|ch| beta[ch] - self.batch_mean[ch] * scale[ch]).collect();
+        let task = (PAR_CHUNK / c).max(1) * c;
+        a.y[..rows * c].par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(y, x)| {
+            for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                for (((y, x), s), t) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
+                    *y = x * s + t;
+                }
+            }
+        });
+    }
+    fn backward(&mut self, a: BackwardArgs<'_>) {
+        let input = self.config.input;
+        let c = input.c;
+        let rows = a.n * input.h * input.w;
+        let (x, dy) = (&a.x[..rows * c], &a.dy[..rows * c]);
+        let (mean, rstd) = (&self.batch_mean, &self.batch_rstd);
+        // One pass: Σdy and Σdy·x̂ per channel, side by side.
+        let sums = channel_sums(rows, 2 * c, |r, acc| {
+            let (sum_dy, sum_dy_xhat) = acc.split_at_mut(c);
+            for ch in 0..c {
+                let (g, v) = (dy[r * c + ch] as f64, x[r * c + ch]);
+                sum_dy[ch] += g;
+                sum_dy_xhat[ch] += g * ((v - mean[ch]) * rstd[ch]) as f64;
+            }
+        });
+        let (dgamma, dbeta) = a.dweights.split_at_mut(c);
+        for ch in 0..c {
+            dbeta[ch] += sums[ch] as f32;
+            dgamma[ch] += sums[c + ch] as f32;
+        }
+        let Some(dx) = a.dx else { return };
+        // dx = γ·rstd/N · (N·dy − Σdy − x̂·Σdy·x̂)
+        let gamma = &a.weights[..c];
+        let inv_n = 1.0 / rows as f64;
+        let k: Vec<f32> = (0..c).map(|ch| gamma[ch] * rstd[ch]).collect();
+        let mean_dy: Vec<f32> = (0..c).map(|ch| (sums[ch] * inv_n) as f32).collect();
+        let mean_dy_xhat: Vec<f32> = (0..c).map(|ch| (sums[c + ch] * inv_n) as f32).collect();
+        let task = (PAR_CHUNK / c).max(1) * c;
+        dx[..rows * c].par_chunks_mut(task).zip(dy.par_chunks(task).zip(x.par_chunks(task))).for_each(
+            |(dx, (dy, x))| {
+                for ((dx, dy), x) in dx.chunks_exact_mut(c).zip(dy.chunks_exact(c)).zip(x.chunks_exact(c)) {
+                    for ch in 0..c {
+                        let xhat = (x[ch] - mean[ch]) * rstd[ch];
+                        dx[ch] = k[ch] * (dy[ch] - mean_dy[ch] - xhat * mean_dy_xhat[ch]);
+                    }
+                }
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_the_batch_and_moves_running_stats() {
+        let mut bn = BatchNormConfig::keras(Shape::flat(1)).init();
+        let x = [1.0, 3.0]; // mean 2, biased variance 1
+        let weights = [2.0, 0.5]; // γ, β
+        let mut state = [0.0, 1.0];
+        let mut y = [0.0; 2];
+        let mut rng = crate::rng::seeded(0);
+        bn.forward(ForwardArgs {
+            x: &x, y: &mut y, n: 2, weights: &weights, state: &mut state, mode: Mode::Train, rng: &mut rng,
+        });
+        let r = 1.0 / (1.0f32 + 1e-3).sqrt();
+        assert!((y[0] - (0.5 - 2.0 * r)).abs() < 1e-6 && (y[1] - (0.5 + 2.0 * r)).abs() < 1e-6, "{y:?}");
+        assert!((state[0] - 0.02).abs() < 1e-7, "running mean {}", state[0]);
+        assert!((state[1] - 1.0).abs() < 1e-7, "running var {}", state[1]);
+        // Eval uses the running statistics: (3 − 0.02)/sqrt(1 + ε)·2 + 0.5.
+        bn.forward(ForwardArgs {
+            x: &[3.0], y: &mut y[..1], n: 1, weights: &weights, state: &mut state, mode: Mode::Eval,
+            rng: &mut rng,
+        });
+        assert!((y[0] - (2.98 * r * 2.0 + 0.5)).abs() < 1e-5, "{}", y[0]);
+    }
+}

@@ -1,0 +1,124 @@
+//! Fully connected layer, `y = x · W + b`.
+//!
+//! # Shapes
+//! x: (N, d_in), weight: (d_in, d_out) as Keras stores it, bias: (d_out), y: (N, d_out).
+//! The weight starts Glorot-uniform (fans d_in, d_out), the bias at zero.
+
+use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
+use crate::kernels::{matmul, Transpose};
+
+/// Builds a [`Dense`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseConfig {
+    /// Input features.
+    pub d_in: usize,
+    /// Output features.
+    pub d_out: usize,
+}
+
+impl DenseConfig {
+    /// The layer.
+    pub fn init(&self) -> Dense {
+        assert!(self.d_in > 0 && self.d_out > 0, "dense sizes must be positive: {self:?}");
+        Dense { config: *self }
+    }
+}
+
+/// Dense (fully connected) layer.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    config: DenseConfig,
+}
+
+impl Dense {
+    /// Its configuration.
+    pub fn config(&self) -> &DenseConfig {
+        &self.config
+    }
+}
+
+/// Adds `bias` to every row of `y` (rows of `bias.len()` values).
+pub(crate) fn add_bias_rows(y: &mut [f32], bias: &[f32]) {
+    for row in y.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
+/// `dbias += Σ_rows dy` for rows of `dbias.len()` values.
+pub(crate) fn sum_rows_into(dbias: &mut [f32], dy: &[f32]) {
+    for row in dy.chunks_exact(dbias.len()) {
+        for (d, g) in dbias.iter_mut().zip(row) {
+            *d += g;
+        }
+    }
+}
+
+impl Layer for Dense {
+    fn type_name(&self) -> &'static str {
+        "Dense"
+    }
+    fn token(&self) -> Option<String> {
+        Some(format!("D{}", self.config.d_out))
+    }
+    fn output_shape(&self) -> Shape {
+        Shape::flat(self.config.d_out)
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        let DenseConfig { d_in, d_out } = self.config;
+        vec![
+            ParamSpec::kernel(vec![d_in, d_out], d_in, d_out),
+            ParamSpec::vector("bias", d_out, ParamKind::Trainable, Init::Zeros),
+        ]
+    }
+    fn forward(&mut self, a: ForwardArgs<'_>) {
+        let DenseConfig { d_in, d_out } = self.config;
+        let (weight, bias) = a.weights.split_at(d_in * d_out);
+        let y = &mut a.y[..a.n * d_out];
+        matmul(y, a.x, weight, (a.n, d_in, d_out), Transpose::None, false, true);
+        add_bias_rows(y, bias);
+    }
+    fn backward(&mut self, a: BackwardArgs<'_>) {
+        let DenseConfig { d_in, d_out } = self.config;
+        let (dweight, dbias) = a.dweights.split_at_mut(d_in * d_out);
+        let dy = &a.dy[..a.n * d_out];
+        // dW (d_in, d_out) += xᵀ · dy
+        matmul(dweight, a.x, dy, (d_in, a.n, d_out), Transpose::A, true, true);
+        sum_rows_into(dbias, dy);
+        if let Some(dx) = a.dx {
+            // dx (N, d_in) = dy · Wᵀ
+            let weight = &a.weights[..d_in * d_out];
+            matmul(dx, dy, weight, (a.n, d_out, d_in), Transpose::B, false, true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::Mode;
+
+    #[test]
+    fn computes_x_w_plus_b_and_its_gradients() {
+        let mut layer = DenseConfig { d_in: 2, d_out: 2 }.init();
+        // weight [[1, 2], [3, 4]], bias [10, 20]
+        let weights = [1.0, 2.0, 3.0, 4.0, 10.0, 20.0];
+        let x = [1.0, 1.0, 2.0, 0.0];
+        let mut y = [0.0; 4];
+        let mut rng = crate::rng::seeded(0);
+        layer.forward(ForwardArgs {
+            x: &x, y: &mut y, n: 2, weights: &weights, state: &mut [], mode: Mode::Train, rng: &mut rng,
+        });
+        assert_eq!(y, [14.0, 26.0, 12.0, 24.0]);
+        let mut dweights = [0.0; 6];
+        let mut dx = [0.0; 4];
+        layer.backward(BackwardArgs {
+            x: &x, y: &y, dy: &[1.0, 0.0, 0.0, 1.0], dx: Some(&mut dx), n: 2,
+            weights: &weights, dweights: &mut dweights,
+        });
+        // dW = xᵀ·dy = [[1, 2], [1, 0]], db = [1, 1], dx = dy·Wᵀ = [[1, 3], [2, 4]]
+        assert_eq!(dweights, [1.0, 2.0, 1.0, 0.0, 1.0, 1.0]);
+        assert_eq!(dx, [1.0, 3.0, 2.0, 4.0]);
+    }
+}

@@ -1,0 +1,39 @@
+//! Flatten `(h, w, c)` to `h·w·c` features. NHWC is already row-major in that order, so this
+//! only relabels the shape; the copy keeps every layer's output in its own buffer.
+
+use super::{BackwardArgs, ForwardArgs, Layer, Shape};
+
+/// Flattening layer.
+#[derive(Debug, Clone)]
+pub struct Flatten {
+    len: usize,
+}
+
+impl Flatten {
+    /// Flattens samples of `input` shape.
+    pub fn new(input: Shape) -> Self {
+        Flatten { len: input.len() }
+    }
+}
+
+impl Layer for Flatten {
+    fn type_name(&self) -> &'static str {
+        "Flatten"
+    }
+    fn token(&self) -> Option<String> {
+        Some("F".into())
+    }
+    fn output_shape(&self) -> Shape {
+        Shape::flat(self.len)
+    }
+    fn forward(&mut self, a: ForwardArgs<'_>) {
+        let len = a.n * self.len;
+        a.y[..len].copy_from_slice(&a.x[..len]);
+    }
+    fn backward(&mut self, a: BackwardArgs<'_>) {
+        if let Some(dx) = a.dx {
+            let len = a.n * self.len;
+            dx[..len].copy_from_slice(&a.dy[..len]);
+        }
+    }
+}

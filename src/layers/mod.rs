@@ -1,0 +1,202 @@
+//! Layers of a sequential model. Each layer is explicit: `forward` writes its output and caches what
+//! `backward` needs; `backward` *adds* into the parameter gradients (zeroing is the model's step) and
+//! writes the input gradient when asked for. Tensors are NHWC `f32`, one sample after another.
+
+mod batch_norm;
+mod conv2d;
+mod dense;
+mod dropout;
+mod flatten;
+mod global_avg_pool;
+mod max_pool;
+mod normalize;
+mod relu;
+
+pub use batch_norm::{BatchNorm, BatchNormConfig};
+pub use conv2d::{Conv2d, Conv2dConfig};
+pub use dense::{Dense, DenseConfig};
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use global_avg_pool::GlobalAvgPool;
+pub use max_pool::{MaxPool, MaxPoolConfig};
+pub use normalize::Normalize;
+pub use relu::Relu;
+
+use crate::rng::Rng;
+use rayon::prelude::*;
+
+/// Per-sample shape (height, width, channels). A flat vector of `d` values is `1 × 1 × d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+    /// Channels (or features of a flat vector).
+    pub c: usize,
+}
+
+impl Shape {
+    /// A `h × w × c` shape.
+    pub const fn new(h: usize, w: usize, c: usize) -> Self {
+        Shape { h, w, c }
+    }
+
+    /// A flat vector of `d` features.
+    pub const fn flat(d: usize) -> Self {
+        Shape { h: 1, w: 1, c: d }
+    }
+
+    /// Values per sample.
+    pub const fn len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    /// True when a sample holds no value.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Training (batch statistics, dropout on) or inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Training step: BatchNorm uses and updates batch statistics, dropout is active.
+    Train,
+    /// Evaluation/prediction: running statistics, no dropout.
+    Eval,
+}
+
+/// How a tensor counts and changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Updated by the optimiser (kernels, biases, BN scale/offset).
+    Trainable,
+    /// Updated by the forward pass, counted as non-trainable (BN running statistics).
+    NonTrainable,
+    /// Fixed data carried by the model, not counted as parameters (input normalization statistics).
+    Constant,
+}
+
+/// Initial values of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// All zeros.
+    Zeros,
+    /// All ones.
+    Ones,
+    /// Glorot-uniform with these fans (Keras' default for kernels).
+    GlorotUniform {
+        /// Inputs feeding one output.
+        fan_in: usize,
+        /// Outputs fed by one input.
+        fan_out: usize,
+    },
+}
+
+/// A tensor a layer owns, declared once; the model stores all of them in flat buffers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// PyTorch-style name: `weight`, `bias`, `running_mean`, `running_var`, `mean`, `std`.
+    pub name: &'static str,
+    /// Shape as stored.
+    pub shape: Vec<usize>,
+    /// Trainable, running statistic or constant.
+    pub kind: ParamKind,
+    /// Initial values.
+    pub init: Init,
+    /// True for kernels, the only tensors L2 regularization applies to (as Keras' kernel_regularizer).
+    pub is_kernel: bool,
+}
+
+impl ParamSpec {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True for a tensor with no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn kernel(shape: Vec<usize>, fan_in: usize, fan_out: usize) -> Self {
+        let init = Init::GlorotUniform { fan_in, fan_out };
+        ParamSpec { name: "weight", shape, kind: ParamKind::Trainable, init, is_kernel: true }
+    }
+
+    pub(crate) fn vector(name: &'static str, len: usize, kind: ParamKind, init: Init) -> Self {
+        ParamSpec { name, shape: vec![len], kind, init, is_kernel: false }
+    }
+}
+
+/// What a forward pass reads and writes.
+pub struct ForwardArgs<'a> {
+    /// Input, `(n, in_shape)`.
+    pub x: &'a [f32],
+    /// Output, `(n, out_shape)`; fully overwritten.
+    pub y: &'a mut [f32],
+    /// Samples in the batch (at most the reserved capacity).
+    pub n: usize,
+    /// The layer's trainable tensors, concatenated in `params()` order.
+    pub weights: &'a [f32],
+    /// The layer's other tensors (running statistics, constants), concatenated in `params()` order.
+    pub state: &'a mut [f32],
+    /// Train or eval.
+    pub mode: Mode,
+    /// Randomness for dropout.
+    pub rng: &'a mut Rng,
+}
+
+/// What a backward pass reads and writes; valid right after a `Mode::Train` forward of the same batch.
+pub struct BackwardArgs<'a> {
+    /// The forward input.
+    pub x: &'a [f32],
+    /// The forward output.
+    pub y: &'a [f32],
+    /// Gradient of the loss with respect to `y`.
+    pub dy: &'a [f32],
+    /// Where to write the gradient with respect to `x` (overwritten); `None` when nobody needs it.
+    pub dx: Option<&'a mut [f32]>,
+    /// Samples in the batch.
+    pub n: usize,
+    /// The layer's trainable tensors.
+    pub weights: &'a [f32],
+    /// Their gradients, added to.
+    pub dweights: &'a mut [f32],
+}
+
+/// One layer of a [`crate::model::Sequential`].
+pub trait Layer: Send + Sync {
+    /// Keras' class name, for summaries (`Conv2D`, `Dense`, ...).
+    fn type_name(&self) -> &'static str;
+    /// This layer in the architecture notation (`16C3`, `BN`, ...), or `None` for implicit layers.
+    fn token(&self) -> Option<String>;
+    /// Shape of one output sample.
+    fn output_shape(&self) -> Shape;
+    /// Tensors the layer owns.
+    fn params(&self) -> Vec<ParamSpec> {
+        Vec::new()
+    }
+    /// Sizes the layer's caches for batches of up to `capacity` samples.
+    fn reserve(&mut self, _capacity: usize) {}
+    /// Computes `y` from `x`.
+    fn forward(&mut self, args: ForwardArgs<'_>);
+    /// Adds parameter gradients and writes `dx`.
+    fn backward(&mut self, args: BackwardArgs<'_>);
+}
+
+/// Elements per task when an elementwise loop is split across threads: big enough that
+/// scheduling costs nothing, small enough to give both cores work on a 128-image batch.
+pub(crate) const PAR_CHUNK: usize = 1 << 14;
+
+/// `out[i] = f(a[i], b[i])` over the first `len` elements, split across the rayon pool.
+pub(crate) fn par_zip_map(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    out.par_chunks_mut(PAR_CHUNK)
+        .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
+        .for_each(|(o, (a, b))| {
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                *o = f(a, b);
+            }
+        });
+}

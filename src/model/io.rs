@@ -1,0 +1,117 @@
+//! Model files: one safetensors file with every tensor as `"{layer}.{name}"` (f32, little-endian)
+//! and the configuration in the metadata, so the file alone rebuilds the model. Loading checks
+//! every tensor's presence, dtype and shape; writing goes through a temporary file and a rename.
+
+use super::{ModelConfig, Normalization, Sequential};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::layers::Shape;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Format version written into every file.
+const FORMAT: &str = "mnistlab-1";
+
+/// Serializes named tensors and metadata to safetensors bytes.
+pub fn write_safetensors(tensors: &[(String, Vec<usize>, &[f32])], metadata: HashMap<String, String>) -> Vec<u8> {
+    let bytes: Vec<Vec<u8>> =
+        tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views = tensors.iter().zip(&bytes).map(|((name, shape, _), b)| {
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b).expect("shape matches data");
+        (name.clone(), view)
+    });
+    safetensors::serialize(views, Some(metadata)).expect("tensor names are unique")
+}
+
+/// Parses safetensors bytes read from `path`: its metadata and a lookup of f32 tensors.
+pub fn read_safetensors<'a>(path: &Path, bytes: &'a [u8]) -> Result<(HashMap<String, String>, SafeTensors<'a>)> {
+    let bad = |why: String| Error::format(path, format!("not a valid model file: {why}"));
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+    Ok((meta.metadata().clone().unwrap_or_default(), tensors))
+}
+
+/// Copies tensor `key` from `tensors` into `out`, checking dtype and shape.
+pub(crate) fn read_tensor(path: &Path, tensors: &SafeTensors<'_>, key: &str, shape: &[usize], out: &mut [f32]) -> Result<()> {
+    let view = tensors.tensor(key).map_err(|_| Error::format(path, format!("tensor {key:?} is missing")))?;
+    if view.dtype() != Dtype::F32 || view.shape() != shape {
+        return Err(Error::format(
+            path,
+            format!("tensor {key:?} is {:?} {:?}, expected F32 {shape:?}", view.dtype(), view.shape()),
+        ));
+    }
+    for (o, b) in out.iter_mut().zip(view.data().chunks_exact(4)) {
+        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Ok(())
+}
+
+fn metadata_of(config: &ModelConfig) -> HashMap<String, String> {
+    let s = config.input;
+    HashMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        ("name".to_string(), config.name.clone()),
+        ("arch".to_string(), config.arch.clone()),
+        ("input".to_string(), format!("{}x{}x{}", s.h, s.w, s.c)),
+        ("classes".to_string(), config.classes.to_string()),
+        ("normalization".to_string(), config.normalization.to_string()),
+        ("dataset".to_string(), config.dataset.clone()),
+        ("bn_momentum".to_string(), config.bn_momentum.to_string()),
+    ])
+}
+
+fn config_of(path: &Path, meta: &HashMap<String, String>) -> Result<ModelConfig> {
+    let get = |key: &str| {
+        meta.get(key).ok_or_else(|| Error::format(path, format!("not a mnistlab model: metadata has no {key:?}")))
+    };
+    if get("format")? != FORMAT {
+        return Err(Error::format(path, format!("unsupported model format {:?} (expected {FORMAT})", get("format")?)));
+    }
+    let bad = |key: &str| Error::format(path, format!("metadata {key:?} is invalid"));
+    let dims: Vec<usize> =
+        get("input")?.split('x').map(|d| d.parse().map_err(|_| bad("input"))).collect::<Result<_>>()?;
+    let [h, w, c] = dims[..] else { return Err(bad("input")) };
+    Ok(ModelConfig {
+        name: get("name")?.clone(),
+        arch: get("arch")?.clone(),
+        input: Shape::new(h, w, c),
+        classes: get("classes")?.parse().map_err(|_| bad("classes"))?,
+        normalization: get("normalization")?.parse::<Normalization>().map_err(|_| bad("normalization"))?,
+        dataset: get("dataset")?.clone(),
+        bn_momentum: get("bn_momentum")?.parse().map_err(|_| bad("bn_momentum"))?,
+    })
+}
+
+/// The model's tensors in slot order, for writing.
+pub(crate) fn model_tensors(model: &Sequential) -> Vec<(String, Vec<usize>, &[f32])> {
+    model.params.slots().map(|s| (s.key.clone(), s.shape.clone(), model.params.get(s))).collect()
+}
+
+/// Writes `model` to `path` atomically.
+pub fn save(model: &Sequential, path: &Path) -> Result<()> {
+    write_atomic(path, &write_safetensors(&model_tensors(model), metadata_of(model.config())))
+}
+
+/// Reads a model file written by [`save`].
+pub fn load(path: &Path) -> Result<Sequential> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (meta, tensors) = read_safetensors(path, &bytes)?;
+    let config = config_of(path, &meta)?;
+    let mut model = Sequential::new(config, 0).map_err(|e| Error::format(path, e.to_string()))?;
+    load_tensors_into(path, &tensors, &mut model)?;
+    Ok(model)
+}
+
+/// Fills every tensor of `model` from `tensors`.
+pub(crate) fn load_tensors_into(path: &Path, tensors: &SafeTensors<'_>, model: &mut Sequential) -> Result<()> {
+    let slots: Vec<_> = model.params.slots().cloned().collect();
+    for slot in &slots {
+        read_tensor(path, tensors, &slot.key, &slot.shape, model.params.get_mut(slot))?;
+    }
+    let unknown = tensors.names().into_iter().find(|n| !slots.iter().any(|s| s.key == *n));
+    if let Some(name) = unknown {
+        return Err(Error::format(path, format!("unexpected tensor {name:?} for architecture {:?}", model.config().arch)));
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! Models: the architecture notation, presets, the [`Sequential`] container that runs layers over
+//! flat buffers, Keras-like summaries, and safetensors files.
+
+mod io;
+mod normalization;
+pub mod notation;
+mod params;
+mod presets;
+mod summary;
+
+pub use io::{load, save, write_safetensors, read_safetensors};
+pub use normalization::Normalization;
+pub use params::{ParamStore, Slot};
+pub use presets::{preset, preset_names, PRESETS};
+pub use summary::summary;
+
+use crate::error::{Error, Result};
+use crate::layers::{
+    BackwardArgs, BatchNormConfig, Conv2dConfig, DenseConfig, Dropout, Flatten, ForwardArgs, GlobalAvgPool, Layer,
+    MaxPoolConfig, Mode, Normalize, Relu, Shape,
+};
+use crate::rng::{seeded, Rng};
+use notation::LayerSpec;
+
+/// Everything needed to rebuild a model; stored in its file's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// Preset name, or `custom`.
+    pub name: String,
+    /// Architecture in the notation (without the input normalization).
+    pub arch: String,
+    /// Shape of one input image.
+    pub input: Shape,
+    /// Number of classes the last layer scores.
+    pub classes: usize,
+    /// How raw pixels are scaled (statistics live in the model's first layer).
+    pub normalization: Normalization,
+    /// Dataset the model is for (`mnist`, `fashion-mnist`).
+    pub dataset: String,
+    /// BatchNorm running-average momentum (Keras: 0.99).
+    pub bn_momentum: f32,
+}
+
+impl ModelConfig {
+    /// A model for 28×28 grayscale images and 10 classes from a preset name or a notation.
+    pub fn new(model: &str, dataset: &str, normalization: Normalization) -> Self {
+        let (name, arch) = match preset(model) {
+            Some(arch) => (model.to_string(), arch.to_string()),
+            None => ("custom".to_string(), model.to_string()),
+        };
+        ModelConfig {
+            name,
+            arch,
+            input: Shape::new(28, 28, 1),
+            classes: 10,
+            normalization,
+            dataset: dataset.to_string(),
+            bn_momentum: 0.99,
+        }
+    }
+}
+
+/// A sequential stack of layers with its parameters and activation buffers.
+pub struct Sequential {
+    config: ModelConfig,
+    layers: Vec<Box<dyn Layer>>,
+    /// Per layer: does its output count as flat (for summaries: `(None, d)`)?
+    flat: Vec<bool>,
+    /// All tensors.
+    pub params: ParamStore,
+    /// `acts[0]` is the input batch, `acts[i + 1]` the output of layer `i`.
+    acts: Vec<Vec<f32>>,
+    /// Ping-pong buffers for activation gradients.
+    dacts: [Vec<f32>; 2],
+    capacity: usize,
+    /// Layers up to this index need no input gradient (nothing trainable before them).
+    no_dx_through: usize,
+    /// Randomness for dropout.
+    rng: Rng,
+}
+
+fn build_layers(config: &ModelConfig) -> Result<(Vec<Box<dyn Layer>>, Vec<bool>)> {
+    let specs = notation::parse(&config.arch)?;
+    let what = || format!("architecture {:?}", config.arch);
+    let mut shape = config.input;
+    let mut flat = false;
+    let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(Normalize::new(shape))];
+    let mut flags = vec![false];
+    for (i, spec) in specs.iter().enumerate() {
+        let refuse = |why: String| Error::config(what(), format!("token {} {:?}: {why}", i + 1, spec.to_string()));
+        let needs_image = matches!(spec, LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool);
+        if needs_image && flat {
+            return Err(refuse("needs an image input, but the layers before it made the data flat".into()));
+        }
+        if let LayerSpec::Dense(_) = spec {
+            if !flat && shape.h * shape.w > 1 {
+                layers.push(Box::new(Flatten::new(shape)));
+                flags.push(true);
+                shape = Shape::flat(shape.len());
+                flat = true;
+            }
+        }
+        let layer: Box<dyn Layer> = match *spec {
+            LayerSpec::Conv { filters, kernel, stride } => {
+                Box::new(Conv2dConfig { input: shape, filters, kernel, stride }.init())
+            }
+            LayerSpec::BatchNorm => {
+                Box::new(BatchNormConfig { momentum: config.bn_momentum, ..BatchNormConfig::keras(shape) }.init())
+            }
+            LayerSpec::Relu => Box::new(Relu::new(shape)),
+            LayerSpec::MaxPool { pool, stride } => {
+                let cfg = MaxPoolConfig { input: shape, pool, stride };
+                if cfg.output().is_none() {
+                    return Err(refuse(format!(
+                        "a {pool}×{pool} window does not fit its {}×{} input (pooling below 1×1)",
+                        shape.h, shape.w
+                    )));
+                }
+                Box::new(cfg.init())
+            }
+            LayerSpec::GlobalAvgPool => Box::new(GlobalAvgPool::new(shape)),
+            LayerSpec::Flatten => Box::new(Flatten::new(shape)),
+            LayerSpec::Dense(units) => Box::new(DenseConfig { d_in: shape.len(), d_out: units }.init()),
+            LayerSpec::Dropout(rate) => Box::new(Dropout::new(shape, rate)),
+        };
+        flat |= matches!(spec, LayerSpec::Flatten | LayerSpec::Dense(_) | LayerSpec::GlobalAvgPool);
+        shape = layer.output_shape();
+        layers.push(layer);
+        flags.push(flat);
+    }
+    if !flat || shape.len() != config.classes {
+        return Err(Error::config(
+            what(),
+            format!("must end with a dense layer of {0} units (D{0}), one score per class", config.classes),
+        ));
+    }
+    Ok((layers, flags))
+}
+
+impl Sequential {
+    /// Builds the model; tensors hold their initial values drawn from `seed`.
+    pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
+        if !(0.0..1.0).contains(&config.bn_momentum) {
+            return Err(Error::config("--bn-momentum", "must be in [0, 1)"));
+        }
+        let (layers, flat) = build_layers(&config)?;
+        let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
+        let mut params = ParamStore::new(&specs);
+        let mut rng = seeded(seed);
+        params.initialize(&mut rng);
+        let no_dx_through = params.layer_ranges.iter().position(|(v, _)| !v.is_empty()).unwrap_or(layers.len());
+        Ok(Sequential {
+            config,
+            layers,
+            flat,
+            params,
+            acts: Vec::new(),
+            dacts: [Vec::new(), Vec::new()],
+            capacity: 0,
+            no_dx_through,
+            rng,
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The layers, normalization first.
+    pub fn layers(&self) -> impl Iterator<Item = &dyn Layer> {
+        self.layers.iter().map(|l| l.as_ref())
+    }
+
+    /// Whether layer `i`'s output is a flat vector.
+    pub fn is_flat(&self, i: usize) -> bool {
+        self.flat[i]
+    }
+
+    /// Sets the input normalization statistics (first layer's `mean` and `std`).
+    pub fn set_normalization(&mut self, mean: &[f32], std: &[f32]) {
+        let len = self.config.input.len();
+        assert!(mean.len() == len && std.len() == len, "normalization statistics must have {len} values");
+        let state = &mut self.params.state[self.params.layer_ranges[0].1.clone()];
+        state[..len].copy_from_slice(mean);
+        state[len..].copy_from_slice(std);
+    }
+
+    /// Batches of up to this many samples run without allocating.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Sizes every buffer for batches of up to `capacity` samples.
+    pub fn reserve(&mut self, capacity: usize) {
+        if capacity <= self.capacity {
+            return;
+        }
+        self.capacity = capacity;
+        let mut lens = vec![self.config.input.len()];
+        lens.extend(self.layers.iter().map(|l| l.output_shape().len()));
+        self.acts = lens.iter().map(|len| vec![0.0; len * capacity]).collect();
+        let max = lens.iter().max().copied().unwrap_or(0) * capacity;
+        self.dacts = [vec![0.0; max], vec![0.0; max]];
+        for layer in &mut self.layers {
+            layer.reserve(capacity);
+        }
+    }
+
+    /// The input buffer for a batch of `n` raw images, to be filled before [`Self::forward`].
+    pub fn input_mut(&mut self, n: usize) -> &mut [f32] {
+        self.reserve(n);
+        &mut self.acts[0][..n * self.config.input.len()]
+    }
+
+    /// Runs the batch of `n` images in the input buffer; returns the logits, `(n, classes)`.
+    pub fn forward(&mut self, n: usize, mode: Mode) -> &[f32] {
+        assert!(n <= self.capacity, "batch of {n} exceeds the reserved {}", self.capacity);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let (before, after) = self.acts.split_at_mut(i + 1);
+            let (weights, state) = &self.params.layer_ranges[i];
+            layer.forward(ForwardArgs {
+                x: &before[i],
+                y: &mut after[0],
+                n,
+                weights: &self.params.values[weights.clone()],
+                state: &mut self.params.state[state.clone()],
+                mode,
+                rng: &mut self.rng,
+            });
+        }
+        let last = self.acts.last().expect("at least the input");
+        &last[..n * self.config.classes]
+    }
+
+    /// Back-propagates `dlogits` `(n, classes)` from the last [`Mode::Train`] forward of `n`
+    /// images, adding into `params.grads`.
+    pub fn backward(&mut self, n: usize, dlogits: &[f32]) {
+        let classes = self.config.classes;
+        self.dacts[0][..n * classes].copy_from_slice(&dlogits[..n * classes]);
+        let mut cur = 0;
+        for i in (0..self.layers.len()).rev() {
+            let (weights, _) = self.params.layer_ranges[i].clone();
+            let [a, b] = &mut self.dacts;
+            let (dy, dx) = if cur == 0 { (&*a, b) } else { (&*b, a) };
+            self.layers[i].backward(BackwardArgs {
+                x: &self.acts[i],
+                y: &self.acts[i + 1],
+                dy,
+                dx: (i > self.no_dx_through).then_some(dx.as_mut_slice()),
+                n,
+                weights: &self.params.values[weights.clone()],
+                dweights: &mut self.params.grads[weights],
+            });
+            if i <= self.no_dx_through {
+                break;
+            }
+            cur = 1 - cur;
+        }
+    }
+
+    /// State of the dropout generator, for resuming.
+    pub fn rng(&self) -> &Rng {
+        &self.rng
+    }
+
+    /// Replaces the dropout generator.
+    pub fn set_rng(&mut self, rng: Rng) {
+        self.rng = rng;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(model: &str) -> (usize, usize) {
+        Sequential::new(ModelConfig::new(model, "mnist", Normalization::None), 0).unwrap().params.counts()
+    }
+
+    #[test]
+    fn presets_have_keras_parameter_counts() {
+        assert_eq!(counts("linear"), (7_850, 0));
+        assert_eq!(counts("mlp"), (269_322, 0));
+        assert_eq!(counts("cnn"), (147_274, 0));
+        assert_eq!(counts("cnn-bn"), (72_890, 448));
+    }
+
+    #[test]
+    fn unbuildable_notations_are_refused_with_the_token() {
+        for (arch, needle) in [
+            ("D10-16C3-D10", "token 2 \"16C3\""),
+            ("MP2-MP2-MP2-MP2-MP2-D10", "pooling below 1×1"),
+            ("16C3-GAP", "must end with a dense layer of 10 units"),
+            ("D12", "D10"),
+        ] {
+            let err = Sequential::new(ModelConfig::new(arch, "mnist", Normalization::None), 0).err().unwrap();
+            assert!(err.to_string().contains(needle), "{arch}: {err}");
+        }
+    }
+}

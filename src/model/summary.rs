@@ -1,0 +1,88 @@
+//! A Keras-like model summary: layer (type), output shape, parameter count, then totals.
+
+use super::Sequential;
+use crate::layers::ParamKind;
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Keras' default layer name for a layer type (`Conv2D` → `conv2d`, `ReLU` → `re_lu`).
+fn keras_name(type_name: &str) -> String {
+    match type_name {
+        "Conv2D" => "conv2d".into(),
+        "ReLU" => "re_lu".into(),
+        "MaxPooling2D" => "max_pooling2d".into(),
+        "GlobalAveragePooling2D" => "global_average_pooling2d".into(),
+        "BatchNormalization" => "batch_normalization".into(),
+        other => other.to_lowercase(),
+    }
+}
+
+/// Thousands separators, as Keras prints counts: 73338 → "73,338".
+pub fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The summary table of `model`.
+pub fn summary(model: &Sequential) -> String {
+    let mut out = String::new();
+    let rule = "_".repeat(72);
+    let _ = writeln!(out, "Model: \"{}\"  ({})", model.config().name, model.config().arch);
+    let _ = writeln!(out, "{rule}");
+    let _ = writeln!(out, " {:<36}{:<24}{:>10}", "Layer (type)", "Output Shape", "Param #");
+    let _ = writeln!(out, "{}", "=".repeat(72));
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, layer) in model.layers().enumerate() {
+        let base = keras_name(layer.type_name());
+        let count = seen.entry(base.clone()).or_insert(0);
+        let name = if *count == 0 { base } else { format!("{base}_{count}") };
+        *count += 1;
+        let s = layer.output_shape();
+        let shape = if model.is_flat(i) { format!("(None, {})", s.len()) } else { format!("(None, {}, {}, {})", s.h, s.w, s.c) };
+        let params: usize =
+            layer.params().iter().filter(|p| p.kind != ParamKind::Constant).map(|p| p.len()).sum();
+        let label = format!("{name} ({})", layer.type_name());
+        let _ = writeln!(out, " {label:<36}{shape:<24}{:>10}", group_thousands(params));
+    }
+    let (trainable, non_trainable) = model.params.counts();
+    let _ = writeln!(out, "{}", "=".repeat(72));
+    let _ = writeln!(out, "Total params: {}", group_thousands(trainable + non_trainable));
+    let _ = writeln!(out, "Trainable params: {}", group_thousands(trainable));
+    let _ = writeln!(out, "Non-trainable params: {}", group_thousands(non_trainable));
+    let _ = write!(out, "{rule}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelConfig, Normalization};
+
+    #[test]
+    fn cnn_bn_summary_has_keras_totals_and_names() {
+        let model = Sequential::new(ModelConfig::new("cnn-bn", "mnist", Normalization::Standardize), 0).unwrap();
+        let text = summary(&model);
+        assert!(text.contains("Total params: 73,338"), "{text}");
+        assert!(text.contains("Trainable params: 72,890"), "{text}");
+        assert!(text.contains("Non-trainable params: 448"), "{text}");
+        assert!(text.contains("conv2d_1 (Conv2D)"), "{text}");
+        assert!(text.contains("(None, 7, 7, 64)"), "{text}");
+        assert!(text.contains("(None, 10)"), "{text}");
+    }
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1_000), "1,000");
+        assert_eq!(group_thousands(269_322), "269,322");
+        assert_eq!(group_thousands(1_234_567), "1,234,567");
+    }
+}
