@@ -36,6 +36,14 @@ pub enum Error {
     /// A dataset could not be found or fetched anywhere.
     #[error("{0}")]
     Dataset(String),
+    /// Training produced a non-finite loss (like Keras' TerminateOnNaN).
+    #[error("loss became NaN or infinite at epoch {epoch}, step {step}; try a smaller learning rate")]
+    NonFinite {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+    },
 }
 
 impl Error {

@@ -3,11 +3,13 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod fsutil;
 pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod rng;
+pub mod train;
 
 pub use error::{Error, Result};

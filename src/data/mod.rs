@@ -1,0 +1,169 @@
+//! Data: IDX files, the MNIST-family datasets and where to find them, validation splits, and
+//! filling training batches (raw pixel values and one-hot targets).
+
+pub mod idx;
+pub mod sources;
+
+pub use sources::{dataset_info, locate, DataSources, DatasetInfo, FASHION_MNIST, MNIST};
+
+use crate::error::{Error, Result};
+use crate::layers::Shape;
+use std::path::{Path, PathBuf};
+
+/// Labelled grayscale images, one after another, as stored in IDX files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Images {
+    /// Pixels, `len() × shape.len()` bytes.
+    pub pixels: Vec<u8>,
+    /// One label per image.
+    pub labels: Vec<u8>,
+    /// Shape of one image (`h × w × 1`).
+    pub shape: Shape,
+}
+
+impl Images {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there is no image.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let len = self.shape.len();
+        &self.pixels[i * len..(i + 1) * len]
+    }
+
+    /// Images `range` as a new set.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Images {
+        let len = self.shape.len();
+        Images {
+            pixels: self.pixels[range.start * len..range.end * len].to_vec(),
+            labels: self.labels[range].to_vec(),
+            shape: self.shape,
+        }
+    }
+
+    /// Splits off the last `fraction` as validation, like Keras' `validation_split`:
+    /// returns (training, validation).
+    pub fn split_validation(&self, fraction: f64) -> Result<(Images, Images)> {
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(Error::config("--val-split", format!("must be between 0 and 1 (exclusive), got {fraction}")));
+        }
+        let n_val = ((self.len() as f64) * fraction).round() as usize;
+        if n_val == 0 || n_val == self.len() {
+            return Err(Error::config(
+                "--val-split",
+                format!("{fraction} of {} images leaves an empty training or validation set", self.len()),
+            ));
+        }
+        let cut = self.len() - n_val;
+        Ok((self.slice(0..cut), self.slice(cut..self.len())))
+    }
+
+    /// Fills a batch with the images `indices`: raw pixel values (0‥255) into `x` and one-hot
+    /// rows of `classes` into `targets`.
+    pub fn fill_batch(&self, indices: &[usize], x: &mut [f32], targets: &mut [f32], classes: usize) {
+        let len = self.shape.len();
+        for (k, &i) in indices.iter().enumerate() {
+            for (d, &p) in x[k * len..(k + 1) * len].iter_mut().zip(self.image(i)) {
+                *d = p as f32;
+            }
+            let row = &mut targets[k * classes..(k + 1) * classes];
+            row.fill(0.0);
+            row[self.labels[i] as usize] = 1.0;
+        }
+    }
+}
+
+/// A dataset's training and test sets.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Which dataset.
+    pub info: &'static DatasetInfo,
+    /// Folder the files were read from.
+    pub dir: PathBuf,
+    /// The 60,000 training images.
+    pub train: Images,
+    /// The 10,000 test images.
+    pub test: Images,
+}
+
+impl Dataset {
+    /// Finds (or downloads) and reads the dataset called `name`.
+    pub fn load(name: &str, sources: &DataSources) -> Result<Dataset> {
+        let info = dataset_info(name)?;
+        let dir = locate(info, sources)?;
+        Self::load_dir(info, &dir)
+    }
+
+    /// Reads the dataset's four files from `dir`.
+    pub fn load_dir(info: &'static DatasetInfo, dir: &Path) -> Result<Dataset> {
+        let path = |i: usize| {
+            sources::find_file(dir, &info.files[i])
+                .ok_or_else(|| Error::format(dir.join(info.files[i].name), "not found (nor with .gz)"))
+        };
+        let (train, test) = rayon::join(
+            || read_images(&path(0)?, &path(1)?, info.classes.len()),
+            || read_images(&path(2)?, &path(3)?, info.classes.len()),
+        );
+        Ok(Dataset { info, dir: dir.to_path_buf(), train: train?, test: test? })
+    }
+}
+
+/// Reads an images file and its labels file and checks they belong together.
+pub fn read_images(images_path: &Path, labels_path: &Path, classes: usize) -> Result<Images> {
+    let (images, labels) = rayon::join(|| idx::read_idx(images_path), || idx::read_idx(labels_path));
+    let (images, labels) = (images?, labels?);
+    let [n, h, w] = images.dims[..] else {
+        return Err(Error::format(images_path, format!("expected 3 dimensions (images), found {:?}", images.dims)));
+    };
+    let [n_labels] = labels.dims[..] else {
+        return Err(Error::format(labels_path, format!("expected 1 dimension (labels), found {:?}", labels.dims)));
+    };
+    if n != n_labels {
+        return Err(Error::format(
+            labels_path,
+            format!("has {n_labels} labels but {} has {n} images", images_path.display()),
+        ));
+    }
+    if let Some(pos) = labels.data.iter().position(|&l| l as usize >= classes) {
+        return Err(Error::format(labels_path, format!("label {} at index {pos} is not a class 0‥{}", labels.data[pos], classes - 1)));
+    }
+    Ok(Images { pixels: images.data, labels: labels.data, shape: Shape::new(h, w, 1) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images(n: usize) -> Images {
+        Images { pixels: (0..n * 4).map(|i| i as u8).collect(), labels: (0..n).map(|i| (i % 10) as u8).collect(), shape: Shape::new(2, 2, 1) }
+    }
+
+    #[test]
+    fn validation_is_the_last_fraction() {
+        let (train, val) = images(20).split_validation(0.1).unwrap();
+        assert_eq!((train.len(), val.len()), (18, 2));
+        assert_eq!(val.labels, vec![8, 9]);
+        assert_eq!(val.image(0), &[72, 73, 74, 75]);
+        for bad in [0.0, 1.0, -0.5, f64::NAN, 0.01] {
+            assert!(images(20).split_validation(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn batches_hold_raw_pixels_and_one_hot_targets() {
+        let set = images(3);
+        let (mut x, mut t) = (vec![0.0; 8], vec![9.0; 20]);
+        set.fill_batch(&[2, 0], &mut x, &mut t, 10);
+        assert_eq!(&x[..4], &[8.0, 9.0, 10.0, 11.0]);
+        assert_eq!(&t[..10], &[0., 0., 1., 0., 0., 0., 0., 0., 0., 0.]);
+        assert_eq!(t[10], 1.0);
+        assert_eq!(t[11..].iter().sum::<f32>(), 0.0);
+    }
+}

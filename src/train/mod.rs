@@ -1,0 +1,222 @@
+//! Training and evaluation: the fit loop (`forward`, loss, `zero_grad`, `backward`, `step`),
+//! metrics, callbacks (progress bar, best-model checkpoint, history file) and run directories.
+
+pub mod callbacks;
+pub mod loss;
+pub mod optim;
+pub mod progress;
+pub mod run_dir;
+
+pub use callbacks::{BestCheckpoint, Callback, HistoryCsv};
+pub use optim::{Optimizer, OptimizerConfig};
+
+use crate::data::Images;
+use crate::error::{Error, Result};
+use crate::layers::Mode;
+use crate::model::Sequential;
+use crate::rng::seeded;
+use loss::{softmax_cross_entropy, softmax_into, BatchScore};
+use rand::seq::SliceRandom;
+use std::time::Instant;
+
+/// Hyper-parameters of one `fit`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Optimiser and learning rate.
+    pub optimizer: OptimizerConfig,
+    /// L2 factor λ on kernels (0 for none).
+    pub l2: f32,
+    /// Seed of the shuffling order.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig { epochs: 10, batch_size: 128, optimizer: OptimizerConfig::adam(1e-3), l2: 0.0, seed: 0 }
+    }
+}
+
+impl TrainConfig {
+    /// Refuses settings that cannot train, naming the flag.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::config("--epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("--batch-size", "must be at least 1"));
+        }
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return Err(Error::config("--l2", format!("must be a non-negative number, got {}", self.l2)));
+        }
+        self.optimizer.validate()
+    }
+}
+
+/// What one epoch measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss (cross-entropy plus the L2 penalty), as Keras reports it.
+    pub loss: f64,
+    /// Training accuracy.
+    pub accuracy: f64,
+    /// Validation loss, when there is a validation set.
+    pub val_loss: Option<f64>,
+    /// Validation accuracy.
+    pub val_accuracy: Option<f64>,
+    /// Learning rate used in the epoch.
+    pub learning_rate: f32,
+    /// Wall time of the epoch, validation included.
+    pub seconds: f64,
+}
+
+/// Loss and accuracy over a set of images.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Number of images.
+    pub n: usize,
+}
+
+fn check_input(model: &Sequential, data: &Images) -> Result<()> {
+    let want = model.config().input;
+    if data.shape != want {
+        return Err(Error::config(
+            "dataset",
+            format!(
+                "images are {}×{}×{} but the model expects {}×{}×{}",
+                data.shape.h, data.shape.w, data.shape.c, want.h, want.w, want.c
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Trains `model` on `train`, evaluating on `val` after each epoch and calling `callbacks`.
+pub fn fit(
+    model: &mut Sequential,
+    train: &Images,
+    val: Option<&Images>,
+    config: &TrainConfig,
+    callbacks: &mut [&mut dyn Callback],
+) -> Result<Vec<EpochMetrics>> {
+    config.validate()?;
+    check_input(model, train)?;
+    if train.is_empty() {
+        return Err(Error::config("dataset", "the training set is empty"));
+    }
+    let (classes, batch) = (model.config().classes, config.batch_size.min(train.len()));
+    model.reserve(batch);
+    let mut optimizer = Optimizer::new(config.optimizer, model.params.values.len());
+    let mut rng = seeded(config.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let (mut targets, mut dlogits) = (vec![0.0; batch * classes], vec![0.0; batch * classes]);
+    let steps = train.len().div_ceil(batch);
+    let mut history = Vec::new();
+    for epoch in 1..=config.epochs {
+        let start = Instant::now();
+        order.shuffle(&mut rng);
+        callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch, config.epochs, steps));
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for (step, indices) in order.chunks(batch).enumerate() {
+            let n = indices.len();
+            train.fill_batch(indices, model.input_mut(n), &mut targets, classes);
+            let logits = model.forward(n, Mode::Train);
+            let score = softmax_cross_entropy(logits, &targets[..n * classes], classes, Some(&mut dlogits));
+            model.params.zero_grad();
+            model.backward(n, &dlogits);
+            let penalty = optim::apply_l2(&mut model.params, config.l2);
+            let batch_loss = score.loss_sum / n as f64 + penalty;
+            if !batch_loss.is_finite() {
+                return Err(Error::NonFinite { epoch, step: step + 1 });
+            }
+            optimizer.step(&mut model.params.values, &model.params.grads);
+            loss_sum += batch_loss * n as f64;
+            correct += score.correct;
+            seen += n;
+            let (loss, accuracy) = (loss_sum / seen as f64, correct as f64 / seen as f64);
+            callbacks.iter_mut().for_each(|c| c.on_batch_end(step + 1, loss, accuracy));
+        }
+        let validation = val.map(|v| evaluate(model, v, batch)).transpose()?;
+        let metrics = EpochMetrics {
+            epoch,
+            loss: loss_sum / seen as f64,
+            accuracy: correct as f64 / seen as f64,
+            val_loss: validation.map(|e| e.loss),
+            val_accuracy: validation.map(|e| e.accuracy),
+            learning_rate: optimizer.lr(),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        for callback in callbacks.iter_mut() {
+            callback.on_epoch_end(&metrics, model)?;
+        }
+        history.push(metrics);
+    }
+    Ok(history)
+}
+
+/// Runs `model` in inference mode over `data` in batches, handing each batch's logits to `visit`
+/// with the index of its first image.
+fn for_each_batch(model: &mut Sequential, data: &Images, batch: usize, mut visit: impl FnMut(usize, &[f32])) {
+    let batch = batch.max(1);
+    model.reserve(batch.min(data.len()));
+    let len = data.shape.len();
+    for start in (0..data.len()).step_by(batch) {
+        let n = batch.min(data.len() - start);
+        for (d, &p) in model.input_mut(n).iter_mut().zip(&data.pixels[start * len..(start + n) * len]) {
+            *d = p as f32;
+        }
+        visit(start, model.forward(n, Mode::Eval));
+    }
+}
+
+/// Mean loss and accuracy of `model` on `data`.
+pub fn evaluate(model: &mut Sequential, data: &Images, batch: usize) -> Result<Evaluation> {
+    check_input(model, data)?;
+    let classes = model.config().classes;
+    let mut targets = vec![0.0; batch.max(1) * classes];
+    let mut total = BatchScore::default();
+    for_each_batch(model, data, batch, |start, logits| {
+        let n = logits.len() / classes;
+        for (row, &label) in targets.chunks_exact_mut(classes).zip(&data.labels[start..start + n]) {
+            row.fill(0.0);
+            row[label as usize] = 1.0;
+        }
+        let score = softmax_cross_entropy(logits, &targets[..n * classes], classes, None);
+        total.loss_sum += score.loss_sum;
+        total.correct += score.correct;
+    });
+    let n = data.len().max(1) as f64;
+    Ok(Evaluation { loss: total.loss_sum / n, accuracy: total.correct as f64 / n, n: data.len() })
+}
+
+/// Class probabilities of every image of `data`, `(len, classes)`.
+pub fn predict_proba(model: &mut Sequential, data: &Images, batch: usize) -> Result<Vec<f32>> {
+    check_input(model, data)?;
+    let classes = model.config().classes;
+    let mut probs = vec![0.0; data.len() * classes];
+    for_each_batch(model, data, batch, |start, logits| {
+        softmax_into(logits, &mut probs[start * classes..start * classes + logits.len()], classes);
+    });
+    Ok(probs)
+}
+
+/// Loss and accuracy of given probabilities against labels (for ensembles of averaged predictions).
+pub fn score_probabilities(probs: &[f32], labels: &[u8], classes: usize) -> Evaluation {
+    let mut loss = 0.0;
+    let mut correct = 0;
+    for (row, &label) in probs.chunks_exact(classes).zip(labels) {
+        loss -= (row[label as usize].max(1e-7) as f64).ln();
+        correct += usize::from(loss::argmax(row) == label as usize);
+    }
+    let n = labels.len().max(1) as f64;
+    Evaluation { loss: loss / n, accuracy: correct as f64 / n, n: labels.len() }
+}

@@ -1,0 +1,144 @@
+//! Finite-difference checks of every layer's backward pass. Each model puts a trainable layer
+//! first, so the gradient of its weights also checks the input gradients of every layer after it.
+
+use mnistlab::layers::{Mode, Shape};
+use mnistlab::model::{ModelConfig, Normalization, Sequential};
+use mnistlab::rng::seeded;
+use mnistlab::train::loss::softmax_cross_entropy;
+use rand::Rng;
+
+/// Central-difference steps; f32 forward passes limit how small they can be.
+const STEPS: [f32; 3] = [1e-3, 3e-4, 1e-4];
+/// Allowed |analytic − numeric| relative to the larger magnitude, plus an absolute floor.
+const REL_TOL: f32 = 2e-2;
+const ABS_TOL: f32 = 3e-4;
+/// Parameters checked per tensor (spread evenly), to keep the test fast.
+const SAMPLES_PER_TENSOR: usize = 24;
+
+struct Problem {
+    model: Sequential,
+    x: Vec<f32>,
+    targets: Vec<f32>,
+    n: usize,
+}
+
+impl Problem {
+    fn new(arch: &str, input: Shape, n: usize) -> Self {
+        let config = ModelConfig { input, ..ModelConfig::new(arch, "mnist", Normalization::None) };
+        let mut model = Sequential::new(config, 3).unwrap();
+        // Biases and BN offsets start at zero; move them so their gradients are generic.
+        let mut rng = seeded(11);
+        for v in &mut model.params.values {
+            *v += rng.random_range(-0.1..0.1);
+        }
+        let x = (0..n * input.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let mut targets = vec![0.0; n * 10];
+        for row in targets.chunks_mut(10) {
+            row[rng.random_range(0..10)] = 1.0;
+        }
+        model.reserve(n);
+        Problem { model, x, targets, n }
+    }
+
+    /// Mean loss of the batch; dropout masks are the same on every call.
+    fn loss(&mut self) -> f64 {
+        self.model.set_rng(seeded(5));
+        self.model.input_mut(self.n).copy_from_slice(&self.x);
+        let logits = self.model.forward(self.n, Mode::Train);
+        softmax_cross_entropy(logits, &self.targets, 10, None).loss_sum / self.n as f64
+    }
+
+    /// Central difference of the loss in parameter `i` with step `eps`.
+    fn numeric(&mut self, i: usize, eps: f32) -> f32 {
+        let orig = self.model.params.values[i];
+        self.model.params.values[i] = orig + eps;
+        let up = self.loss();
+        self.model.params.values[i] = orig - eps;
+        let down = self.loss();
+        self.model.params.values[i] = orig;
+        ((up - down) / (2.0 * eps as f64)) as f32
+    }
+
+    fn analytic(&mut self) -> Vec<f32> {
+        self.model.set_rng(seeded(5));
+        self.model.input_mut(self.n).copy_from_slice(&self.x);
+        let logits = self.model.forward(self.n, Mode::Train).to_vec();
+        let mut dlogits = vec![0.0; logits.len()];
+        softmax_cross_entropy(&logits, &self.targets, 10, Some(&mut dlogits));
+        self.model.params.zero_grad();
+        self.model.backward(self.n, &dlogits);
+        self.model.params.grads.clone()
+    }
+}
+
+fn check(arch: &str, input: Shape, n: usize) {
+    let mut p = Problem::new(arch, input, n);
+    let grads = p.analytic();
+    let slots = p.model.params.trainable.clone();
+    let mut checked = 0;
+    for slot in &slots {
+        let stride = (slot.range.len() / SAMPLES_PER_TENSOR).max(1);
+        for i in slot.range.clone().step_by(stride) {
+            let analytic = grads[i];
+            // A ReLU or max-pool switching within ±step bends the difference quotient; it
+            // converges as the step shrinks, so a point passes when one of three steps agrees.
+            // A wrong backward disagrees with all of them.
+            let numeric: Vec<f32> = STEPS.iter().map(|&eps| p.numeric(i, eps)).collect();
+            assert!(
+                numeric.iter().any(|&q| (q - analytic).abs() <= REL_TOL * q.abs().max(analytic.abs()) + ABS_TOL),
+                "{arch}: {} [{}]: analytic {analytic} vs numeric {numeric:?}",
+                slot.key,
+                i - slot.range.start
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
+
+#[test]
+fn dense_and_relu() {
+    check("D7-ReLU-D10", Shape::new(3, 3, 1), 4);
+}
+
+#[test]
+fn conv3_same_padding_and_flatten() {
+    check("3C3-F-D10", Shape::new(5, 5, 2), 3);
+}
+
+#[test]
+fn conv5_stride2_then_maxpool() {
+    check("4C3-4C5s2-MP2-D10", Shape::new(8, 7, 1), 3);
+}
+
+#[test]
+fn maxpool_with_overlapping_windows() {
+    check("3C3-MP3s2-D10", Shape::new(7, 7, 1), 2);
+}
+
+#[test]
+fn batch_norm_on_images_and_on_vectors() {
+    check("4C3-BN-F-D6-BN-D10", Shape::new(4, 4, 1), 5);
+}
+
+#[test]
+fn global_average_pooling() {
+    check("5C3-BN-GAP-D10", Shape::new(5, 5, 1), 3);
+}
+
+#[test]
+fn dropout_with_a_fixed_mask() {
+    check("D12-Drop0.4-ReLU-D10", Shape::new(3, 3, 1), 4);
+}
+
+#[test]
+fn the_tutorial_cnn_bn_shape_scaled_down() {
+    check("4C3-BN-ReLU-4C3-BN-ReLU-MP2-8C3-BN-ReLU-MP2-GAP-D10", Shape::new(8, 8, 1), 2);
+}
+
+#[test]
+fn conv_batches_larger_than_one_slice() {
+    // 40 images: the convolution splits the batch into several slices with separate
+    // weight-gradient parts that must add up.
+    check("2C3-F-D10", Shape::new(12, 12, 1), 40);
+}
