@@ -1,0 +1,145 @@
+//! The command-line interface: clap definitions, conversion of flags into library configs, and
+//! one function per subcommand. Only this module knows about clap and `anyhow`.
+
+mod predict;
+mod train;
+
+use mnistlab::data::{DataSources, Dataset};
+use mnistlab::model::{load, summary, ModelConfig, Normalization, Sequential};
+use mnistlab::train::evaluate;
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Train and evaluate the models of the Keras MNIST tutorial on a fast CPU engine.
+#[derive(Parser, Debug)]
+#[command(name = "mnistlab", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model; each run gets its own directory under --logdir.
+    Train(train::TrainArgs),
+    /// Evaluate a saved model on a dataset's test set.
+    Evaluate(EvaluateArgs),
+    /// Print a Keras-like summary of a preset, a notation, or a saved model.
+    Summary(SummaryArgs),
+    /// Classify PNG images with a saved model.
+    Predict(predict::PredictArgs),
+}
+
+/// Where to find datasets.
+#[derive(Args, Debug, Clone, serde::Serialize)]
+pub struct DataArgs {
+    /// Folder holding <dataset>/ with the IDX files (else MNISTLAB_DATA, the cache, /usr/share/datasets, download).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn load(&self, dataset: &str) -> mnistlab::Result<Dataset> {
+        Dataset::load(dataset, &DataSources::standard(self.data_dir.clone()))
+    }
+}
+
+#[derive(Args, Debug)]
+struct EvaluateArgs {
+    /// Model file (.safetensors).
+    model: PathBuf,
+    /// Dataset to test on (default: the one the model was trained on).
+    #[arg(long)]
+    dataset: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print one JSON object {"loss", "accuracy", "n"}.
+    #[arg(long)]
+    json: bool,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+}
+
+#[derive(Args, Debug)]
+struct SummaryArgs {
+    /// Saved model file.
+    #[arg(conflicts_with_all = ["model", "arch"])]
+    file: Option<PathBuf>,
+    /// Preset: linear, mlp, cnn, cnn-bn.
+    #[arg(long, conflicts_with = "arch")]
+    model: Option<String>,
+    /// Architecture notation, e.g. 16C3-BN-ReLU-MP2-GAP-D10.
+    #[arg(long)]
+    arch: Option<String>,
+}
+
+/// Exit code for an error: 3 when training diverged (like Keras' TerminateOnNaN), else 2.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<mnistlab::Error>() {
+        Some(mnistlab::Error::NonFinite { .. }) => 3,
+        _ => 2,
+    }
+}
+
+/// Parses `args` (program name first) and runs the subcommand.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            e.print()?; // --help, --version
+            return Ok(());
+        }
+        Err(e) => {
+            // clap's message is "error: …" plus usage; keep its first line, ours adds "error: ".
+            let first = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+            anyhow::bail!("{first} (see --help)");
+        }
+    };
+    if let Some(threads) = cli.threads {
+        if threads == 0 {
+            anyhow::bail!("--threads: must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("--threads")?;
+    }
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Evaluate(args) => run_evaluate(args),
+        Command::Summary(args) => run_summary(args),
+        Command::Predict(args) => predict::run(args),
+    }
+}
+
+fn run_evaluate(args: EvaluateArgs) -> Result<()> {
+    let mut model = load(&args.model)?;
+    let dataset = args.dataset.clone().unwrap_or_else(|| model.config().dataset.clone());
+    let data = args.data.load(&dataset)?;
+    let result = evaluate(&mut model, &data.test, args.batch_size.max(1))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        println!("Test loss: {:.4}", result.loss);
+        println!("Test accuracy: {:.4}", result.accuracy);
+    }
+    Ok(())
+}
+
+fn run_summary(args: SummaryArgs) -> Result<()> {
+    let model = match (&args.file, &args.model, &args.arch) {
+        (Some(file), _, _) => load(file)?,
+        (_, Some(m), _) | (_, _, Some(m)) => {
+            if args.model.is_some() && mnistlab::model::preset(m).is_none() {
+                anyhow::bail!("--model: unknown preset {m:?} (expected one of {})", mnistlab::model::preset_names());
+            }
+            Sequential::new(ModelConfig::new(m, "mnist", Normalization::Standardize), 0)?
+        }
+        _ => anyhow::bail!("summary: give a model file, --model PRESET or --arch NOTATION"),
+    };
+    println!("{}", summary(&model));
+    Ok(())
+}

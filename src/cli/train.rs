@@ -1,0 +1,199 @@
+//! `mnistlab train`: flags → a validated plan → data → model → fit → run directory.
+//! Every flag is checked before any file is read or written, so a bad flag leaves nothing behind.
+
+use super::DataArgs;
+use mnistlab::data::Images;
+use mnistlab::model::{load, preset, summary, ModelConfig, Normalization, Sequential};
+use mnistlab::train::progress::Progress;
+use mnistlab::train::run_dir::{create_run_dir, write_summary};
+use mnistlab::train::{evaluate, fit, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, TrainConfig};
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+#[derive(Args, Debug, serde::Serialize)]
+pub(super) struct TrainArgs {
+    /// Preset: linear, mlp, cnn, cnn-bn.
+    #[arg(long, default_value = "cnn-bn", conflicts_with = "arch")]
+    model: String,
+    /// Architecture notation instead of a preset, e.g. 32C3-BN-ReLU-MP2-GAP-D10.
+    #[arg(long)]
+    arch: Option<String>,
+    /// mnist or fashion-mnist.
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Input normalization: none, minmax, standardize, standardize-global.
+    #[arg(long, default_value = "standardize")]
+    normalize: String,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    optimizer: OptimizerKind,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    lr: f32,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    momentum: f32,
+    /// L2 factor on kernels (Keras' kernel_regularizer=l2(λ)).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    l2: f32,
+    /// BatchNorm running-average momentum.
+    #[arg(long, default_value_t = 0.99, allow_negative_numbers = true)]
+    bn_momentum: f32,
+    /// Fraction of the training set held out (the last images), as Keras' validation_split.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    val_split: f64,
+    /// Use only the first N training images (quick experiments).
+    #[arg(long, value_name = "N")]
+    train_images: Option<usize>,
+    /// Seed for initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Parent directory of run directories.
+    #[arg(long, default_value = "logs")]
+    logdir: PathBuf,
+    /// Run name (default: the model name); the run goes to <logdir>/<name>-<i>.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// What `train` will do, fully checked.
+struct Plan {
+    model: ModelConfig,
+    train: TrainConfig,
+}
+
+impl TryFrom<&TrainArgs> for Plan {
+    type Error = anyhow::Error;
+
+    fn try_from(args: &TrainArgs) -> Result<Self> {
+        mnistlab::data::dataset_info(&args.dataset)?;
+        let normalization: Normalization = args.normalize.parse()?;
+        let spec = match &args.arch {
+            Some(arch) => arch.clone(),
+            None if preset(&args.model).is_some() => args.model.clone(),
+            None => bail!("--model: unknown preset {:?} (expected one of {})", args.model, mnistlab::model::preset_names()),
+        };
+        let model = ModelConfig { bn_momentum: args.bn_momentum, ..ModelConfig::new(&spec, &args.dataset, normalization) };
+        Sequential::new(model.clone(), args.seed)?; // refuses unbuildable architectures now
+        let optimizer = match args.optimizer {
+            OptimizerKind::Adam => OptimizerConfig::adam(args.lr),
+            OptimizerKind::Sgd => OptimizerConfig::Sgd { lr: args.lr, momentum: args.momentum },
+        };
+        let train = TrainConfig { epochs: args.epochs, batch_size: args.batch_size, optimizer, l2: args.l2, seed: args.seed };
+        train.validate()?;
+        if !(args.val_split > 0.0 && args.val_split < 1.0) {
+            bail!("--val-split: must be between 0 and 1 (exclusive), got {}", args.val_split);
+        }
+        if args.train_images == Some(0) {
+            bail!("--train-images: must be at least 1");
+        }
+        if args.name.as_deref().is_some_and(|n| n.is_empty() || n.contains(['/', '\\'])) {
+            bail!("--name: must be a non-empty name without slashes");
+        }
+        Ok(Plan { model, train })
+    }
+}
+
+/// The command line as typed, each argument shell-quoted when needed.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c)) {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every argument with its value, defaults included, for `summary.txt`.
+fn argument_table(args: &TrainArgs) -> Vec<(String, String)> {
+    let value = serde_json::to_value(args).unwrap_or_default();
+    let mut rows = Vec::new();
+    let mut push = |obj: &serde_json::Map<String, serde_json::Value>| {
+        for (k, v) in obj {
+            if !v.is_object() {
+                let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                rows.push((format!("--{}", k.replace('_', "-")), v));
+            }
+        }
+    };
+    if let Some(obj) = value.as_object() {
+        push(obj);
+        obj.values().filter_map(|v| v.as_object()).for_each(&mut push);
+    }
+    rows
+}
+
+pub(super) fn run(args: TrainArgs) -> Result<()> {
+    let plan = Plan::try_from(&args)?;
+    let data = args.data.load(&args.dataset)?;
+    let full: Images = match args.train_images {
+        Some(n) => data.train.slice(0..n.min(data.train.len())),
+        None => data.train.clone(),
+    };
+    let (train, val) = full.split_validation(args.val_split)?;
+    let mut model = Sequential::new(plan.model.clone(), args.seed)?;
+    let (mean, std) = plan.model.normalization.statistics(&train.pixels, train.shape.len());
+    model.set_normalization(&mean, &std);
+
+    let name = args.name.clone().unwrap_or_else(|| model.config().name.clone());
+    let run_dir = create_run_dir(&args.logdir, &name)?;
+    write_summary(&run_dir, &command_line(), &argument_table(&args))?;
+    println!("{}", summary(&model));
+    println!(
+        "Training on {} images, validating on {} ({} from {}); run directory {}",
+        train.len(),
+        val.len(),
+        data.info.name,
+        data.dir.display(),
+        run_dir.display()
+    );
+
+    let best_path = run_dir.join("best_model.safetensors");
+    let mut progress = Progress::new();
+    let mut history = HistoryCsv::new(run_dir.join("history.csv"));
+    let mut checkpoint = BestCheckpoint::new(best_path.clone());
+    let mut callbacks: [&mut dyn Callback; 3] = [&mut progress, &mut history, &mut checkpoint];
+    let start = Instant::now();
+    let epochs = fit(&mut model, &train, Some(&val), &plan.train, &mut callbacks)?;
+    let seconds = start.elapsed().as_secs_f64();
+
+    let mut best = load(&best_path)?;
+    let test = evaluate(&mut best, &data.test, 256)?;
+    println!("Test loss: {:.4}", test.loss);
+    println!("Test accuracy: {:.4}", test.accuracy);
+    let results = serde_json::json!({
+        "model": model.config().name,
+        "arch": model.config().arch,
+        "dataset": data.info.name,
+        "epochs": epochs.len(),
+        "best_val_loss": epochs.iter().filter_map(|e| e.val_loss).fold(f64::INFINITY, f64::min),
+        "best_val_accuracy": epochs.iter().filter_map(|e| e.val_accuracy).fold(0.0, f64::max),
+        "test_loss": test.loss,
+        "test_accuracy": test.accuracy,
+        "seconds": seconds,
+    });
+    mnistlab::fsutil::write_atomic(&run_dir.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())?;
+    println!("Run saved in {}", run_dir.display());
+    Ok(())
+}
