@@ -37,7 +37,9 @@ pub enum Error {
     #[error("{0}")]
     Dataset(String),
     /// Training produced a non-finite loss (like Keras' TerminateOnNaN).
-    #[error("loss became NaN or infinite at epoch {epoch}, step {step}; try a smaller learning rate")]
+    #[error(
+        "loss became NaN or infinite at epoch {epoch}, step {step}; try a smaller learning rate"
+    )]
     NonFinite {
         /// 1-based epoch.
         epoch: usize,
@@ -49,16 +51,25 @@ pub enum Error {
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().to_path_buf(), err }
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            err,
+        }
     }
 
     /// A content error in the file at `path`.
     pub fn format(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        Error::Format { path: path.as_ref().to_path_buf(), message: message.into() }
+        Error::Format {
+            path: path.as_ref().to_path_buf(),
+            message: message.into(),
+        }
     }
 
     /// A refused flag or setting.
     pub fn config(what: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Config { what: what.into(), message: message.into() }
+        Error::Config {
+            what: what.into(),
+            message: message.into(),
+        }
     }
 }

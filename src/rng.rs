@@ -32,7 +32,10 @@ mod tests {
         let limit = (6.0f32 / 150.0).sqrt();
         assert!(w.iter().all(|v| v.abs() <= limit));
         let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(max > 0.95 * limit, "values should fill the range, max {max}");
+        assert!(
+            max > 0.95 * limit,
+            "values should fill the range, max {max}"
+        );
     }
 
     #[test]

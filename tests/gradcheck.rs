@@ -24,20 +24,30 @@ struct Problem {
 
 impl Problem {
     fn new(arch: &str, input: Shape, n: usize) -> Self {
-        let config = ModelConfig { input, ..ModelConfig::new(arch, "mnist", Normalization::None) };
+        let config = ModelConfig {
+            input,
+            ..ModelConfig::new(arch, "mnist", Normalization::None)
+        };
         let mut model = Sequential::new(config, 3).unwrap();
         // Biases and BN offsets start at zero; move them so their gradients are generic.
         let mut rng = seeded(11);
         for v in &mut model.params.values {
             *v += rng.random_range(-0.1..0.1);
         }
-        let x = (0..n * input.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let x = (0..n * input.len())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         let mut targets = vec![0.0; n * 10];
         for row in targets.chunks_mut(10) {
             row[rng.random_range(0..10)] = 1.0;
         }
         model.reserve(n);
-        Problem { model, x, targets, n }
+        Problem {
+            model,
+            x,
+            targets,
+            n,
+        }
     }
 
     /// Mean loss of the batch; dropout masks are the same on every call.
@@ -85,7 +95,10 @@ fn check(arch: &str, input: Shape, n: usize) {
             // A wrong backward disagrees with all of them.
             let numeric: Vec<f32> = STEPS.iter().map(|&eps| p.numeric(i, eps)).collect();
             assert!(
-                numeric.iter().any(|&q| (q - analytic).abs() <= REL_TOL * q.abs().max(analytic.abs()) + ABS_TOL),
+                numeric
+                    .iter()
+                    .any(|&q| (q - analytic).abs()
+                        <= REL_TOL * q.abs().max(analytic.abs()) + ABS_TOL),
                 "{arch}: {} [{}]: analytic {analytic} vs numeric {numeric:?}",
                 slot.key,
                 i - slot.range.start
@@ -133,7 +146,11 @@ fn dropout_with_a_fixed_mask() {
 
 #[test]
 fn the_tutorial_cnn_bn_shape_scaled_down() {
-    check("4C3-BN-ReLU-4C3-BN-ReLU-MP2-8C3-BN-ReLU-MP2-GAP-D10", Shape::new(8, 8, 1), 2);
+    check(
+        "4C3-BN-ReLU-4C3-BN-ReLU-MP2-8C3-BN-ReLU-MP2-GAP-D10",
+        Shape::new(8, 8, 1),
+        2,
+    );
 }
 
 #[test]

@@ -4,11 +4,11 @@
 mod predict;
 mod train;
 
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
 use mnistlab::data::{DataSources, Dataset};
 use mnistlab::model::{load, summary, ModelConfig, Normalization, Sequential};
 use mnistlab::train::evaluate;
-use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -97,7 +97,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         }
         Err(e) => {
             // clap's message is "error: …" plus usage; keep its first line, ours adds "error: ".
-            let first = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+            let first = e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
             anyhow::bail!("{first} (see --help)");
         }
     };
@@ -105,7 +111,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         if threads == 0 {
             anyhow::bail!("--threads: must be at least 1");
         }
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("--threads")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("--threads")?;
     }
     match cli.command {
         Command::Train(args) => train::run(args),
@@ -117,7 +126,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
 
 fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     let mut model = load(&args.model)?;
-    let dataset = args.dataset.clone().unwrap_or_else(|| model.config().dataset.clone());
+    let dataset = args
+        .dataset
+        .clone()
+        .unwrap_or_else(|| model.config().dataset.clone());
     let data = args.data.load(&dataset)?;
     let result = evaluate(&mut model, &data.test, args.batch_size.max(1))?;
     if args.json {
@@ -134,7 +146,10 @@ fn run_summary(args: SummaryArgs) -> Result<()> {
         (Some(file), _, _) => load(file)?,
         (_, Some(m), _) | (_, _, Some(m)) => {
             if args.model.is_some() && mnistlab::model::preset(m).is_none() {
-                anyhow::bail!("--model: unknown preset {m:?} (expected one of {})", mnistlab::model::preset_names());
+                anyhow::bail!(
+                    "--model: unknown preset {m:?} (expected one of {})",
+                    mnistlab::model::preset_names()
+                );
             }
             Sequential::new(ModelConfig::new(m, "mnist", Normalization::Standardize), 0)?
         }

@@ -2,14 +2,16 @@
 //! Every flag is checked before any file is read or written, so a bad flag leaves nothing behind.
 
 use super::DataArgs;
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
 use mnistlab::data::Images;
 use mnistlab::model::{load, preset, summary, ModelConfig, Normalization, Sequential};
 use mnistlab::train::progress::Progress;
 use mnistlab::train::run_dir::{create_run_dir, write_summary};
-use mnistlab::train::{evaluate, fit, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, TrainConfig};
-use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use mnistlab::train::{
+    check_input, evaluate, fit, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, TrainConfig,
+};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -88,34 +90,64 @@ impl TryFrom<&TrainArgs> for Plan {
         let spec = match &args.arch {
             Some(arch) => arch.clone(),
             None if preset(&args.model).is_some() => args.model.clone(),
-            None => bail!("--model: unknown preset {:?} (expected one of {})", args.model, mnistlab::model::preset_names()),
+            None => bail!(
+                "--model: unknown preset {:?} (expected one of {})",
+                args.model,
+                mnistlab::model::preset_names()
+            ),
         };
-        let model = ModelConfig { bn_momentum: args.bn_momentum, ..ModelConfig::new(&spec, &args.dataset, normalization) };
+        let model = ModelConfig {
+            bn_momentum: args.bn_momentum,
+            ..ModelConfig::new(&spec, &args.dataset, normalization)
+        };
         Sequential::new(model.clone(), args.seed)?; // refuses unbuildable architectures now
         let optimizer = match args.optimizer {
             OptimizerKind::Adam => OptimizerConfig::adam(args.lr),
-            OptimizerKind::Sgd => OptimizerConfig::Sgd { lr: args.lr, momentum: args.momentum },
+            OptimizerKind::Sgd => OptimizerConfig::Sgd {
+                lr: args.lr,
+                momentum: args.momentum,
+            },
         };
-        let train = TrainConfig { epochs: args.epochs, batch_size: args.batch_size, optimizer, l2: args.l2, seed: args.seed };
+        let train = TrainConfig {
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            optimizer,
+            l2: args.l2,
+            seed: args.seed,
+        };
         train.validate()?;
         if !(args.val_split > 0.0 && args.val_split < 1.0) {
-            bail!("--val-split: must be between 0 and 1 (exclusive), got {}", args.val_split);
+            bail!(
+                "--val-split: must be between 0 and 1 (exclusive), got {}",
+                args.val_split
+            );
         }
         if args.train_images == Some(0) {
             bail!("--train-images: must be at least 1");
         }
-        if args.name.as_deref().is_some_and(|n| n.is_empty() || n.contains(['/', '\\'])) {
+        if args
+            .name
+            .as_deref()
+            .is_some_and(|n| n.is_empty() || n.contains(['/', '\\']))
+        {
             bail!("--name: must be a non-empty name without slashes");
         }
         Ok(Plan { model, train })
     }
 }
 
-/// The command line as typed, each argument shell-quoted when needed.
+/// The command line as typed (program by its file name), each argument shell-quoted when needed.
 fn command_line() -> String {
-    std::env::args()
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(name) = args.first().and_then(|p| Path::new(p).file_name()) {
+        args[0] = name.to_string_lossy().into_owned();
+    }
+    args.into_iter()
         .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c)) {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
+            {
                 a
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))
@@ -132,14 +164,19 @@ fn argument_table(args: &TrainArgs) -> Vec<(String, String)> {
     let mut push = |obj: &serde_json::Map<String, serde_json::Value>| {
         for (k, v) in obj {
             if !v.is_object() {
-                let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                let v = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
                 rows.push((format!("--{}", k.replace('_', "-")), v));
             }
         }
     };
     if let Some(obj) = value.as_object() {
         push(obj);
-        obj.values().filter_map(|v| v.as_object()).for_each(&mut push);
+        obj.values()
+            .filter_map(|v| v.as_object())
+            .for_each(&mut push);
     }
     rows
 }
@@ -153,10 +190,17 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
     };
     let (train, val) = full.split_validation(args.val_split)?;
     let mut model = Sequential::new(plan.model.clone(), args.seed)?;
-    let (mean, std) = plan.model.normalization.statistics(&train.pixels, train.shape.len());
+    check_input(&model, &train)?;
+    let (mean, std) = plan
+        .model
+        .normalization
+        .statistics(&train.pixels, train.shape.len());
     model.set_normalization(&mean, &std);
 
-    let name = args.name.clone().unwrap_or_else(|| model.config().name.clone());
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| model.config().name.clone());
     let run_dir = create_run_dir(&args.logdir, &name)?;
     write_summary(&run_dir, &command_line(), &argument_table(&args))?;
     println!("{}", summary(&model));
@@ -193,7 +237,10 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
         "test_accuracy": test.accuracy,
         "seconds": seconds,
     });
-    mnistlab::fsutil::write_atomic(&run_dir.join("results.json"), serde_json::to_string_pretty(&results)?.as_bytes())?;
+    mnistlab::fsutil::write_atomic(
+        &run_dir.join("results.json"),
+        serde_json::to_string_pretty(&results)?.as_bytes(),
+    )?;
     println!("Run saved in {}", run_dir.display());
     Ok(())
 }

@@ -44,32 +44,49 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<Idx> {
         return Err(bad("is empty".into()));
     }
     if bytes.len() < 4 {
-        return Err(bad(format!("is truncated: {} bytes, shorter than the 4-byte IDX magic number", bytes.len())));
+        return Err(bad(format!(
+            "is truncated: {} bytes, shorter than the 4-byte IDX magic number",
+            bytes.len()
+        )));
     }
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] == 0 {
-        return Err(bad(format!("bad IDX magic number 0x{magic:08x} (expected 0x00000801 or 0x00000803)")));
+        return Err(bad(format!(
+            "bad IDX magic number 0x{magic:08x} (expected 0x00000801 or 0x00000803)"
+        )));
     }
     let ndims = bytes[3] as usize;
     let header = 4 + 4 * ndims;
     if bytes.len() < header {
-        return Err(bad(format!("is truncated: the header needs {header} bytes, the file has {}", bytes.len())));
+        return Err(bad(format!(
+            "is truncated: the header needs {header} bytes, the file has {}",
+            bytes.len()
+        )));
     }
     let dims: Vec<usize> = bytes[4..header]
         .chunks_exact(4)
         .map(|d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize)
         .collect();
-    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
-        bad(format!("dimensions {dims:?} are too large"))
-    })?;
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("dimensions {dims:?} are too large")))?;
     let found = bytes.len() - header;
     if found < expected {
-        return Err(bad(format!("is truncated: dimensions {dims:?} need {expected} data bytes, found {found}")));
+        return Err(bad(format!(
+            "is truncated: dimensions {dims:?} need {expected} data bytes, found {found}"
+        )));
     }
     if found > expected {
-        return Err(bad(format!("has {} bytes after the {expected} its dimensions {dims:?} describe", found - expected)));
+        return Err(bad(format!(
+            "has {} bytes after the {expected} its dimensions {dims:?} describe",
+            found - expected
+        )));
     }
-    Ok(Idx { dims, data: bytes[header..].to_vec() })
+    Ok(Idx {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
 }
 
 /// Encodes `data` with `dims` as IDX bytes (for writing fixtures and exports).
@@ -105,7 +122,10 @@ mod tests {
         let cases: [(&[u8], &str); 5] = [
             (&[], "is empty"),
             (&good[..2], "truncated"),
-            (&[0, 0, 0x0d, 1, 0, 0, 0, 1, 0], "bad IDX magic number 0x00000d01"),
+            (
+                &[0, 0, 0x0d, 1, 0, 0, 0, 1, 0],
+                "bad IDX magic number 0x00000d01",
+            ),
             (&good[..good.len() - 1], "need 3 data bytes, found 2"),
             (&[&good[..], &[9]].concat(), "1 bytes after"),
         ];
@@ -124,9 +144,13 @@ mod tests {
         enc.write_all(&raw).unwrap();
         let gz = enc.finish().unwrap();
         assert_eq!(decompress(Path::new("a.gz"), gz.clone()).unwrap(), raw);
-        let err = decompress(Path::new("a.gz"), raw.clone()).unwrap_err().to_string();
+        let err = decompress(Path::new("a.gz"), raw.clone())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not gzip"), "{err}");
-        let err = decompress(Path::new("a.gz"), gz[..gz.len() / 2].to_vec()).unwrap_err().to_string();
+        let err = decompress(Path::new("a.gz"), gz[..gz.len() / 2].to_vec())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("corrupt gzip"), "{err}");
     }
 }

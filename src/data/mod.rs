@@ -52,13 +52,19 @@ impl Images {
     /// returns (training, validation).
     pub fn split_validation(&self, fraction: f64) -> Result<(Images, Images)> {
         if !(fraction > 0.0 && fraction < 1.0) {
-            return Err(Error::config("--val-split", format!("must be between 0 and 1 (exclusive), got {fraction}")));
+            return Err(Error::config(
+                "--val-split",
+                format!("must be between 0 and 1 (exclusive), got {fraction}"),
+            ));
         }
         let n_val = ((self.len() as f64) * fraction).round() as usize;
         if n_val == 0 || n_val == self.len() {
             return Err(Error::config(
                 "--val-split",
-                format!("{fraction} of {} images leaves an empty training or validation set", self.len()),
+                format!(
+                    "{fraction} of {} images leaves an empty training or validation set",
+                    self.len()
+                ),
             ));
         }
         let cut = self.len() - n_val;
@@ -67,7 +73,13 @@ impl Images {
 
     /// Fills a batch with the images `indices`: raw pixel values (0‥255) into `x` and one-hot
     /// rows of `classes` into `targets`.
-    pub fn fill_batch(&self, indices: &[usize], x: &mut [f32], targets: &mut [f32], classes: usize) {
+    pub fn fill_batch(
+        &self,
+        indices: &[usize],
+        x: &mut [f32],
+        targets: &mut [f32],
+        classes: usize,
+    ) {
         let len = self.shape.len();
         for (k, &i) in indices.iter().enumerate() {
             for (d, &p) in x[k * len..(k + 1) * len].iter_mut().zip(self.image(i)) {
@@ -104,37 +116,64 @@ impl Dataset {
     /// Reads the dataset's four files from `dir`.
     pub fn load_dir(info: &'static DatasetInfo, dir: &Path) -> Result<Dataset> {
         let path = |i: usize| {
-            sources::find_file(dir, &info.files[i])
-                .ok_or_else(|| Error::format(dir.join(info.files[i].name), "not found (nor with .gz)"))
+            sources::find_file(dir, &info.files[i]).ok_or_else(|| {
+                Error::format(dir.join(info.files[i].name), "not found (nor with .gz)")
+            })
         };
         let (train, test) = rayon::join(
             || read_images(&path(0)?, &path(1)?, info.classes.len()),
             || read_images(&path(2)?, &path(3)?, info.classes.len()),
         );
-        Ok(Dataset { info, dir: dir.to_path_buf(), train: train?, test: test? })
+        Ok(Dataset {
+            info,
+            dir: dir.to_path_buf(),
+            train: train?,
+            test: test?,
+        })
     }
 }
 
 /// Reads an images file and its labels file and checks they belong together.
 pub fn read_images(images_path: &Path, labels_path: &Path, classes: usize) -> Result<Images> {
-    let (images, labels) = rayon::join(|| idx::read_idx(images_path), || idx::read_idx(labels_path));
+    let (images, labels) =
+        rayon::join(|| idx::read_idx(images_path), || idx::read_idx(labels_path));
     let (images, labels) = (images?, labels?);
     let [n, h, w] = images.dims[..] else {
-        return Err(Error::format(images_path, format!("expected 3 dimensions (images), found {:?}", images.dims)));
+        return Err(Error::format(
+            images_path,
+            format!("expected 3 dimensions (images), found {:?}", images.dims),
+        ));
     };
     let [n_labels] = labels.dims[..] else {
-        return Err(Error::format(labels_path, format!("expected 1 dimension (labels), found {:?}", labels.dims)));
+        return Err(Error::format(
+            labels_path,
+            format!("expected 1 dimension (labels), found {:?}", labels.dims),
+        ));
     };
     if n != n_labels {
         return Err(Error::format(
             labels_path,
-            format!("has {n_labels} labels but {} has {n} images", images_path.display()),
+            format!(
+                "has {n_labels} labels but {} has {n} images",
+                images_path.display()
+            ),
         ));
     }
     if let Some(pos) = labels.data.iter().position(|&l| l as usize >= classes) {
-        return Err(Error::format(labels_path, format!("label {} at index {pos} is not a class 0‥{}", labels.data[pos], classes - 1)));
+        return Err(Error::format(
+            labels_path,
+            format!(
+                "label {} at index {pos} is not a class 0‥{}",
+                labels.data[pos],
+                classes - 1
+            ),
+        ));
     }
-    Ok(Images { pixels: images.data, labels: labels.data, shape: Shape::new(h, w, 1) })
+    Ok(Images {
+        pixels: images.data,
+        labels: labels.data,
+        shape: Shape::new(h, w, 1),
+    })
 }
 
 #[cfg(test)]
@@ -142,7 +181,11 @@ mod tests {
     use super::*;
 
     fn images(n: usize) -> Images {
-        Images { pixels: (0..n * 4).map(|i| i as u8).collect(), labels: (0..n).map(|i| (i % 10) as u8).collect(), shape: Shape::new(2, 2, 1) }
+        Images {
+            pixels: (0..n * 4).map(|i| i as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            shape: Shape::new(2, 2, 1),
+        }
     }
 
     #[test]

@@ -44,25 +44,63 @@ const fn file(name: &'static str, sha256: &'static str) -> FileInfo {
 pub const MNIST: DatasetInfo = DatasetInfo {
     name: "mnist",
     files: [
-        file("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-        file("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-        file("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-        file("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+        file(
+            "train-images-idx3-ubyte",
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        ),
+        file(
+            "train-labels-idx1-ubyte",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        ),
+        file(
+            "t10k-images-idx3-ubyte",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        ),
+        file(
+            "t10k-labels-idx1-ubyte",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        ),
     ],
     classes: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-    mirrors: &["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+    mirrors: &[
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ],
 };
 
 /// Zalando's Fashion-MNIST.
 pub const FASHION_MNIST: DatasetInfo = DatasetInfo {
     name: "fashion-mnist",
     files: [
-        file("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-        file("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-        file("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-        file("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        file(
+            "train-images-idx3-ubyte",
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        ),
+        file(
+            "train-labels-idx1-ubyte",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        ),
+        file(
+            "t10k-images-idx3-ubyte",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        ),
+        file(
+            "t10k-labels-idx1-ubyte",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ),
     ],
-    classes: ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    classes: [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
     mirrors: &[
         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -75,7 +113,10 @@ pub const DATASETS: [DatasetInfo; 2] = [MNIST, FASHION_MNIST];
 /// The dataset called `name`.
 pub fn dataset_info(name: &str) -> Result<&'static DatasetInfo> {
     DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
-        Error::config("--dataset", format!("unknown dataset {name:?} (expected mnist or fashion-mnist)"))
+        Error::config(
+            "--dataset",
+            format!("unknown dataset {name:?} (expected mnist or fashion-mnist)"),
+        )
     })
 }
 
@@ -109,17 +150,26 @@ impl DataSources {
             roots.push((dir.clone(), "cache"));
         }
         roots.push((PathBuf::from("/usr/share/datasets"), "system"));
-        let mirrors = std::env::var("MNISTLAB_MIRROR").ok().map(|m| match m.as_str() {
-            "none" | "" => Vec::new(),
-            list => list.split(',').map(str::to_string).collect(),
-        });
-        DataSources { roots, cache, mirrors }
+        let mirrors = std::env::var("MNISTLAB_MIRROR")
+            .ok()
+            .map(|m| match m.as_str() {
+                "none" | "" => Vec::new(),
+                list => list.split(',').map(str::to_string).collect(),
+            });
+        DataSources {
+            roots,
+            cache,
+            mirrors,
+        }
     }
 }
 
 /// The path of `file` in `dir`: gzipped or raw, or `None`.
 pub fn find_file(dir: &Path, file: &FileInfo) -> Option<PathBuf> {
-    [format!("{}.gz", file.name), file.name.to_string()].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    [format!("{}.gz", file.name), file.name.to_string()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
 }
 
 /// The folder holding all four files of `info`, searching then downloading.
@@ -127,11 +177,20 @@ pub fn locate(info: &DatasetInfo, sources: &DataSources) -> Result<PathBuf> {
     let mut tried = Vec::new();
     for (root, origin) in &sources.roots {
         let dir = root.join(info.name);
-        let missing: Vec<_> = info.files.iter().filter(|f| find_file(&dir, f).is_none()).map(|f| f.name).collect();
+        let missing: Vec<_> = info
+            .files
+            .iter()
+            .filter(|f| find_file(&dir, f).is_none())
+            .map(|f| f.name)
+            .collect();
         if missing.is_empty() {
             return Ok(dir);
         }
-        let why = if dir.is_dir() { format!("missing {}[.gz]", missing.join("[.gz], ")) } else { "no such folder".into() };
+        let why = if dir.is_dir() {
+            format!("missing {}[.gz]", missing.join("[.gz], "))
+        } else {
+            "no such folder".into()
+        };
         tried.push(format!("{} ({origin}): {why}", dir.display()));
     }
     let mirrors: Vec<String> = match &sources.mirrors {
@@ -156,7 +215,10 @@ pub fn locate(info: &DatasetInfo, sources: &DataSources) -> Result<PathBuf> {
 
 /// Lowercase hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Downloads every file of `info` missing from `dir`, verifying checksums; returns `dir`.
@@ -186,7 +248,11 @@ pub fn download(info: &DatasetInfo, dir: &Path, mirrors: &[String]) -> Result<Pa
 }
 
 /// The gzipped bytes at `url`, if their decompression has `file`'s checksum.
-fn fetch_verified(agent: &ureq::Agent, url: &str, file: &FileInfo) -> std::result::Result<Vec<u8>, String> {
+fn fetch_verified(
+    agent: &ureq::Agent,
+    url: &str,
+    file: &FileInfo,
+) -> std::result::Result<Vec<u8>, String> {
     let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
     let total = response.body().content_length();
     let bar = match total {
@@ -194,8 +260,10 @@ fn fetch_verified(agent: &ureq::Agent, url: &str, file: &FileInfo) -> std::resul
         None => indicatif::ProgressBar::no_length(),
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("valid template"),
     );
     bar.set_message(format!("downloading {}.gz", file.name));
     let mut bytes = Vec::new();
@@ -206,7 +274,10 @@ fn fetch_verified(agent: &ureq::Agent, url: &str, file: &FileInfo) -> std::resul
     let raw = super::idx::decompress(Path::new(url), bytes.clone()).map_err(|e| e.to_string())?;
     let sum = sha256_hex(&raw);
     if sum != file.sha256 {
-        return Err(format!("checksum mismatch: got sha256 {sum}, expected {}", file.sha256));
+        return Err(format!(
+            "checksum mismatch: got sha256 {sum}, expected {}",
+            file.sha256
+        ));
     }
     Ok(bytes)
 }
@@ -217,7 +288,10 @@ mod tests {
 
     #[test]
     fn sha256_known_vector() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
@@ -226,13 +300,22 @@ mod tests {
         std::fs::create_dir(tmp.path().join("mnist")).unwrap();
         std::fs::write(tmp.path().join("mnist/train-images-idx3-ubyte.gz"), b"x").unwrap();
         let sources = DataSources {
-            roots: vec![(tmp.path().to_path_buf(), "--data-dir"), (tmp.path().join("nope"), "MNISTLAB_DATA")],
+            roots: vec![
+                (tmp.path().to_path_buf(), "--data-dir"),
+                (tmp.path().join("nope"), "MNISTLAB_DATA"),
+            ],
             cache: None,
             mirrors: Some(Vec::new()),
         };
         let err = locate(&MNIST, &sources).unwrap_err().to_string();
-        assert!(err.contains("missing train-labels-idx1-ubyte[.gz]"), "{err}");
-        assert!(err.contains("nope/mnist (MNISTLAB_DATA): no such folder"), "{err}");
+        assert!(
+            err.contains("missing train-labels-idx1-ubyte[.gz]"),
+            "{err}"
+        );
+        assert!(
+            err.contains("nope/mnist (MNISTLAB_DATA): no such folder"),
+            "{err}"
+        );
         assert!(err.contains("MNISTLAB_DATA=<DIR>"), "{err}");
         assert!(!err.contains('\n'));
     }

@@ -32,7 +32,11 @@ pub fn matmul(
     accumulate: bool,
     parallel: bool,
 ) {
-    assert!(out.len() >= m * n, "matmul: out holds {} < {m}×{n}", out.len());
+    assert!(
+        out.len() >= m * n,
+        "matmul: out holds {} < {m}×{n}",
+        out.len()
+    );
     assert!(a.len() >= m * k, "matmul: a holds {} < {m}×{k}", a.len());
     assert!(b.len() >= k * n, "matmul: b holds {} < {k}×{n}", b.len());
     if m == 0 || n == 0 {
@@ -98,8 +102,16 @@ mod tests {
             for j in 0..n {
                 let mut s = 0.0;
                 for p in 0..k {
-                    let av = if t == Transpose::A { a[p * m + i] } else { a[i * k + p] };
-                    let bv = if t == Transpose::B { b[j * k + p] } else { b[p * n + j] };
+                    let av = if t == Transpose::A {
+                        a[p * m + i]
+                    } else {
+                        a[i * k + p]
+                    };
+                    let bv = if t == Transpose::B {
+                        b[j * k + p]
+                    } else {
+                        b[p * n + j]
+                    };
                     s += av * bv;
                 }
                 out[i * n + j] = s;
@@ -111,15 +123,22 @@ mod tests {
     #[test]
     fn matches_reference_for_every_transpose_and_odd_sizes() {
         for &(m, k, n) in &[(1, 1, 1), (7, 33, 5), (64, 65, 17), (130, 9, 300)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0).collect();
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+                .collect();
             for t in [Transpose::None, Transpose::A, Transpose::B] {
                 let want = reference(&a, &b, (m, k, n), t);
                 for parallel in [false, true] {
                     let mut out = vec![f32::NAN; m * n];
                     matmul(&mut out, &a, &b, (m, k, n), t, false, parallel);
                     for (x, y) in out.iter().zip(&want) {
-                        assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{t:?} {m}x{k}x{n}: {x} vs {y}");
+                        assert!(
+                            (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                            "{t:?} {m}x{k}x{n}: {x} vs {y}"
+                        );
                     }
                 }
             }

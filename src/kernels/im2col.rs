@@ -38,7 +38,17 @@ impl ConvGeometry {
     pub fn same(h: usize, w: usize, c: usize, k: usize, stride: usize) -> Self {
         let (out_h, pad_top) = same_padding(h, k, stride);
         let (out_w, pad_left) = same_padding(w, k, stride);
-        ConvGeometry { h, w, c, k, stride, pad_top, pad_left, out_h, out_w }
+        ConvGeometry {
+            h,
+            w,
+            c,
+            k,
+            stride,
+            pad_top,
+            pad_left,
+            out_h,
+            out_w,
+        }
     }
 
     /// Length of one column row: k·k·c.
@@ -135,9 +145,12 @@ mod tests {
         // <im2col(x), y> == <x, col2im(y)> for any x, y.
         let g = ConvGeometry::same(5, 4, 2, 3, 2);
         let n = 2;
-        let x: Vec<f32> = (0..n * 5 * 4 * 2).map(|i| (i as f32 * 0.37).sin()).collect();
-        let y: Vec<f32> =
-            (0..n * g.out_h * g.out_w * g.patch_len()).map(|i| (i as f32 * 0.11).cos()).collect();
+        let x: Vec<f32> = (0..n * 5 * 4 * 2)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let y: Vec<f32> = (0..n * g.out_h * g.out_w * g.patch_len())
+            .map(|i| (i as f32 * 0.11).cos())
+            .collect();
         let mut col = vec![0.0; y.len()];
         im2col(&x, &mut col, n, &g);
         let mut back = vec![0.0; x.len()];

@@ -25,14 +25,25 @@ pub struct BatchNormConfig {
 impl BatchNormConfig {
     /// Keras' defaults for `input`.
     pub fn keras(input: Shape) -> Self {
-        BatchNormConfig { input, momentum: 0.99, epsilon: 1e-3 }
+        BatchNormConfig {
+            input,
+            momentum: 0.99,
+            epsilon: 1e-3,
+        }
     }
 
     /// The layer.
     pub fn init(&self) -> BatchNorm {
-        assert!((0.0..1.0).contains(&self.momentum) && self.epsilon > 0.0, "bad batch norm config {self:?}");
+        assert!(
+            (0.0..1.0).contains(&self.momentum) && self.epsilon > 0.0,
+            "bad batch norm config {self:?}"
+        );
         let c = self.input.c;
-        BatchNorm { config: *self, batch_mean: vec![0.0; c], batch_rstd: vec![0.0; c] }
+        BatchNorm {
+            config: *self,
+            batch_mean: vec![0.0; c],
+            batch_rstd: vec![0.0; c],
+        }
     }
 }
 
@@ -57,10 +68,13 @@ fn channel_sums(rows: usize, c: usize, f: impl Fn(usize, &mut [f64]) + Sync) -> 
             }
             acc
         })
-        .reduce(|| vec![0.0; c], |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        })
+        .reduce(
+            || vec![0.0; c],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
+            },
+        )
 }
 
 impl Layer for BatchNorm {
@@ -83,7 +97,11 @@ impl Layer for BatchNorm {
         ]
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
-        let BatchNormConfig { input, momentum, epsilon } = self.config;
+        let BatchNormConfig {
+            input,
+            momentum,
+            epsilon,
+        } = self.config;
         let c = input.c;
         let rows = a.n * input.h * input.w;
         let x = &a.x[..rows * c];
@@ -91,7 +109,9 @@ impl Layer for BatchNorm {
         let (running_mean, running_var) = a.state.split_at_mut(c);
         if a.mode == Mode::Train {
             let sums = channel_sums(rows, c, |r, acc| {
-                acc.iter_mut().zip(&x[r * c..][..c]).for_each(|(s, &v)| *s += v as f64)
+                acc.iter_mut()
+                    .zip(&x[r * c..][..c])
+                    .for_each(|(s, &v)| *s += v as f64)
             });
             let mean: Vec<f64> = sums.iter().map(|s| s / rows as f64).collect();
             let sq = channel_sums(rows, c, |r, acc| {
@@ -113,16 +133,26 @@ impl Layer for BatchNorm {
             }
         }
         // y = (x − mean)·rstd·γ + β, folded into one multiply-add per value.
-        let scale: Vec<f32> = self.batch_rstd.iter().zip(gamma).map(|(r, g)| r * g).collect();
-        let shift: Vec<f32> = (0..c).map(|ch| beta[ch] - self.batch_mean[ch] * scale[ch]).collect();
+        let scale: Vec<f32> = self
+            .batch_rstd
+            .iter()
+            .zip(gamma)
+            .map(|(r, g)| r * g)
+            .collect();
+        let shift: Vec<f32> = (0..c)
+            .map(|ch| beta[ch] - self.batch_mean[ch] * scale[ch])
+            .collect();
         let task = (PAR_CHUNK / c).max(1) * c;
-        a.y[..rows * c].par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(y, x)| {
-            for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                for (((y, x), s), t) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
-                    *y = x * s + t;
+        a.y[..rows * c]
+            .par_chunks_mut(task)
+            .zip(x.par_chunks(task))
+            .for_each(|(y, x)| {
+                for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                    for (((y, x), s), t) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
+                        *y = x * s + t;
+                    }
                 }
-            }
-        });
+            });
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let input = self.config.input;
@@ -152,16 +182,21 @@ impl Layer for BatchNorm {
         let mean_dy: Vec<f32> = (0..c).map(|ch| (sums[ch] * inv_n) as f32).collect();
         let mean_dy_xhat: Vec<f32> = (0..c).map(|ch| (sums[c + ch] * inv_n) as f32).collect();
         let task = (PAR_CHUNK / c).max(1) * c;
-        dx[..rows * c].par_chunks_mut(task).zip(dy.par_chunks(task).zip(x.par_chunks(task))).for_each(
-            |(dx, (dy, x))| {
-                for ((dx, dy), x) in dx.chunks_exact_mut(c).zip(dy.chunks_exact(c)).zip(x.chunks_exact(c)) {
+        dx[..rows * c]
+            .par_chunks_mut(task)
+            .zip(dy.par_chunks(task).zip(x.par_chunks(task)))
+            .for_each(|(dx, (dy, x))| {
+                for ((dx, dy), x) in dx
+                    .chunks_exact_mut(c)
+                    .zip(dy.chunks_exact(c))
+                    .zip(x.chunks_exact(c))
+                {
                     for ch in 0..c {
                         let xhat = (x[ch] - mean[ch]) * rstd[ch];
                         dx[ch] = k[ch] * (dy[ch] - mean_dy[ch] - xhat * mean_dy_xhat[ch]);
                     }
                 }
-            },
-        );
+            });
     }
 }
 
@@ -178,15 +213,29 @@ mod tests {
         let mut y = [0.0; 2];
         let mut rng = crate::rng::seeded(0);
         bn.forward(ForwardArgs {
-            x: &x, y: &mut y, n: 2, weights: &weights, state: &mut state, mode: Mode::Train, rng: &mut rng,
+            x: &x,
+            y: &mut y,
+            n: 2,
+            weights: &weights,
+            state: &mut state,
+            mode: Mode::Train,
+            rng: &mut rng,
         });
         let r = 1.0 / (1.0f32 + 1e-3).sqrt();
-        assert!((y[0] - (0.5 - 2.0 * r)).abs() < 1e-6 && (y[1] - (0.5 + 2.0 * r)).abs() < 1e-6, "{y:?}");
+        assert!(
+            (y[0] - (0.5 - 2.0 * r)).abs() < 1e-6 && (y[1] - (0.5 + 2.0 * r)).abs() < 1e-6,
+            "{y:?}"
+        );
         assert!((state[0] - 0.02).abs() < 1e-7, "running mean {}", state[0]);
         assert!((state[1] - 1.0).abs() < 1e-7, "running var {}", state[1]);
         // Eval uses the running statistics: (3 − 0.02)/sqrt(1 + ε)·2 + 0.5.
         bn.forward(ForwardArgs {
-            x: &[3.0], y: &mut y[..1], n: 1, weights: &weights, state: &mut state, mode: Mode::Eval,
+            x: &[3.0],
+            y: &mut y[..1],
+            n: 1,
+            weights: &weights,
+            state: &mut state,
+            mode: Mode::Eval,
             rng: &mut rng,
         });
         assert!((y[0] - (2.98 * r * 2.0 + 0.5)).abs() < 1e-5, "{}", y[0]);

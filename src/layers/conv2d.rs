@@ -31,11 +31,26 @@ const SLICE_COL_FLOATS: usize = 1 << 18;
 impl Conv2dConfig {
     /// The layer.
     pub fn init(&self) -> Conv2d {
-        assert!(self.filters > 0 && self.kernel > 0 && self.stride > 0, "conv sizes must be positive: {self:?}");
-        let g = ConvGeometry::same(self.input.h, self.input.w, self.input.c, self.kernel, self.stride);
+        assert!(
+            self.filters > 0 && self.kernel > 0 && self.stride > 0,
+            "conv sizes must be positive: {self:?}"
+        );
+        let g = ConvGeometry::same(
+            self.input.h,
+            self.input.w,
+            self.input.c,
+            self.kernel,
+            self.stride,
+        );
         let rows_per_image = g.out_h * g.out_w;
         let slice = (SLICE_COL_FLOATS / (rows_per_image * g.patch_len())).clamp(1, 8);
-        Conv2d { config: *self, geometry: g, slice, col: Vec::new(), dweight_parts: Vec::new() }
+        Conv2d {
+            config: *self,
+            geometry: g,
+            slice,
+            col: Vec::new(),
+            dweight_parts: Vec::new(),
+        }
     }
 }
 
@@ -60,7 +75,12 @@ impl Conv2d {
 
     fn sizes(&self) -> (usize, usize, usize, usize) {
         let g = &self.geometry;
-        (g.h * g.w * g.c, g.out_h * g.out_w, g.patch_len(), self.config.filters)
+        (
+            g.h * g.w * g.c,
+            g.out_h * g.out_w,
+            g.patch_len(),
+            self.config.filters,
+        )
     }
 }
 
@@ -69,27 +89,46 @@ impl Layer for Conv2d {
         "Conv2D"
     }
     fn token(&self) -> Option<String> {
-        let Conv2dConfig { filters, kernel, stride, .. } = self.config;
+        let Conv2dConfig {
+            filters,
+            kernel,
+            stride,
+            ..
+        } = self.config;
         Some(match stride {
             1 => format!("{filters}C{kernel}"),
             s => format!("{filters}C{kernel}s{s}"),
         })
     }
     fn output_shape(&self) -> Shape {
-        Shape::new(self.geometry.out_h, self.geometry.out_w, self.config.filters)
+        Shape::new(
+            self.geometry.out_h,
+            self.geometry.out_w,
+            self.config.filters,
+        )
     }
     fn params(&self) -> Vec<ParamSpec> {
-        let Conv2dConfig { input, filters, kernel, .. } = self.config;
+        let Conv2dConfig {
+            input,
+            filters,
+            kernel,
+            ..
+        } = self.config;
         let area = kernel * kernel;
         vec![
-            ParamSpec::kernel(vec![kernel, kernel, input.c, filters], area * input.c, area * filters),
+            ParamSpec::kernel(
+                vec![kernel, kernel, input.c, filters],
+                area * input.c,
+                area * filters,
+            ),
             ParamSpec::vector("bias", filters, ParamKind::Trainable, Init::Zeros),
         ]
     }
     fn reserve(&mut self, capacity: usize) {
         let (_, rows, patch, filters) = self.sizes();
         self.col.resize(capacity * rows * patch, 0.0);
-        self.dweight_parts.resize(capacity.div_ceil(self.slice) * patch * filters, 0.0);
+        self.dweight_parts
+            .resize(capacity.div_ceil(self.slice) * patch * filters, 0.0);
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
@@ -102,19 +141,33 @@ impl Layer for Conv2d {
             .for_each(|((y, col), x)| {
                 let images = x.len() / in_len;
                 im2col(x, col, images, g);
-                matmul(y, col, weight, (images * rows, patch, filters), Transpose::None, false, false);
+                matmul(
+                    y,
+                    col,
+                    weight,
+                    (images * rows, patch, filters),
+                    Transpose::None,
+                    false,
+                    false,
+                );
                 add_bias_rows(y, bias);
             });
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
-        let (weight, (dweight, dbias)) = (&a.weights[..patch * filters], a.dweights.split_at_mut(patch * filters));
+        let (weight, (dweight, dbias)) = (
+            &a.weights[..patch * filters],
+            a.dweights.split_at_mut(patch * filters),
+        );
         let (g, s) = (&self.geometry, self.slice);
         let dy = &a.dy[..a.n * rows * filters];
         sum_rows_into(dbias, dy);
         let slices = a.n.div_ceil(s);
         let mut dx_slices: Vec<Option<&mut [f32]>> = match a.dx {
-            Some(dx) => dx[..a.n * in_len].chunks_mut(s * in_len).map(Some).collect(),
+            Some(dx) => dx[..a.n * in_len]
+                .chunks_mut(s * in_len)
+                .map(Some)
+                .collect(),
             None => (0..slices).map(|_| None).collect(),
         };
         self.dweight_parts[..slices * patch * filters]
@@ -128,7 +181,15 @@ impl Layer for Conv2d {
                 matmul(dw, col, dy, (patch, m, filters), Transpose::A, false, false);
                 if let Some(dx) = dx {
                     // The columns are no longer needed: reuse them for dcol = dy · Wᵀ.
-                    matmul(col, dy, weight, (m, filters, patch), Transpose::B, false, false);
+                    matmul(
+                        col,
+                        dy,
+                        weight,
+                        (m, filters, patch),
+                        Transpose::B,
+                        false,
+                        false,
+                    );
                     dx.fill(0.0);
                     col2im(col, dx, m / rows, g);
                 }
@@ -148,7 +209,13 @@ mod tests {
 
     #[test]
     fn box_filter_sums_the_neighbourhood() {
-        let mut conv = Conv2dConfig { input: Shape::new(3, 3, 1), filters: 1, kernel: 3, stride: 1 }.init();
+        let mut conv = Conv2dConfig {
+            input: Shape::new(3, 3, 1),
+            filters: 1,
+            kernel: 3,
+            stride: 1,
+        }
+        .init();
         conv.reserve(1);
         let mut weights = vec![1.0; 9];
         weights.push(0.5); // bias
@@ -156,7 +223,13 @@ mod tests {
         let mut y = vec![0.0; 9];
         let mut rng = crate::rng::seeded(0);
         conv.forward(ForwardArgs {
-            x: &x, y: &mut y, n: 1, weights: &weights, state: &mut [], mode: Mode::Train, rng: &mut rng,
+            x: &x,
+            y: &mut y,
+            n: 1,
+            weights: &weights,
+            state: &mut [],
+            mode: Mode::Train,
+            rng: &mut rng,
         });
         // Corner: 1+2+4+5; centre: 45; all plus the bias.
         assert_eq!(y[0], 12.5);
@@ -166,7 +239,13 @@ mod tests {
 
     #[test]
     fn stride_two_halves_the_output() {
-        let conv = Conv2dConfig { input: Shape::new(28, 28, 16), filters: 8, kernel: 3, stride: 2 }.init();
+        let conv = Conv2dConfig {
+            input: Shape::new(28, 28, 16),
+            filters: 8,
+            kernel: 3,
+            stride: 2,
+        }
+        .init();
         assert_eq!(conv.output_shape(), Shape::new(14, 14, 8));
         assert_eq!(conv.token().unwrap(), "8C3s2");
     }

@@ -19,7 +19,10 @@ pub struct DenseConfig {
 impl DenseConfig {
     /// The layer.
     pub fn init(&self) -> Dense {
-        assert!(self.d_in > 0 && self.d_out > 0, "dense sizes must be positive: {self:?}");
+        assert!(
+            self.d_in > 0 && self.d_out > 0,
+            "dense sizes must be positive: {self:?}"
+        );
         Dense { config: *self }
     }
 }
@@ -76,7 +79,15 @@ impl Layer for Dense {
         let DenseConfig { d_in, d_out } = self.config;
         let (weight, bias) = a.weights.split_at(d_in * d_out);
         let y = &mut a.y[..a.n * d_out];
-        matmul(y, a.x, weight, (a.n, d_in, d_out), Transpose::None, false, true);
+        matmul(
+            y,
+            a.x,
+            weight,
+            (a.n, d_in, d_out),
+            Transpose::None,
+            false,
+            true,
+        );
         add_bias_rows(y, bias);
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
@@ -84,12 +95,28 @@ impl Layer for Dense {
         let (dweight, dbias) = a.dweights.split_at_mut(d_in * d_out);
         let dy = &a.dy[..a.n * d_out];
         // dW (d_in, d_out) += xᵀ · dy
-        matmul(dweight, a.x, dy, (d_in, a.n, d_out), Transpose::A, true, true);
+        matmul(
+            dweight,
+            a.x,
+            dy,
+            (d_in, a.n, d_out),
+            Transpose::A,
+            true,
+            true,
+        );
         sum_rows_into(dbias, dy);
         if let Some(dx) = a.dx {
             // dx (N, d_in) = dy · Wᵀ
             let weight = &a.weights[..d_in * d_out];
-            matmul(dx, dy, weight, (a.n, d_out, d_in), Transpose::B, false, true);
+            matmul(
+                dx,
+                dy,
+                weight,
+                (a.n, d_out, d_in),
+                Transpose::B,
+                false,
+                true,
+            );
         }
     }
 }
@@ -108,14 +135,25 @@ mod tests {
         let mut y = [0.0; 4];
         let mut rng = crate::rng::seeded(0);
         layer.forward(ForwardArgs {
-            x: &x, y: &mut y, n: 2, weights: &weights, state: &mut [], mode: Mode::Train, rng: &mut rng,
+            x: &x,
+            y: &mut y,
+            n: 2,
+            weights: &weights,
+            state: &mut [],
+            mode: Mode::Train,
+            rng: &mut rng,
         });
         assert_eq!(y, [14.0, 26.0, 12.0, 24.0]);
         let mut dweights = [0.0; 6];
         let mut dx = [0.0; 4];
         layer.backward(BackwardArgs {
-            x: &x, y: &y, dy: &[1.0, 0.0, 0.0, 1.0], dx: Some(&mut dx), n: 2,
-            weights: &weights, dweights: &mut dweights,
+            x: &x,
+            y: &y,
+            dy: &[1.0, 0.0, 0.0, 1.0],
+            dx: Some(&mut dx),
+            n: 2,
+            weights: &weights,
+            dweights: &mut dweights,
         });
         // dW = xᵀ·dy = [[1, 2], [1, 0]], db = [1, 1], dx = dy·Wᵀ = [[1, 3], [2, 4]]
         assert_eq!(dweights, [1.0, 2.0, 1.0, 0.0, 1.0, 1.0]);

@@ -16,8 +16,15 @@ pub struct Dropout {
 impl Dropout {
     /// Dropout with `rate` in `[0, 1)` (checked by the notation parser).
     pub fn new(shape: Shape, rate: f32) -> Self {
-        assert!((0.0..1.0).contains(&rate), "dropout rate {rate} outside [0, 1)");
-        Dropout { shape, rate, mask: Vec::new() }
+        assert!(
+            (0.0..1.0).contains(&rate),
+            "dropout rate {rate} outside [0, 1)"
+        );
+        Dropout {
+            shape,
+            rate,
+            mask: Vec::new(),
+        }
     }
 }
 
@@ -43,14 +50,22 @@ impl Layer for Dropout {
         }
         let keep_scale = 1.0 / (1.0 - self.rate);
         for m in &mut self.mask[..len] {
-            *m = if a.rng.random::<f32>() < self.rate { 0.0 } else { keep_scale };
+            *m = if a.rng.random::<f32>() < self.rate {
+                0.0
+            } else {
+                keep_scale
+            };
         }
-        par_zip_map(&mut a.y[..len], &a.x[..len], &self.mask[..len], |x, m| x * m);
+        par_zip_map(&mut a.y[..len], &a.x[..len], &self.mask[..len], |x, m| {
+            x * m
+        });
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         if let Some(dx) = a.dx {
             let len = a.n * self.shape.len();
-            par_zip_map(&mut dx[..len], &a.dy[..len], &self.mask[..len], |dy, m| dy * m);
+            par_zip_map(&mut dx[..len], &a.dy[..len], &self.mask[..len], |dy, m| {
+                dy * m
+            });
         }
     }
 }
@@ -63,7 +78,13 @@ mod tests {
         let mut y = vec![0.0; x.len()];
         let mut rng = crate::rng::seeded(seed);
         layer.forward(ForwardArgs {
-            x, y: &mut y, n: 1, weights: &[], state: &mut [], mode, rng: &mut rng,
+            x,
+            y: &mut y,
+            n: 1,
+            weights: &[],
+            state: &mut [],
+            mode,
+            rng: &mut rng,
         });
         y
     }

@@ -29,7 +29,10 @@ impl Layer for GlobalAvgPool {
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let (c, hw) = (self.input.c, self.input.h * self.input.w);
         let scale = 1.0 / hw as f32;
-        for (y, x) in a.y[..a.n * c].chunks_exact_mut(c).zip(a.x.chunks_exact(hw * c)) {
+        for (y, x) in a.y[..a.n * c]
+            .chunks_exact_mut(c)
+            .zip(a.x.chunks_exact(hw * c))
+        {
             y.fill(0.0);
             for pixel in x.chunks_exact(c) {
                 for (y, v) in y.iter_mut().zip(pixel) {
@@ -43,7 +46,10 @@ impl Layer for GlobalAvgPool {
         let Some(dx) = a.dx else { return };
         let (c, hw) = (self.input.c, self.input.h * self.input.w);
         let scale = 1.0 / hw as f32;
-        for (dx, dy) in dx[..a.n * hw * c].chunks_exact_mut(hw * c).zip(a.dy.chunks_exact(c)) {
+        for (dx, dy) in dx[..a.n * hw * c]
+            .chunks_exact_mut(hw * c)
+            .zip(a.dy.chunks_exact(c))
+        {
             for pixel in dx.chunks_exact_mut(c) {
                 for (d, g) in pixel.iter_mut().zip(dy) {
                     *d = g * scale;
@@ -64,8 +70,13 @@ mod tests {
         let mut y = [0.0; 2];
         let mut rng = crate::rng::seeded(0);
         gap.forward(ForwardArgs {
-            x: &[1.0, 10.0, 3.0, 20.0], y: &mut y, n: 1, weights: &[], state: &mut [],
-            mode: Mode::Eval, rng: &mut rng,
+            x: &[1.0, 10.0, 3.0, 20.0],
+            y: &mut y,
+            n: 1,
+            weights: &[],
+            state: &mut [],
+            mode: Mode::Eval,
+            rng: &mut rng,
         });
         assert_eq!(y, [2.0, 15.0]);
     }

@@ -18,17 +18,29 @@ pub struct MaxPoolConfig {
 impl MaxPoolConfig {
     /// Output side lengths, or `None` when the window does not fit the input.
     pub fn output(&self) -> Option<Shape> {
-        let Self { input, pool, stride } = *self;
+        let Self {
+            input,
+            pool,
+            stride,
+        } = *self;
         if pool == 0 || stride == 0 || pool > input.h || pool > input.w {
             return None;
         }
-        Some(Shape::new((input.h - pool) / stride + 1, (input.w - pool) / stride + 1, input.c))
+        Some(Shape::new(
+            (input.h - pool) / stride + 1,
+            (input.w - pool) / stride + 1,
+            input.c,
+        ))
     }
 
     /// The layer; the caller has checked [`Self::output`].
     pub fn init(&self) -> MaxPool {
         let output = self.output().expect("pool window larger than its input");
-        MaxPool { config: *self, output, argmax: Vec::new() }
+        MaxPool {
+            config: *self,
+            output,
+            argmax: Vec::new(),
+        }
     }
 }
 
@@ -47,7 +59,11 @@ impl Layer for MaxPool {
     }
     fn token(&self) -> Option<String> {
         let MaxPoolConfig { pool, stride, .. } = self.config;
-        Some(if stride == pool { format!("MP{pool}") } else { format!("MP{pool}s{stride}") })
+        Some(if stride == pool {
+            format!("MP{pool}")
+        } else {
+            format!("MP{pool}s{stride}")
+        })
     }
     fn output_shape(&self) -> Shape {
         self.output
@@ -56,7 +72,11 @@ impl Layer for MaxPool {
         self.argmax.resize(capacity * self.output.len(), 0);
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
-        let MaxPoolConfig { input, pool, stride } = self.config;
+        let MaxPoolConfig {
+            input,
+            pool,
+            stride,
+        } = self.config;
         let (out, c) = (self.output, input.c);
         a.y[..a.n * out.len()]
             .par_chunks_mut(out.len())
@@ -68,7 +88,10 @@ impl Layer for MaxPool {
                         let o = (oy * out.w + ox) * c;
                         let first = (oy * stride * input.w + ox * stride) * c;
                         y[o..o + c].copy_from_slice(&x[first..first + c]);
-                        arg[o..o + c].iter_mut().enumerate().for_each(|(ch, a)| *a = (first + ch) as u32);
+                        arg[o..o + c]
+                            .iter_mut()
+                            .enumerate()
+                            .for_each(|(ch, a)| *a = (first + ch) as u32);
                         for py in 0..pool {
                             for px in 0..pool {
                                 let i = ((oy * stride + py) * input.w + ox * stride + px) * c;
@@ -108,26 +131,55 @@ mod tests {
     #[test]
     fn picks_the_max_and_routes_the_gradient_to_it() {
         let input = Shape::new(2, 4, 1);
-        let mut mp = MaxPoolConfig { input, pool: 2, stride: 2 }.init();
+        let mut mp = MaxPoolConfig {
+            input,
+            pool: 2,
+            stride: 2,
+        }
+        .init();
         mp.reserve(1);
         let x = [1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 1.0];
         let mut y = [0.0; 2];
         let mut rng = crate::rng::seeded(0);
         mp.forward(ForwardArgs {
-            x: &x, y: &mut y, n: 1, weights: &[], state: &mut [], mode: Mode::Train, rng: &mut rng,
+            x: &x,
+            y: &mut y,
+            n: 1,
+            weights: &[],
+            state: &mut [],
+            mode: Mode::Train,
+            rng: &mut rng,
         });
         assert_eq!(y, [5.0, 9.0]);
         let mut dx = [7.0; 8];
         mp.backward(BackwardArgs {
-            x: &x, y: &y, dy: &[1.0, 2.0], dx: Some(&mut dx), n: 1, weights: &[], dweights: &mut [],
+            x: &x,
+            y: &y,
+            dy: &[1.0, 2.0],
+            dx: Some(&mut dx),
+            n: 1,
+            weights: &[],
+            dweights: &mut [],
         });
         assert_eq!(dx, [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0]);
     }
 
     #[test]
     fn odd_sizes_floor_and_oversized_windows_are_refused() {
-        let cfg = MaxPoolConfig { input: Shape::new(7, 7, 64), pool: 2, stride: 2 };
+        let cfg = MaxPoolConfig {
+            input: Shape::new(7, 7, 64),
+            pool: 2,
+            stride: 2,
+        };
         assert_eq!(cfg.output(), Some(Shape::new(3, 3, 64)));
-        assert_eq!(MaxPoolConfig { input: Shape::new(1, 1, 4), pool: 2, stride: 2 }.output(), None);
+        assert_eq!(
+            MaxPoolConfig {
+                input: Shape::new(1, 1, 4),
+                pool: 2,
+                stride: 2
+            }
+            .output(),
+            None
+        );
     }
 }

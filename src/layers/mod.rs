@@ -122,11 +122,23 @@ impl ParamSpec {
 
     pub(crate) fn kernel(shape: Vec<usize>, fan_in: usize, fan_out: usize) -> Self {
         let init = Init::GlorotUniform { fan_in, fan_out };
-        ParamSpec { name: "weight", shape, kind: ParamKind::Trainable, init, is_kernel: true }
+        ParamSpec {
+            name: "weight",
+            shape,
+            kind: ParamKind::Trainable,
+            init,
+            is_kernel: true,
+        }
     }
 
     pub(crate) fn vector(name: &'static str, len: usize, kind: ParamKind, init: Init) -> Self {
-        ParamSpec { name, shape: vec![len], kind, init, is_kernel: false }
+        ParamSpec {
+            name,
+            shape: vec![len],
+            kind,
+            init,
+            is_kernel: false,
+        }
     }
 }
 
@@ -191,7 +203,12 @@ pub trait Layer: Send + Sync {
 pub(crate) const PAR_CHUNK: usize = 1 << 14;
 
 /// `out[i] = f(a[i], b[i])` over the first `len` elements, split across the rayon pool.
-pub(crate) fn par_zip_map(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+pub(crate) fn par_zip_map(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) {
     out.par_chunks_mut(PAR_CHUNK)
         .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
         .for_each(|(o, (a, b))| {

@@ -16,7 +16,10 @@ pub struct Normalize {
 impl Normalize {
     /// Normalization of samples of `shape`.
     pub fn new(shape: Shape) -> Self {
-        Normalize { shape, inv_std: vec![1.0; shape.len()] }
+        Normalize {
+            shape,
+            inv_std: vec![1.0; shape.len()],
+        }
     }
 }
 
@@ -44,11 +47,14 @@ impl Layer for Normalize {
             *inv = 1.0 / s;
         }
         let inv_std = &self.inv_std;
-        a.y[..a.n * len].par_chunks_mut(len).zip(a.x.par_chunks(len)).for_each(|(y, x)| {
-            for (((y, x), m), s) in y.iter_mut().zip(x).zip(mean).zip(inv_std) {
-                *y = (x - m) * s;
-            }
-        });
+        a.y[..a.n * len]
+            .par_chunks_mut(len)
+            .zip(a.x.par_chunks(len))
+            .for_each(|(y, x)| {
+                for (((y, x), m), s) in y.iter_mut().zip(x).zip(mean).zip(inv_std) {
+                    *y = (x - m) * s;
+                }
+            });
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         if let Some(dx) = a.dx {
@@ -72,8 +78,13 @@ mod tests {
         let mut y = [0.0; 4];
         let mut rng = crate::rng::seeded(0);
         layer.forward(ForwardArgs {
-            x: &[5.0, 2.0, 1.0, 10.0], y: &mut y, n: 2, weights: &[], state: &mut state,
-            mode: Mode::Eval, rng: &mut rng,
+            x: &[5.0, 2.0, 1.0, 10.0],
+            y: &mut y,
+            n: 2,
+            weights: &[],
+            state: &mut state,
+            mode: Mode::Eval,
+            rng: &mut rng,
         });
         assert_eq!(y, [2.0, -2.0, 0.0, 0.0]);
     }

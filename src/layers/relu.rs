@@ -32,7 +32,13 @@ impl Layer for Relu {
     fn backward(&mut self, a: BackwardArgs<'_>) {
         if let Some(dx) = a.dx {
             let len = a.n * self.shape.len();
-            par_zip_map(&mut dx[..len], &a.dy[..len], &a.y[..len], |dy, y| if y > 0.0 { dy } else { 0.0 });
+            par_zip_map(&mut dx[..len], &a.dy[..len], &a.y[..len], |dy, y| {
+                if y > 0.0 {
+                    dy
+                } else {
+                    0.0
+                }
+            });
         }
     }
 }
@@ -49,12 +55,24 @@ mod tests {
         let mut y = [9.0; 4];
         let mut rng = crate::rng::seeded(0);
         relu.forward(ForwardArgs {
-            x: &x, y: &mut y, n: 1, weights: &[], state: &mut [], mode: Mode::Train, rng: &mut rng,
+            x: &x,
+            y: &mut y,
+            n: 1,
+            weights: &[],
+            state: &mut [],
+            mode: Mode::Train,
+            rng: &mut rng,
         });
         assert_eq!(y, [0.0, 0.0, 2.0, 0.0]);
         let mut dx = [9.0; 4];
         relu.backward(BackwardArgs {
-            x: &x, y: &y, dy: &[1.0, 1.0, 5.0, 1.0], dx: Some(&mut dx), n: 1, weights: &[], dweights: &mut [],
+            x: &x,
+            y: &y,
+            dy: &[1.0, 1.0, 5.0, 1.0],
+            dx: Some(&mut dx),
+            n: 1,
+            weights: &[],
+            dweights: &mut [],
         });
         assert_eq!(dx, [0.0, 0.0, 5.0, 0.0]);
     }

@@ -14,18 +14,27 @@ use std::path::Path;
 const FORMAT: &str = "mnistlab-1";
 
 /// Serializes named tensors and metadata to safetensors bytes.
-pub fn write_safetensors(tensors: &[(String, Vec<usize>, &[f32])], metadata: HashMap<String, String>) -> Vec<u8> {
-    let bytes: Vec<Vec<u8>> =
-        tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+pub fn write_safetensors(
+    tensors: &[(String, Vec<usize>, &[f32])],
+    metadata: HashMap<String, String>,
+) -> Vec<u8> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
     let views = tensors.iter().zip(&bytes).map(|((name, shape, _), b)| {
-        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b).expect("shape matches data");
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
+            .expect("shape matches data");
         (name.clone(), view)
     });
     safetensors::serialize(views, Some(metadata)).expect("tensor names are unique")
 }
 
 /// Parses safetensors bytes read from `path`: its metadata and a lookup of f32 tensors.
-pub fn read_safetensors<'a>(path: &Path, bytes: &'a [u8]) -> Result<(HashMap<String, String>, SafeTensors<'a>)> {
+pub fn read_safetensors<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<(HashMap<String, String>, SafeTensors<'a>)> {
     let bad = |why: String| Error::format(path, format!("not a valid model file: {why}"));
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
@@ -33,12 +42,24 @@ pub fn read_safetensors<'a>(path: &Path, bytes: &'a [u8]) -> Result<(HashMap<Str
 }
 
 /// Copies tensor `key` from `tensors` into `out`, checking dtype and shape.
-pub(crate) fn read_tensor(path: &Path, tensors: &SafeTensors<'_>, key: &str, shape: &[usize], out: &mut [f32]) -> Result<()> {
-    let view = tensors.tensor(key).map_err(|_| Error::format(path, format!("tensor {key:?} is missing")))?;
+pub(crate) fn read_tensor(
+    path: &Path,
+    tensors: &SafeTensors<'_>,
+    key: &str,
+    shape: &[usize],
+    out: &mut [f32],
+) -> Result<()> {
+    let view = tensors
+        .tensor(key)
+        .map_err(|_| Error::format(path, format!("tensor {key:?} is missing")))?;
     if view.dtype() != Dtype::F32 || view.shape() != shape {
         return Err(Error::format(
             path,
-            format!("tensor {key:?} is {:?} {:?}, expected F32 {shape:?}", view.dtype(), view.shape()),
+            format!(
+                "tensor {key:?} is {:?} {:?}, expected F32 {shape:?}",
+                view.dtype(),
+                view.shape()
+            ),
         ));
     }
     for (o, b) in out.iter_mut().zip(view.data().chunks_exact(4)) {
@@ -55,7 +76,10 @@ fn metadata_of(config: &ModelConfig) -> HashMap<String, String> {
         ("arch".to_string(), config.arch.clone()),
         ("input".to_string(), format!("{}x{}x{}", s.h, s.w, s.c)),
         ("classes".to_string(), config.classes.to_string()),
-        ("normalization".to_string(), config.normalization.to_string()),
+        (
+            "normalization".to_string(),
+            config.normalization.to_string(),
+        ),
         ("dataset".to_string(), config.dataset.clone()),
         ("bn_momentum".to_string(), config.bn_momentum.to_string()),
     ])
@@ -63,34 +87,60 @@ fn metadata_of(config: &ModelConfig) -> HashMap<String, String> {
 
 fn config_of(path: &Path, meta: &HashMap<String, String>) -> Result<ModelConfig> {
     let get = |key: &str| {
-        meta.get(key).ok_or_else(|| Error::format(path, format!("not a mnistlab model: metadata has no {key:?}")))
+        meta.get(key).ok_or_else(|| {
+            Error::format(
+                path,
+                format!("not a mnistlab model: metadata has no {key:?}"),
+            )
+        })
     };
     if get("format")? != FORMAT {
-        return Err(Error::format(path, format!("unsupported model format {:?} (expected {FORMAT})", get("format")?)));
+        return Err(Error::format(
+            path,
+            format!(
+                "unsupported model format {:?} (expected {FORMAT})",
+                get("format")?
+            ),
+        ));
     }
     let bad = |key: &str| Error::format(path, format!("metadata {key:?} is invalid"));
-    let dims: Vec<usize> =
-        get("input")?.split('x').map(|d| d.parse().map_err(|_| bad("input"))).collect::<Result<_>>()?;
-    let [h, w, c] = dims[..] else { return Err(bad("input")) };
+    let dims: Vec<usize> = get("input")?
+        .split('x')
+        .map(|d| d.parse().map_err(|_| bad("input")))
+        .collect::<Result<_>>()?;
+    let [h, w, c] = dims[..] else {
+        return Err(bad("input"));
+    };
     Ok(ModelConfig {
         name: get("name")?.clone(),
         arch: get("arch")?.clone(),
         input: Shape::new(h, w, c),
         classes: get("classes")?.parse().map_err(|_| bad("classes"))?,
-        normalization: get("normalization")?.parse::<Normalization>().map_err(|_| bad("normalization"))?,
+        normalization: get("normalization")?
+            .parse::<Normalization>()
+            .map_err(|_| bad("normalization"))?,
         dataset: get("dataset")?.clone(),
-        bn_momentum: get("bn_momentum")?.parse().map_err(|_| bad("bn_momentum"))?,
+        bn_momentum: get("bn_momentum")?
+            .parse()
+            .map_err(|_| bad("bn_momentum"))?,
     })
 }
 
 /// The model's tensors in slot order, for writing.
 pub(crate) fn model_tensors(model: &Sequential) -> Vec<(String, Vec<usize>, &[f32])> {
-    model.params.slots().map(|s| (s.key.clone(), s.shape.clone(), model.params.get(s))).collect()
+    model
+        .params
+        .slots()
+        .map(|s| (s.key.clone(), s.shape.clone(), model.params.get(s)))
+        .collect()
 }
 
 /// Writes `model` to `path` atomically.
 pub fn save(model: &Sequential, path: &Path) -> Result<()> {
-    write_atomic(path, &write_safetensors(&model_tensors(model), metadata_of(model.config())))
+    write_atomic(
+        path,
+        &write_safetensors(&model_tensors(model), metadata_of(model.config())),
+    )
 }
 
 /// Reads a model file written by [`save`].
@@ -104,14 +154,33 @@ pub fn load(path: &Path) -> Result<Sequential> {
 }
 
 /// Fills every tensor of `model` from `tensors`.
-pub(crate) fn load_tensors_into(path: &Path, tensors: &SafeTensors<'_>, model: &mut Sequential) -> Result<()> {
+pub(crate) fn load_tensors_into(
+    path: &Path,
+    tensors: &SafeTensors<'_>,
+    model: &mut Sequential,
+) -> Result<()> {
     let slots: Vec<_> = model.params.slots().cloned().collect();
     for slot in &slots {
-        read_tensor(path, tensors, &slot.key, &slot.shape, model.params.get_mut(slot))?;
+        read_tensor(
+            path,
+            tensors,
+            &slot.key,
+            &slot.shape,
+            model.params.get_mut(slot),
+        )?;
     }
-    let unknown = tensors.names().into_iter().find(|n| !slots.iter().any(|s| s.key == *n));
+    let unknown = tensors
+        .names()
+        .into_iter()
+        .find(|n| !slots.iter().any(|s| s.key == *n));
     if let Some(name) = unknown {
-        return Err(Error::format(path, format!("unexpected tensor {name:?} for architecture {:?}", model.config().arch)));
+        return Err(Error::format(
+            path,
+            format!(
+                "unexpected tensor {name:?} for architecture {:?}",
+                model.config().arch
+            ),
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ mod params;
 mod presets;
 mod summary;
 
-pub use io::{load, save, write_safetensors, read_safetensors};
+pub use io::{load, read_safetensors, save, write_safetensors};
 pub use normalization::Normalization;
 pub use params::{ParamStore, Slot};
 pub use presets::{preset, preset_names, PRESETS};
@@ -16,8 +16,8 @@ pub use summary::summary;
 
 use crate::error::{Error, Result};
 use crate::layers::{
-    BackwardArgs, BatchNormConfig, Conv2dConfig, DenseConfig, Dropout, Flatten, ForwardArgs, GlobalAvgPool, Layer,
-    MaxPoolConfig, Mode, Normalize, Relu, Shape,
+    BackwardArgs, BatchNormConfig, Conv2dConfig, DenseConfig, Dropout, Flatten, ForwardArgs,
+    GlobalAvgPool, Layer, MaxPoolConfig, Mode, Normalize, Relu, Shape,
 };
 use crate::rng::{seeded, Rng};
 use notation::LayerSpec;
@@ -79,37 +79,64 @@ pub struct Sequential {
     rng: Rng,
 }
 
-fn build_layers(config: &ModelConfig) -> Result<(Vec<Box<dyn Layer>>, Vec<bool>)> {
+/// The layers of `config`, each with whether its output is flat.
+fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
     let specs = notation::parse(&config.arch)?;
     let what = || format!("architecture {:?}", config.arch);
     let mut shape = config.input;
     let mut flat = false;
-    let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(Normalize::new(shape))];
-    let mut flags = vec![false];
+    let mut layers: Vec<(Box<dyn Layer>, bool)> = vec![(Box::new(Normalize::new(shape)), false)];
     for (i, spec) in specs.iter().enumerate() {
-        let refuse = |why: String| Error::config(what(), format!("token {} {:?}: {why}", i + 1, spec.to_string()));
-        let needs_image = matches!(spec, LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool);
+        let refuse = |why: String| {
+            Error::config(
+                what(),
+                format!("token {} {:?}: {why}", i + 1, spec.to_string()),
+            )
+        };
+        let needs_image = matches!(
+            spec,
+            LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool
+        );
         if needs_image && flat {
-            return Err(refuse("needs an image input, but the layers before it made the data flat".into()));
+            return Err(refuse(
+                "needs an image input, but the layers before it made the data flat".into(),
+            ));
         }
         if let LayerSpec::Dense(_) = spec {
             if !flat && shape.h * shape.w > 1 {
-                layers.push(Box::new(Flatten::new(shape)));
-                flags.push(true);
+                layers.push((Box::new(Flatten::new(shape)), true));
                 shape = Shape::flat(shape.len());
                 flat = true;
             }
         }
         let layer: Box<dyn Layer> = match *spec {
-            LayerSpec::Conv { filters, kernel, stride } => {
-                Box::new(Conv2dConfig { input: shape, filters, kernel, stride }.init())
-            }
-            LayerSpec::BatchNorm => {
-                Box::new(BatchNormConfig { momentum: config.bn_momentum, ..BatchNormConfig::keras(shape) }.init())
-            }
+            LayerSpec::Conv {
+                filters,
+                kernel,
+                stride,
+            } => Box::new(
+                Conv2dConfig {
+                    input: shape,
+                    filters,
+                    kernel,
+                    stride,
+                }
+                .init(),
+            ),
+            LayerSpec::BatchNorm => Box::new(
+                BatchNormConfig {
+                    momentum: config.bn_momentum,
+                    ..BatchNormConfig::keras(shape)
+                }
+                .init(),
+            ),
             LayerSpec::Relu => Box::new(Relu::new(shape)),
             LayerSpec::MaxPool { pool, stride } => {
-                let cfg = MaxPoolConfig { input: shape, pool, stride };
+                let cfg = MaxPoolConfig {
+                    input: shape,
+                    pool,
+                    stride,
+                };
                 if cfg.output().is_none() {
                     return Err(refuse(format!(
                         "a {pool}×{pool} window does not fit its {}×{} input (pooling below 1×1)",
@@ -120,21 +147,32 @@ fn build_layers(config: &ModelConfig) -> Result<(Vec<Box<dyn Layer>>, Vec<bool>)
             }
             LayerSpec::GlobalAvgPool => Box::new(GlobalAvgPool::new(shape)),
             LayerSpec::Flatten => Box::new(Flatten::new(shape)),
-            LayerSpec::Dense(units) => Box::new(DenseConfig { d_in: shape.len(), d_out: units }.init()),
+            LayerSpec::Dense(units) => Box::new(
+                DenseConfig {
+                    d_in: shape.len(),
+                    d_out: units,
+                }
+                .init(),
+            ),
             LayerSpec::Dropout(rate) => Box::new(Dropout::new(shape, rate)),
         };
-        flat |= matches!(spec, LayerSpec::Flatten | LayerSpec::Dense(_) | LayerSpec::GlobalAvgPool);
+        flat |= matches!(
+            spec,
+            LayerSpec::Flatten | LayerSpec::Dense(_) | LayerSpec::GlobalAvgPool
+        );
         shape = layer.output_shape();
-        layers.push(layer);
-        flags.push(flat);
+        layers.push((layer, flat));
     }
     if !flat || shape.len() != config.classes {
         return Err(Error::config(
             what(),
-            format!("must end with a dense layer of {0} units (D{0}), one score per class", config.classes),
+            format!(
+                "must end with a dense layer of {0} units (D{0}), one score per class",
+                config.classes
+            ),
         ));
     }
-    Ok((layers, flags))
+    Ok(layers)
 }
 
 impl Sequential {
@@ -143,12 +181,16 @@ impl Sequential {
         if !(0.0..1.0).contains(&config.bn_momentum) {
             return Err(Error::config("--bn-momentum", "must be in [0, 1)"));
         }
-        let (layers, flat) = build_layers(&config)?;
+        let (layers, flat): (Vec<_>, Vec<_>) = build_layers(&config)?.into_iter().unzip();
         let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
         let mut params = ParamStore::new(&specs);
         let mut rng = seeded(seed);
         params.initialize(&mut rng);
-        let no_dx_through = params.layer_ranges.iter().position(|(v, _)| !v.is_empty()).unwrap_or(layers.len());
+        let no_dx_through = params
+            .layer_ranges
+            .iter()
+            .position(|(v, _)| !v.is_empty())
+            .unwrap_or(layers.len());
         Ok(Sequential {
             config,
             layers,
@@ -180,7 +222,10 @@ impl Sequential {
     /// Sets the input normalization statistics (first layer's `mean` and `std`).
     pub fn set_normalization(&mut self, mean: &[f32], std: &[f32]) {
         let len = self.config.input.len();
-        assert!(mean.len() == len && std.len() == len, "normalization statistics must have {len} values");
+        assert!(
+            mean.len() == len && std.len() == len,
+            "normalization statistics must have {len} values"
+        );
         let state = &mut self.params.state[self.params.layer_ranges[0].1.clone()];
         state[..len].copy_from_slice(mean);
         state[len..].copy_from_slice(std);
@@ -215,7 +260,11 @@ impl Sequential {
 
     /// Runs the batch of `n` images in the input buffer; returns the logits, `(n, classes)`.
     pub fn forward(&mut self, n: usize, mode: Mode) -> &[f32] {
-        assert!(n <= self.capacity, "batch of {n} exceeds the reserved {}", self.capacity);
+        assert!(
+            n <= self.capacity,
+            "batch of {n} exceeds the reserved {}",
+            self.capacity
+        );
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let (before, after) = self.acts.split_at_mut(i + 1);
             let (weights, state) = &self.params.layer_ranges[i];
@@ -275,7 +324,10 @@ mod tests {
     use super::*;
 
     fn counts(model: &str) -> (usize, usize) {
-        Sequential::new(ModelConfig::new(model, "mnist", Normalization::None), 0).unwrap().params.counts()
+        Sequential::new(ModelConfig::new(model, "mnist", Normalization::None), 0)
+            .unwrap()
+            .params
+            .counts()
     }
 
     #[test]
@@ -294,7 +346,9 @@ mod tests {
             ("16C3-GAP", "must end with a dense layer of 10 units"),
             ("D12", "D10"),
         ] {
-            let err = Sequential::new(ModelConfig::new(arch, "mnist", Normalization::None), 0).err().unwrap();
+            let err = Sequential::new(ModelConfig::new(arch, "mnist", Normalization::None), 0)
+                .err()
+                .unwrap();
             assert!(err.to_string().contains(needle), "{arch}: {err}");
         }
     }

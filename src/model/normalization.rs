@@ -43,14 +43,24 @@ impl Normalization {
                     }
                 }
                 let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
-                let std = sq.iter().zip(&mean).map(|(q, m)| ((q / count - m * m).max(0.0).sqrt() + 1.0) as f32);
+                let std = sq
+                    .iter()
+                    .zip(&mean)
+                    .map(|(q, m)| ((q / count - m * m).max(0.0).sqrt() + 1.0) as f32);
                 (mean.iter().map(|&m| m as f32).collect(), std.collect())
             }
             Normalization::StandardizeGlobal => {
                 let n = pixels.len().max(1) as f64;
                 let mean = pixels.iter().map(|&p| p as f64).sum::<f64>() / n;
-                let var = pixels.iter().map(|&p| (p as f64 - mean).powi(2)).sum::<f64>() / n;
-                (vec![mean as f32; len], vec![var.sqrt().max(1e-6) as f32; len])
+                let var = pixels
+                    .iter()
+                    .map(|&p| (p as f64 - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
+                (
+                    vec![mean as f32; len],
+                    vec![var.sqrt().max(1e-6) as f32; len],
+                )
             }
         }
     }
@@ -58,7 +68,11 @@ impl Normalization {
 
 impl fmt::Display for Normalization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = Self::ALL.iter().find(|(n, _)| n == self).map(|(_, s)| *s).unwrap_or("?");
+        let name = Self::ALL
+            .iter()
+            .find(|(n, _)| n == self)
+            .map(|(_, s)| *s)
+            .unwrap_or("?");
         f.write_str(name)
     }
 }
@@ -66,10 +80,17 @@ impl fmt::Display for Normalization {
 impl FromStr for Normalization {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL.iter().find(|(_, name)| *name == s).map(|(n, _)| *n).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|(_, s)| *s).collect();
-            Error::config("--normalize", format!("unknown mode {s:?} (expected one of {})", names.join(", ")))
-        })
+        Self::ALL
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(n, _)| *n)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|(_, s)| *s).collect();
+                Error::config(
+                    "--normalize",
+                    format!("unknown mode {s:?} (expected one of {})", names.join(", ")),
+                )
+            })
     }
 }
 

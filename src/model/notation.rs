@@ -72,16 +72,19 @@ fn parse_token(token: &str) -> std::result::Result<LayerSpec, String> {
         match digits.parse::<usize>() {
             Ok(0) => Err(format!("{what} must be at least 1")),
             Ok(v) => Ok(v),
-            Err(_) => Err(format!("{what} {digits:?} is not a whole number ({EXPECTED})")),
+            Err(_) => Err(format!(
+                "{what} {digits:?} is not a whole number ({EXPECTED})"
+            )),
         }
     };
     // "3s2" -> (3, Some(2))
-    let with_stride = |rest: &str, what: &str| -> std::result::Result<(usize, Option<usize>), String> {
-        match rest.split_once('s') {
-            Some((k, s)) => Ok((positive(k, what)?, Some(positive(s, "stride")?))),
-            None => Ok((positive(rest, what)?, None)),
-        }
-    };
+    let with_stride =
+        |rest: &str, what: &str| -> std::result::Result<(usize, Option<usize>), String> {
+            match rest.split_once('s') {
+                Some((k, s)) => Ok((positive(k, what)?, Some(positive(s, "stride")?))),
+                None => Ok((positive(rest, what)?, None)),
+            }
+        };
     match token {
         "BN" => return Ok(LayerSpec::BatchNorm),
         "ReLU" => return Ok(LayerSpec::Relu),
@@ -98,7 +101,10 @@ fn parse_token(token: &str) -> std::result::Result<LayerSpec, String> {
     }
     if let Some(pool) = token.strip_prefix("MP") {
         let (pool, stride) = with_stride(pool, "pool size")?;
-        return Ok(LayerSpec::MaxPool { pool, stride: stride.unwrap_or(pool) });
+        return Ok(LayerSpec::MaxPool {
+            pool,
+            stride: stride.unwrap_or(pool),
+        });
     }
     if let Some(units) = token.strip_prefix('D') {
         return Ok(LayerSpec::Dense(positive(units, "unit count")?));
@@ -107,7 +113,11 @@ fn parse_token(token: &str) -> std::result::Result<LayerSpec, String> {
         if !filters.is_empty() && filters.bytes().all(|b| b.is_ascii_digit()) {
             let filters = positive(filters, "filter count")?;
             let (kernel, stride) = with_stride(kernel, "kernel size")?;
-            return Ok(LayerSpec::Conv { filters, kernel, stride: stride.unwrap_or(1) });
+            return Ok(LayerSpec::Conv {
+                filters,
+                kernel,
+                stride: stride.unwrap_or(1),
+            });
         }
     }
     Err(format!("unknown layer ({EXPECTED})"))
@@ -116,8 +126,16 @@ fn parse_token(token: &str) -> std::result::Result<LayerSpec, String> {
 impl fmt::Display for LayerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            LayerSpec::Conv { filters, kernel, stride: 1 } => write!(f, "{filters}C{kernel}"),
-            LayerSpec::Conv { filters, kernel, stride } => write!(f, "{filters}C{kernel}s{stride}"),
+            LayerSpec::Conv {
+                filters,
+                kernel,
+                stride: 1,
+            } => write!(f, "{filters}C{kernel}"),
+            LayerSpec::Conv {
+                filters,
+                kernel,
+                stride,
+            } => write!(f, "{filters}C{kernel}s{stride}"),
             LayerSpec::BatchNorm => f.write_str("BN"),
             LayerSpec::Relu => f.write_str("ReLU"),
             LayerSpec::MaxPool { pool, stride } if pool == stride => write!(f, "MP{pool}"),
@@ -132,7 +150,11 @@ impl fmt::Display for LayerSpec {
 
 /// Writes specs back as notation; `parse(&render(x)) == x`.
 pub fn render(specs: &[LayerSpec]) -> String {
-    specs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-")
+    specs
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 #[cfg(test)]
@@ -143,8 +165,22 @@ mod tests {
     fn parses_every_token_kind_and_renders_back() {
         let text = "16C3-BN-ReLU-32C5s2-MP2-MP3s2-Drop0.25-GAP-F-D10";
         let specs = parse(text).unwrap();
-        assert_eq!(specs[0], LayerSpec::Conv { filters: 16, kernel: 3, stride: 1 });
-        assert_eq!(specs[3], LayerSpec::Conv { filters: 32, kernel: 5, stride: 2 });
+        assert_eq!(
+            specs[0],
+            LayerSpec::Conv {
+                filters: 16,
+                kernel: 3,
+                stride: 1
+            }
+        );
+        assert_eq!(
+            specs[3],
+            LayerSpec::Conv {
+                filters: 32,
+                kernel: 5,
+                stride: 2
+            }
+        );
         assert_eq!(specs[4], LayerSpec::MaxPool { pool: 2, stride: 2 });
         assert_eq!(specs[5], LayerSpec::MaxPool { pool: 3, stride: 2 });
         assert_eq!(specs[6], LayerSpec::Dropout(0.25));
@@ -157,7 +193,9 @@ mod tests {
         let err = parse("16C3-BN-16X3-D10").unwrap_err().to_string();
         assert!(err.contains("token 3 \"16X3\""), "{err}");
         assert!(err.contains("unknown layer"), "{err}");
-        for bad in ["", "D0", "Drop1.5", "DropX", "C3", "16C", "16C3s0", "MP", "relu", "D10-"] {
+        for bad in [
+            "", "D0", "Drop1.5", "DropX", "C3", "16C", "16C3s0", "MP", "relu", "D10-",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -62,7 +62,9 @@ impl ParamStore {
                     is_kernel: spec.is_kernel,
                 });
             }
-            store.layer_ranges.push((v0..store.values.len(), s0..store.state.len()));
+            store
+                .layer_ranges
+                .push((v0..store.values.len(), s0..store.state.len()));
         }
         store.grads = vec![0.0; store.values.len()];
         store
@@ -101,8 +103,12 @@ impl ParamStore {
 
     /// Counts as Keras reports them: (trainable, non-trainable). Constants count in neither.
     pub fn counts(&self) -> (usize, usize) {
-        let non_trainable =
-            self.other.iter().filter(|s| s.kind == ParamKind::NonTrainable).map(|s| s.range.len()).sum();
+        let non_trainable = self
+            .other
+            .iter()
+            .filter(|s| s.kind == ParamKind::NonTrainable)
+            .map(|s| s.range.len())
+            .sum();
         (self.values.len(), non_trainable)
     }
 

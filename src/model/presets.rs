@@ -18,10 +18,17 @@ pub const PRESETS: [(&str, &str, &str); 4] = [
 
 /// The notation of preset `name`.
 pub fn preset(name: &str) -> Option<&'static str> {
-    PRESETS.iter().find(|(n, _, _)| *n == name).map(|(_, arch, _)| *arch)
+    PRESETS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, arch, _)| *arch)
 }
 
 /// The preset names, comma-separated, for error messages.
 pub fn preset_names() -> String {
-    PRESETS.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
+    PRESETS
+        .iter()
+        .map(|(n, _, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -34,28 +34,61 @@ pub fn group_thousands(n: usize) -> String {
 pub fn summary(model: &Sequential) -> String {
     let mut out = String::new();
     let rule = "_".repeat(72);
-    let _ = writeln!(out, "Model: \"{}\"  ({})", model.config().name, model.config().arch);
+    let _ = writeln!(
+        out,
+        "Model: \"{}\"  ({})",
+        model.config().name,
+        model.config().arch
+    );
     let _ = writeln!(out, "{rule}");
-    let _ = writeln!(out, " {:<36}{:<24}{:>10}", "Layer (type)", "Output Shape", "Param #");
+    let _ = writeln!(
+        out,
+        " {:<36}{:<24}{:>10}",
+        "Layer (type)", "Output Shape", "Param #"
+    );
     let _ = writeln!(out, "{}", "=".repeat(72));
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, layer) in model.layers().enumerate() {
         let base = keras_name(layer.type_name());
         let count = seen.entry(base.clone()).or_insert(0);
-        let name = if *count == 0 { base } else { format!("{base}_{count}") };
+        let name = if *count == 0 {
+            base
+        } else {
+            format!("{base}_{count}")
+        };
         *count += 1;
         let s = layer.output_shape();
-        let shape = if model.is_flat(i) { format!("(None, {})", s.len()) } else { format!("(None, {}, {}, {})", s.h, s.w, s.c) };
-        let params: usize =
-            layer.params().iter().filter(|p| p.kind != ParamKind::Constant).map(|p| p.len()).sum();
+        let shape = if model.is_flat(i) {
+            format!("(None, {})", s.len())
+        } else {
+            format!("(None, {}, {}, {})", s.h, s.w, s.c)
+        };
+        let params: usize = layer
+            .params()
+            .iter()
+            .filter(|p| p.kind != ParamKind::Constant)
+            .map(|p| p.len())
+            .sum();
         let label = format!("{name} ({})", layer.type_name());
-        let _ = writeln!(out, " {label:<36}{shape:<24}{:>10}", group_thousands(params));
+        let _ = writeln!(
+            out,
+            " {label:<36}{shape:<24}{:>10}",
+            group_thousands(params)
+        );
     }
     let (trainable, non_trainable) = model.params.counts();
     let _ = writeln!(out, "{}", "=".repeat(72));
-    let _ = writeln!(out, "Total params: {}", group_thousands(trainable + non_trainable));
+    let _ = writeln!(
+        out,
+        "Total params: {}",
+        group_thousands(trainable + non_trainable)
+    );
     let _ = writeln!(out, "Trainable params: {}", group_thousands(trainable));
-    let _ = writeln!(out, "Non-trainable params: {}", group_thousands(non_trainable));
+    let _ = writeln!(
+        out,
+        "Non-trainable params: {}",
+        group_thousands(non_trainable)
+    );
     let _ = write!(out, "{rule}");
     out
 }
@@ -67,7 +100,11 @@ mod tests {
 
     #[test]
     fn cnn_bn_summary_has_keras_totals_and_names() {
-        let model = Sequential::new(ModelConfig::new("cnn-bn", "mnist", Normalization::Standardize), 0).unwrap();
+        let model = Sequential::new(
+            ModelConfig::new("cnn-bn", "mnist", Normalization::Standardize),
+            0,
+        )
+        .unwrap();
         let text = summary(&model);
         assert!(text.contains("Total params: 73,338"), "{text}");
         assert!(text.contains("Trainable params: 72,890"), "{text}");

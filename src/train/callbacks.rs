@@ -32,7 +32,11 @@ pub struct BestCheckpoint {
 impl BestCheckpoint {
     /// Saves to `path`.
     pub fn new(path: PathBuf) -> Self {
-        BestCheckpoint { path, best: f64::INFINITY, verbose: true }
+        BestCheckpoint {
+            path,
+            best: f64::INFINITY,
+            verbose: true,
+        }
     }
 
     /// The best monitored loss so far.
@@ -76,7 +80,10 @@ pub const HISTORY_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,lear
 impl HistoryCsv {
     /// Writes to `path`.
     pub fn new(path: PathBuf) -> Self {
-        HistoryCsv { path, text: format!("{HISTORY_HEADER}\n") }
+        HistoryCsv {
+            path,
+            text: format!("{HISTORY_HEADER}\n"),
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 
 /// Writes the softmax of each row of `logits` (rows of `classes` values) into `probs`.
 pub fn softmax_into(logits: &[f32], probs: &mut [f32], classes: usize) {
-    for (row, out) in logits.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)) {
+    for (row, out) in logits
+        .chunks_exact(classes)
+        .zip(probs.chunks_exact_mut(classes))
+    {
         let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let mut sum = 0.0;
         for (o, &v) in out.iter_mut().zip(row) {
@@ -16,7 +19,9 @@ pub fn softmax_into(logits: &[f32], probs: &mut [f32], classes: usize) {
 
 /// Index of the largest value (the first one on ties).
 pub fn argmax(row: &[f32]) -> usize {
-    row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+    row.iter()
+        .enumerate()
+        .fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
 }
 
 /// Loss and accuracy of one batch.
@@ -39,17 +44,28 @@ pub fn softmax_cross_entropy(
 ) -> BatchScore {
     let n = logits.len() / classes;
     let mut score = BatchScore::default();
-    for (i, (row, target)) in logits.chunks_exact(classes).zip(targets.chunks_exact(classes)).enumerate() {
+    for (i, (row, target)) in logits
+        .chunks_exact(classes)
+        .zip(targets.chunks_exact(classes))
+        .enumerate()
+    {
         let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let sum_exp: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
         let log_sum = sum_exp.ln();
-        score.loss_sum -=
-            row.iter().zip(target).map(|(&v, &t)| t as f64 * ((v - max) as f64 - log_sum)).sum::<f64>();
+        score.loss_sum -= row
+            .iter()
+            .zip(target)
+            .map(|(&v, &t)| t as f64 * ((v - max) as f64 - log_sum))
+            .sum::<f64>();
         if argmax(row) == argmax(target) {
             score.correct += 1;
         }
         if let Some(d) = dlogits.as_deref_mut() {
-            for ((d, &v), &t) in d[i * classes..(i + 1) * classes].iter_mut().zip(row).zip(target) {
+            for ((d, &v), &t) in d[i * classes..(i + 1) * classes]
+                .iter_mut()
+                .zip(row)
+                .zip(target)
+            {
                 *d = ((((v - max) as f64).exp() / sum_exp) as f32 - t) / n as f32;
             }
         }

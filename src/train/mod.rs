@@ -36,7 +36,13 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 10, batch_size: 128, optimizer: OptimizerConfig::adam(1e-3), l2: 0.0, seed: 0 }
+        TrainConfig {
+            epochs: 10,
+            batch_size: 128,
+            optimizer: OptimizerConfig::adam(1e-3),
+            l2: 0.0,
+            seed: 0,
+        }
     }
 }
 
@@ -50,7 +56,10 @@ impl TrainConfig {
             return Err(Error::config("--batch-size", "must be at least 1"));
         }
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
-            return Err(Error::config("--l2", format!("must be a non-negative number, got {}", self.l2)));
+            return Err(Error::config(
+                "--l2",
+                format!("must be a non-negative number, got {}", self.l2),
+            ));
         }
         self.optimizer.validate()
     }
@@ -86,7 +95,8 @@ pub struct Evaluation {
     pub n: usize,
 }
 
-fn check_input(model: &Sequential, data: &Images) -> Result<()> {
+/// Refuses images whose shape is not the model's input shape.
+pub fn check_input(model: &Sequential, data: &Images) -> Result<()> {
     let want = model.config().input;
     if data.shape != want {
         return Err(Error::config(
@@ -124,26 +134,34 @@ pub fn fit(
     for epoch in 1..=config.epochs {
         let start = Instant::now();
         order.shuffle(&mut rng);
-        callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch, config.epochs, steps));
+        callbacks
+            .iter_mut()
+            .for_each(|c| c.on_epoch_begin(epoch, config.epochs, steps));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (step, indices) in order.chunks(batch).enumerate() {
             let n = indices.len();
             train.fill_batch(indices, model.input_mut(n), &mut targets, classes);
             let logits = model.forward(n, Mode::Train);
-            let score = softmax_cross_entropy(logits, &targets[..n * classes], classes, Some(&mut dlogits));
+            let score =
+                softmax_cross_entropy(logits, &targets[..n * classes], classes, Some(&mut dlogits));
             model.params.zero_grad();
             model.backward(n, &dlogits);
             let penalty = optim::apply_l2(&mut model.params, config.l2);
             let batch_loss = score.loss_sum / n as f64 + penalty;
             if !batch_loss.is_finite() {
-                return Err(Error::NonFinite { epoch, step: step + 1 });
+                return Err(Error::NonFinite {
+                    epoch,
+                    step: step + 1,
+                });
             }
             optimizer.step(&mut model.params.values, &model.params.grads);
             loss_sum += batch_loss * n as f64;
             correct += score.correct;
             seen += n;
             let (loss, accuracy) = (loss_sum / seen as f64, correct as f64 / seen as f64);
-            callbacks.iter_mut().for_each(|c| c.on_batch_end(step + 1, loss, accuracy));
+            callbacks
+                .iter_mut()
+                .for_each(|c| c.on_batch_end(step + 1, loss, accuracy));
         }
         let validation = val.map(|v| evaluate(model, v, batch)).transpose()?;
         let metrics = EpochMetrics {
@@ -165,13 +183,22 @@ pub fn fit(
 
 /// Runs `model` in inference mode over `data` in batches, handing each batch's logits to `visit`
 /// with the index of its first image.
-fn for_each_batch(model: &mut Sequential, data: &Images, batch: usize, mut visit: impl FnMut(usize, &[f32])) {
+fn for_each_batch(
+    model: &mut Sequential,
+    data: &Images,
+    batch: usize,
+    mut visit: impl FnMut(usize, &[f32]),
+) {
     let batch = batch.max(1);
     model.reserve(batch.min(data.len()));
     let len = data.shape.len();
     for start in (0..data.len()).step_by(batch) {
         let n = batch.min(data.len() - start);
-        for (d, &p) in model.input_mut(n).iter_mut().zip(&data.pixels[start * len..(start + n) * len]) {
+        for (d, &p) in model
+            .input_mut(n)
+            .iter_mut()
+            .zip(&data.pixels[start * len..(start + n) * len])
+        {
             *d = p as f32;
         }
         visit(start, model.forward(n, Mode::Eval));
@@ -186,7 +213,10 @@ pub fn evaluate(model: &mut Sequential, data: &Images, batch: usize) -> Result<E
     let mut total = BatchScore::default();
     for_each_batch(model, data, batch, |start, logits| {
         let n = logits.len() / classes;
-        for (row, &label) in targets.chunks_exact_mut(classes).zip(&data.labels[start..start + n]) {
+        for (row, &label) in targets
+            .chunks_exact_mut(classes)
+            .zip(&data.labels[start..start + n])
+        {
             row.fill(0.0);
             row[label as usize] = 1.0;
         }
@@ -195,7 +225,11 @@ pub fn evaluate(model: &mut Sequential, data: &Images, batch: usize) -> Result<E
         total.correct += score.correct;
     });
     let n = data.len().max(1) as f64;
-    Ok(Evaluation { loss: total.loss_sum / n, accuracy: total.correct as f64 / n, n: data.len() })
+    Ok(Evaluation {
+        loss: total.loss_sum / n,
+        accuracy: total.correct as f64 / n,
+        n: data.len(),
+    })
 }
 
 /// Class probabilities of every image of `data`, `(len, classes)`.
@@ -204,7 +238,11 @@ pub fn predict_proba(model: &mut Sequential, data: &Images, batch: usize) -> Res
     let classes = model.config().classes;
     let mut probs = vec![0.0; data.len() * classes];
     for_each_batch(model, data, batch, |start, logits| {
-        softmax_into(logits, &mut probs[start * classes..start * classes + logits.len()], classes);
+        softmax_into(
+            logits,
+            &mut probs[start * classes..start * classes + logits.len()],
+            classes,
+        );
     });
     Ok(probs)
 }
@@ -218,5 +256,9 @@ pub fn score_probabilities(probs: &[f32], labels: &[u8], classes: usize) -> Eval
         correct += usize::from(loss::argmax(row) == label as usize);
     }
     let n = labels.len().max(1) as f64;
-    Evaluation { loss: loss / n, accuracy: correct as f64 / n, n: labels.len() }
+    Evaluation {
+        loss: loss / n,
+        accuracy: correct as f64 / n,
+        n: labels.len(),
+    }
 }

@@ -29,7 +29,12 @@ pub enum OptimizerConfig {
 impl OptimizerConfig {
     /// Adam with Keras' defaults and learning rate `lr`.
     pub fn adam(lr: f32) -> Self {
-        OptimizerConfig::Adam { lr, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }
+        OptimizerConfig::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
     }
 
     /// The learning rate.
@@ -43,11 +48,17 @@ impl OptimizerConfig {
     pub fn validate(&self) -> Result<()> {
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::config("--lr", format!("must be a positive number, got {lr}")));
+            return Err(Error::config(
+                "--lr",
+                format!("must be a positive number, got {lr}"),
+            ));
         }
         if let OptimizerConfig::Sgd { momentum, .. } = *self {
             if !(0.0..1.0).contains(&momentum) {
-                return Err(Error::config("--momentum", format!("must be in [0, 1), got {momentum}")));
+                return Err(Error::config(
+                    "--momentum",
+                    format!("must be in [0, 1), got {momentum}"),
+                ));
             }
         }
         Ok(())
@@ -75,7 +86,13 @@ impl Optimizer {
             OptimizerConfig::Adam { .. } => vec![0.0; len],
             OptimizerConfig::Sgd { .. } => Vec::new(),
         };
-        Optimizer { config, lr: config.lr(), m: vec![0.0; len], v, step: 0 }
+        Optimizer {
+            config,
+            lr: config.lr(),
+            m: vec![0.0; len],
+            v,
+            step: 0,
+        }
     }
 
     /// The current learning rate.
@@ -93,10 +110,20 @@ impl Optimizer {
         self.step += 1;
         let lr = self.lr;
         match self.config {
-            OptimizerConfig::Adam { beta1, beta2, epsilon, .. } => {
+            OptimizerConfig::Adam {
+                beta1,
+                beta2,
+                epsilon,
+                ..
+            } => {
                 let t = self.step as i32;
                 let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
-                for (((w, &g), m), v) in values.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+                for (((w, &g), m), v) in values
+                    .iter_mut()
+                    .zip(grads)
+                    .zip(&mut self.m)
+                    .zip(&mut self.v)
+                {
                     *m += (g - *m) * (1.0 - beta1);
                     *v += (g * g - *v) * (1.0 - beta2);
                     *w -= alpha * *m / (v.sqrt() + epsilon);
@@ -121,7 +148,10 @@ pub fn apply_l2(params: &mut ParamStore, lambda: f32) -> f64 {
     let mut penalty = 0.0f64;
     for slot in params.trainable.iter().filter(|s| s.is_kernel) {
         let range = slot.range.clone();
-        for (g, &w) in params.grads[range.clone()].iter_mut().zip(&params.values[range]) {
+        for (g, &w) in params.grads[range.clone()]
+            .iter_mut()
+            .zip(&params.values[range])
+        {
             penalty += (w as f64) * (w as f64);
             *g += 2.0 * lambda * w;
         }
@@ -139,12 +169,21 @@ mod tests {
         let mut opt = Optimizer::new(OptimizerConfig::adam(0.01), 2);
         let mut w = [1.0, 1.0];
         opt.step(&mut w, &[0.5, -2.0]);
-        assert!((w[0] - 0.99).abs() < 1e-6 && (w[1] - 1.01).abs() < 1e-6, "{w:?}");
+        assert!(
+            (w[0] - 0.99).abs() < 1e-6 && (w[1] - 1.01).abs() < 1e-6,
+            "{w:?}"
+        );
     }
 
     #[test]
     fn sgd_momentum_accumulates_velocity() {
-        let mut opt = Optimizer::new(OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9 }, 1);
+        let mut opt = Optimizer::new(
+            OptimizerConfig::Sgd {
+                lr: 0.1,
+                momentum: 0.9,
+            },
+            1,
+        );
         let mut w = [0.0];
         opt.step(&mut w, &[1.0]); // v = −0.1
         opt.step(&mut w, &[1.0]); // v = −0.09 − 0.1
@@ -156,6 +195,11 @@ mod tests {
         for lr in [0.0, -1.0, f32::NAN, f32::INFINITY] {
             assert!(OptimizerConfig::adam(lr).validate().is_err(), "{lr}");
         }
-        assert!(OptimizerConfig::Sgd { lr: 0.1, momentum: 1.0 }.validate().is_err());
+        assert!(OptimizerConfig::Sgd {
+            lr: 0.1,
+            momentum: 1.0
+        }
+        .validate()
+        .is_err());
     }
 }

@@ -26,12 +26,21 @@ impl Default for Progress {
 impl Progress {
     /// A bar drawn on standard output when it is a terminal.
     pub fn new() -> Self {
-        Progress { bar: None, interactive: std::io::stdout().is_terminal(), start: Instant::now(), steps: 0 }
+        Progress {
+            bar: None,
+            interactive: std::io::stdout().is_terminal(),
+            start: Instant::now(),
+            steps: 0,
+        }
     }
 
     fn timing(&self) -> String {
         let secs = self.start.elapsed().as_secs_f64();
-        format!("{}s {:.0}ms/step", secs.round(), 1000.0 * secs / self.steps.max(1) as f64)
+        format!(
+            "{}s {:.0}ms/step",
+            secs.round(),
+            1000.0 * secs / self.steps.max(1) as f64
+        )
     }
 }
 
@@ -41,9 +50,12 @@ impl Callback for Progress {
         self.start = Instant::now();
         self.steps = steps;
         if self.interactive {
-            let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stdout());
+            let bar =
+                ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stdout());
             bar.set_style(
-                ProgressStyle::with_template("{pos}/{len} {bar:20} {msg}").expect("valid template").progress_chars("━━─"),
+                ProgressStyle::with_template("{pos}/{len} {bar:20} {msg}")
+                    .expect("valid template")
+                    .progress_chars("━━─"),
             );
             self.bar = Some(bar);
         }
@@ -62,7 +74,12 @@ impl Callback for Progress {
     }
 
     fn on_epoch_end(&mut self, m: &EpochMetrics, _model: &Sequential) -> Result<()> {
-        let mut line = format!("{} - loss: {:.4} - accuracy: {:.4}", self.timing(), m.loss, m.accuracy);
+        let mut line = format!(
+            "{} - loss: {:.4} - accuracy: {:.4}",
+            self.timing(),
+            m.loss,
+            m.accuracy
+        );
         if let (Some(loss), Some(acc)) = (m.val_loss, m.val_accuracy) {
             line.push_str(&format!(" - val_loss: {loss:.4} - val_accuracy: {acc:.4}"));
         }

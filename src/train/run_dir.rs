@@ -31,7 +31,10 @@ pub fn summary_markdown(command: &str, arguments: &[(String, String)]) -> String
 
 /// Writes `summary.txt` into `dir`.
 pub fn write_summary(dir: &Path, command: &str, arguments: &[(String, String)]) -> Result<()> {
-    write_atomic(&dir.join("summary.txt"), summary_markdown(command, arguments).as_bytes())
+    write_atomic(
+        &dir.join("summary.txt"),
+        summary_markdown(command, arguments).as_bytes(),
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,370 @@
+//! The `mnistlab` binary on tiny fixture datasets: the whole workflow, then every bad input.
+
+mod common;
+
+use common::{fixture_dataset, mnistlab, run, write_maybe_gz};
+use mnistlab::data::idx::encode_idx;
+use std::path::Path;
+
+fn train_args(data: &Path) -> Vec<String> {
+    let d = data.display().to_string();
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "25",
+        "--data-dir",
+        &d,
+        "--logdir",
+        "logs",
+    ];
+    args.map(String::from).to_vec()
+}
+
+#[test]
+fn summary_prints_keras_parameter_counts_for_every_preset() {
+    let home = tempfile::tempdir().unwrap();
+    for (model, total) in [
+        ("linear", "7,850"),
+        ("mlp", "269,322"),
+        ("cnn", "147,274"),
+        ("cnn-bn", "73,338"),
+    ] {
+        let (code, out, err) = run(mnistlab(home.path()).args(["summary", "--model", model]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("Total params: {total}")),
+            "{model}: {out}"
+        );
+    }
+    let (_, out, _) = run(mnistlab(home.path()).args(["summary", "--model", "cnn-bn"]));
+    assert!(
+        out.contains("Trainable params: 72,890") && out.contains("Non-trainable params: 448"),
+        "{out}"
+    );
+    let (code, out, _) =
+        run(mnistlab(home.path()).args(["summary", "--arch", "8C3-BN-ReLU-GAP-D10"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("Total params: 202"), "{out}"); // 80 + 32 + 90
+}
+
+#[test]
+fn train_evaluate_predict_round_trip() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("data");
+    fixture_dataset(&root, 500, 100, 28);
+    let (code, out, err) = run(mnistlab(home.path()).args(train_args(&root)));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("Epoch 2/2") && out.contains("val_accuracy"),
+        "{out}"
+    );
+    let run_dir = home.path().join("logs/linear-0");
+    let summary = std::fs::read_to_string(run_dir.join("summary.txt")).unwrap();
+    assert!(
+        summary.contains("# mnistlab train --model linear --epochs 2 --batch-size 25"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| --batch-size | 25 |") && summary.contains("| --seed | 0 |"),
+        "{summary}"
+    );
+    let history = std::fs::read_to_string(run_dir.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 3, "{history}");
+    assert!(history.starts_with("epoch,loss,accuracy,val_loss,val_accuracy"));
+
+    // The printed test accuracy is the saved best model's, and evaluate reproduces it.
+    let printed: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Test accuracy: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(printed > 0.9, "the toy task is easy: {printed}");
+    let model = run_dir.join("best_model.safetensors");
+    let (code, json, err) = run(mnistlab(home.path()).args([
+        "evaluate",
+        model.to_str().unwrap(),
+        "--json",
+        "--data-dir",
+        root.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let eval: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(eval["n"], 100);
+    assert!(
+        (eval["accuracy"].as_f64().unwrap() - printed).abs() < 1e-4,
+        "{json} vs {printed}"
+    );
+
+    // A second run gets the next directory.
+    let (code, _, err) = run(mnistlab(home.path()).args(train_args(&root)));
+    assert_eq!(code, 0, "{err}");
+    assert!(home
+        .path()
+        .join("logs/linear-1/best_model.safetensors")
+        .is_file());
+
+    // Predict: an image drawn like class 3 of the toy task.
+    let (pixels, labels) = common::synthetic(10, 28, 0);
+    let k = labels.iter().position(|&l| l == 3).unwrap();
+    let png = home.path().join("three.png");
+    image::GrayImage::from_raw(28, 28, pixels[k * 784..(k + 1) * 784].to_vec())
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    let (code, out, err) = run(mnistlab(home.path()).args([
+        "predict",
+        model.to_str().unwrap(),
+        png.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("three.png: 3 (3)"), "{out}");
+}
+
+/// Runs `args`, expects exit code 2 and one `error:` line containing `needle`, and no run directory.
+fn refused(home: &Path, args: &[&str], needle: &str) {
+    let (code, out, err) = run(mnistlab(home).args(args));
+    assert_eq!(
+        code, 2,
+        "{args:?} should fail\nstdout: {out}\nstderr: {err}"
+    );
+    let err = err.trim_end();
+    assert!(
+        err.starts_with("error: ") && !err.contains('\n'),
+        "{args:?}: not one error line: {err:?}"
+    );
+    assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    let runs = home.join("logs");
+    let left: Vec<_> = std::fs::read_dir(&runs)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{args:?} left {left:?}");
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_is_written() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("data");
+    fixture_dataset(&root, 50, 10, 28);
+    let data = root.to_str().unwrap();
+    let base = ["train", "--data-dir", data];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--epochs", "0"], "--epochs"),
+        (&["--batch-size", "0"], "--batch-size"),
+        (&["--lr", "-1"], "--lr"),
+        (&["--lr", "NaN"], "--lr"),
+        (&["--val-split", "1.5"], "--val-split"),
+        (&["--val-split", "0"], "--val-split"),
+        (&["--l2", "-0.1"], "--l2"),
+        (&["--normalize", "zscore"], "--normalize"),
+        (&["--dataset", "cifar"], "--dataset"),
+        (&["--epochs", "many"], "--epochs"),
+        (&["--arch", "16C3-BN-16X3-D10"], "token 3 \"16X3\""),
+        (&["--arch", "D10-16C3-D10"], "needs an image input"),
+        (&["--arch", "MP2-MP2-MP2-MP2-MP2-D10"], "pooling below 1×1"),
+        (&["--arch", "16C3-GAP-D7"], "D10"),
+        (&["--optimizer", "sgd", "--momentum", "1.5"], "--momentum"),
+        (
+            &["--model", "linear", "--arch", "D10"],
+            "cannot be used with",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
+        refused(home.path(), &args, needle);
+    }
+    refused(home.path(), &["train", "--model", "resnet"], "--model");
+    refused(
+        home.path(),
+        &["--threads", "0", "summary", "--model", "cnn"],
+        "--threads",
+    );
+}
+
+#[test]
+fn bad_dataset_files_are_named() {
+    let home = tempfile::tempdir().unwrap();
+    let good = encode_idx(&[10, 28, 28], &[0; 7840]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "train-images-idx3-ubyte",
+            good[..good.len() - 100].to_vec(),
+            "truncated",
+        ),
+        ("train-images-idx3-ubyte", vec![], "is empty"),
+        (
+            "train-images-idx3-ubyte",
+            [&[0u8, 0, 9, 3][..], &good[4..]].concat(),
+            "bad IDX magic number 0x00000903",
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            encode_idx(&[9], &[1; 9]),
+            "has 9 labels but",
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            encode_idx(&[50], &[12; 50]),
+            "label 12 at index 0",
+        ),
+        ("train-images-idx3-ubyte.gz", good.clone(), "not gzip"),
+    ];
+    for (i, (file, bytes, needle)) in cases.into_iter().enumerate() {
+        let root = home.path().join(format!("case{i}"));
+        let dir = fixture_dataset(&root, 50, 10, 28);
+        for f in ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        if file.starts_with("train-labels") {
+            write_maybe_gz(
+                &dir.join("train-images-idx3-ubyte.gz"),
+                &encode_idx(&[50, 28, 28], &[0; 50 * 784]),
+            );
+        }
+        std::fs::write(dir.join(file), &bytes).unwrap();
+        refused(
+            home.path(),
+            &[
+                "train",
+                "--model",
+                "linear",
+                "--data-dir",
+                root.to_str().unwrap(),
+            ],
+            needle,
+        );
+        let err =
+            run(mnistlab(home.path()).args(["train", "--data-dir", root.to_str().unwrap()])).2;
+        assert!(
+            err.contains(&format!("case{i}/mnist/")),
+            "the file is named: {err}"
+        );
+    }
+    // A missing file: every place searched is listed, with what was missing.
+    let root = home.path().join("missing");
+    let dir = fixture_dataset(&root, 50, 10, 28);
+    std::fs::remove_file(dir.join("t10k-labels-idx1-ubyte")).unwrap();
+    refused(
+        home.path(),
+        &["train", "--data-dir", root.to_str().unwrap()],
+        "missing t10k-labels-idx1-ubyte[.gz]",
+    );
+    // Images that are not 28×28 for a 28×28 model.
+    let root = home.path().join("small");
+    fixture_dataset(&root, 50, 10, 20);
+    refused(
+        home.path(),
+        &["train", "--data-dir", root.to_str().unwrap()],
+        "images are 20×20×1 but the model expects 28×28×1",
+    );
+}
+
+#[test]
+fn bad_model_files_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("data");
+    fixture_dataset(&root, 200, 20, 28);
+    let (code, _, err) = run(mnistlab(home.path()).args(train_args(&root)));
+    assert_eq!(code, 0, "{err}");
+    let good = std::fs::read(home.path().join("logs/linear-0/best_model.safetensors")).unwrap();
+    std::fs::remove_dir_all(home.path().join("logs")).unwrap();
+
+    let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&good[8..8 + header_len])
+        .unwrap()
+        .to_string();
+    let wrong_shape = header.replace("[784,10]", "[10,784]");
+    assert_ne!(
+        wrong_shape, header,
+        "fixture header should name the kernel shape: {header}"
+    );
+    let with_header = |h: &str| {
+        [
+            &(h.len() as u64).to_le_bytes()[..],
+            h.as_bytes(),
+            &good[8 + header_len..],
+        ]
+        .concat()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated",
+            good[..good.len() - 10].to_vec(),
+            "not a valid model file",
+        ),
+        (
+            "text",
+            b"hello, this is not a model".to_vec(),
+            "not a valid model file",
+        ),
+        ("empty", Vec::new(), "not a valid model file"),
+        (
+            "huge-header",
+            [&(1u64 << 40).to_le_bytes()[..], &good[8..]].concat(),
+            "not a valid model file",
+        ),
+        (
+            "wrong-shape",
+            with_header(&wrong_shape),
+            "expected F32 [784, 10]",
+        ),
+        (
+            "no-metadata",
+            with_header(&header.replace("\"arch\"", "\"arch_\"")),
+            "metadata has no \"arch\"",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = home.path().join(format!("{name}.safetensors"));
+        std::fs::write(&path, bytes).unwrap();
+        refused(
+            home.path(),
+            &[
+                "evaluate",
+                path.to_str().unwrap(),
+                "--data-dir",
+                root.to_str().unwrap(),
+            ],
+            needle,
+        );
+        refused(
+            home.path(),
+            &["summary", path.to_str().unwrap()],
+            &format!("{name}.safetensors"),
+        );
+    }
+    refused(
+        home.path(),
+        &["evaluate", "nope.safetensors"],
+        "nope.safetensors",
+    );
+}
+
+#[test]
+fn unwritable_logdir_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("data");
+    fixture_dataset(&root, 50, 10, 28);
+    let blocker = home.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let logdir = blocker.join("logs");
+    let (code, _, err) = run(mnistlab(home.path()).args([
+        "train",
+        "--model",
+        "linear",
+        "--data-dir",
+        root.to_str().unwrap(),
+        "--logdir",
+        logdir.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: ") && err.contains("file/logs"),
+        "{err}"
+    );
+}

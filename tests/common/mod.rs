@@ -1,0 +1,96 @@
+//! Helpers shared by the integration tests: tiny IDX datasets written on the fly, and running
+//! the `mnistlab` binary.
+#![allow(dead_code)] // each test file uses its own subset
+
+use flate2::{write::GzEncoder, Compression};
+use mnistlab::data::idx::encode_idx;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Synthetic images whose class is visible: class `k` lights up row band `k` (a learnable toy task).
+pub fn synthetic(n: usize, side: usize, seed: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut pixels = vec![0u8; n * side * side];
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = (i * 7 + seed) % 10;
+        labels.push(label as u8);
+        let img = &mut pixels[i * side * side..(i + 1) * side * side];
+        let band = label * side / 10;
+        for y in band..(band + side / 10).min(side) {
+            for x in 0..side {
+                img[y * side + x] = 150 + ((x * 13 + i * 5) % 100) as u8;
+            }
+        }
+    }
+    (pixels, labels)
+}
+
+/// Writes `bytes` to `path`, gzipped when the name ends in `.gz`.
+pub fn write_maybe_gz(path: &Path, bytes: &[u8]) {
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(bytes).unwrap();
+        std::fs::write(path, enc.finish().unwrap()).unwrap();
+    } else {
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// A fake dataset folder `<root>/mnist/` with `n_train` and `n_test` images of `side × side`.
+pub fn fixture_dataset(root: &Path, n_train: usize, n_test: usize, side: usize) -> PathBuf {
+    let dir = root.join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (prefix, n, seed) in [("train", n_train, 0), ("t10k", n_test, 3)] {
+        let (pixels, labels) = synthetic(n, side, seed);
+        write_maybe_gz(
+            &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            &encode_idx(&[n, side, side], &pixels),
+        );
+        // Labels raw, to cover both kinds of file.
+        write_maybe_gz(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            &encode_idx(&[n], &labels),
+        );
+    }
+    dir
+}
+
+/// The `mnistlab` binary with a clean environment: no dataset variables, a private HOME and
+/// downloads turned off, so nothing outside `home` is read or written.
+pub fn mnistlab(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mnistlab"));
+    cmd.env_remove("MNISTLAB_DATA")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", home)
+        .env("MNISTLAB_MIRROR", "none")
+        .current_dir(home);
+    cmd
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("binary runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into(),
+        String::from_utf8_lossy(&stderr).into(),
+    )
+}
+
+/// The real MNIST folder's parent from `MNISTLAB_DATA`, or `None` (test skipped) outside CI.
+/// In CI (`CI` set) a missing variable is a failure, so real-data tests never silently vanish.
+pub fn real_data() -> Option<PathBuf> {
+    match std::env::var_os("MNISTLAB_DATA") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None if std::env::var_os("CI").is_some() => panic!("CI must set MNISTLAB_DATA"),
+        None => {
+            eprintln!("MNISTLAB_DATA is not set: skipping a real-MNIST test");
+            None
+        }
+    }
+}

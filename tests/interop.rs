@@ -1,0 +1,89 @@
+//! Model files read by the real Python `safetensors` package (installed by `.ci/run`).
+
+mod common;
+
+use common::{fixture_dataset, mnistlab, run};
+use std::process::Command;
+
+/// True when `python3 -c "import <module>"` works; outside CI a missing module skips the test.
+pub fn python_has(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("CI must install the Python package {module}");
+    }
+    if !ok {
+        eprintln!("python3 cannot import {module}: skipping");
+    }
+    ok
+}
+
+#[test]
+fn python_safetensors_reads_names_shapes_metadata_and_values() {
+    if !python_has("safetensors") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("data");
+    fixture_dataset(&root, 200, 20, 28);
+    let (code, _, err) = run(mnistlab(home.path()).args([
+        "train",
+        "--arch",
+        "4C3-BN-ReLU-MP2-D10",
+        "--epochs",
+        "1",
+        "--data-dir",
+        root.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let path = home.path().join("logs/custom-0/best_model.safetensors");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/read_model.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let model = mnistlab::model::load(&path).unwrap();
+    assert_eq!(py["metadata"]["arch"], "4C3-BN-ReLU-MP2-D10");
+    assert_eq!(py["metadata"]["normalization"], "standardize");
+    assert_eq!(py["metadata"]["dataset"], "mnist");
+    let tensors = py["tensors"].as_object().unwrap();
+    assert_eq!(tensors.len(), model.params.slots().count());
+    for slot in model.params.slots() {
+        let t = &tensors[&slot.key];
+        assert_eq!(t["dtype"], "float32", "{}", slot.key);
+        let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).unwrap();
+        assert_eq!(shape, slot.shape, "{}", slot.key);
+        let sum: f64 = model.params.get(slot).iter().map(|&v| v as f64).sum();
+        let py_sum = t["sum"].as_f64().unwrap();
+        assert!(
+            (sum - py_sum).abs() <= 1e-4 * (1.0 + sum.abs()),
+            "{}: {sum} vs {py_sum}",
+            slot.key
+        );
+    }
+    // PyTorch-style names, layer-indexed: conv is layer 1, batch norm layer 2.
+    for key in [
+        "0.mean",
+        "0.std",
+        "1.weight",
+        "1.bias",
+        "2.running_mean",
+        "2.running_var",
+    ] {
+        assert!(tensors.contains_key(key), "{key} in {:?}", tensors.keys());
+    }
+    assert_eq!(
+        tensors["1.weight"]["shape"],
+        serde_json::json!([3, 3, 1, 4])
+    );
+}
