@@ -56,6 +56,18 @@ impl ConvGeometry {
         self.k * self.k * self.c
     }
 
+    /// For output column `ox`: the kernel columns `kx0..kx1` that fall inside the image, and the
+    /// input column `kx0` reads.
+    fn kernel_columns(&self, ox: usize) -> (usize, usize, usize) {
+        let start = ox * self.stride; // input column of kx = 0, shifted right by pad_left
+        let kx0 = self.pad_left.saturating_sub(start).min(self.k);
+        let kx1 = (self.w + self.pad_left)
+            .saturating_sub(start)
+            .min(self.k)
+            .max(kx0);
+        (kx0, kx1, (start + kx0).saturating_sub(self.pad_left))
+    }
+
     /// The input row/column that output `o`, kernel offset `d` reads, if inside the image.
     fn source(o: usize, d: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
         (o * stride + d).checked_sub(pad).filter(|&i| i < size)
@@ -71,19 +83,18 @@ pub fn im2col(x: &[f32], col: &mut [f32], n: usize, g: &ConvGeometry) {
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let row = rows.next().expect("col sized above");
+                let (kx0, kx1, ix0) = g.kernel_columns(ox);
                 for ky in 0..g.k {
                     let dst = &mut row[ky * g.k * c..(ky + 1) * g.k * c];
                     let Some(iy) = ConvGeometry::source(oy, ky, g.stride, g.pad_top, g.h) else {
                         dst.fill(0.0);
                         continue;
                     };
-                    for kx in 0..g.k {
-                        let d = &mut dst[kx * c..(kx + 1) * c];
-                        match ConvGeometry::source(ox, kx, g.stride, g.pad_left, g.w) {
-                            Some(ix) => d.copy_from_slice(&img[(iy * g.w + ix) * c..][..c]),
-                            None => d.fill(0.0),
-                        }
-                    }
+                    // Kernel columns kx0..kx1 read one contiguous run of the input row (NHWC).
+                    dst[..kx0 * c].fill(0.0);
+                    let src = (iy * g.w + ix0) * c;
+                    dst[kx0 * c..kx1 * c].copy_from_slice(&img[src..src + (kx1 - kx0) * c]);
+                    dst[kx1 * c..].fill(0.0);
                 }
             }
         }
@@ -99,17 +110,15 @@ pub fn col2im(dcol: &[f32], dx: &mut [f32], n: usize, g: &ConvGeometry) {
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let row = rows.next().expect("dcol sized above");
+                let (kx0, kx1, ix0) = g.kernel_columns(ox);
                 for ky in 0..g.k {
                     let Some(iy) = ConvGeometry::source(oy, ky, g.stride, g.pad_top, g.h) else {
                         continue;
                     };
-                    for kx in 0..g.k {
-                        if let Some(ix) = ConvGeometry::source(ox, kx, g.stride, g.pad_left, g.w) {
-                            let src = &row[(ky * g.k + kx) * c..][..c];
-                            for (d, s) in img[(iy * g.w + ix) * c..][..c].iter_mut().zip(src) {
-                                *d += s;
-                            }
-                        }
+                    let src = &row[(ky * g.k + kx0) * c..(ky * g.k + kx1) * c];
+                    let dst = &mut img[(iy * g.w + ix0) * c..][..src.len()];
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d += s;
                     }
                 }
             }
@@ -138,6 +147,53 @@ mod tests {
         // Centre pixel sees the whole image; top-left sees zeros above and left.
         assert_eq!(&col[4 * 9..5 * 9], &[1., 2., 3., 4., 5., 6., 7., 8., 9.]);
         assert_eq!(&col[0..9], &[0., 0., 0., 0., 1., 2., 0., 4., 5.]);
+    }
+
+    /// Element by element, straight from the definition.
+    fn im2col_reference(x: &[f32], n: usize, g: &ConvGeometry) -> Vec<f32> {
+        let mut col = Vec::new();
+        for i in 0..n {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    for ky in 0..g.k {
+                        for kx in 0..g.k {
+                            for ch in 0..g.c {
+                                let iy = (oy * g.stride + ky) as isize - g.pad_top as isize;
+                                let ix = (ox * g.stride + kx) as isize - g.pad_left as isize;
+                                let inside = iy >= 0
+                                    && ix >= 0
+                                    && (iy as usize) < g.h
+                                    && (ix as usize) < g.w;
+                                let at = ((i * g.h + iy.max(0) as usize) * g.w
+                                    + ix.max(0) as usize)
+                                    * g.c
+                                    + ch;
+                                col.push(if inside { x[at] } else { 0.0 });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        col
+    }
+
+    #[test]
+    fn im2col_matches_the_definition_for_many_geometries() {
+        for (h, w, c, k, s) in [
+            (5, 4, 2, 3, 2),
+            (28, 28, 1, 5, 1),
+            (7, 7, 3, 3, 2),
+            (2, 3, 1, 5, 1),
+            (6, 5, 2, 4, 3),
+        ] {
+            let g = ConvGeometry::same(h, w, c, k, s);
+            let n = 2;
+            let x: Vec<f32> = (0..n * h * w * c).map(|i| i as f32 + 1.0).collect();
+            let mut col = vec![f32::NAN; n * g.out_h * g.out_w * g.patch_len()];
+            im2col(&x, &mut col, n, &g);
+            assert_eq!(col, im2col_reference(&x, n, &g), "{g:?}");
+        }
     }
 
     #[test]

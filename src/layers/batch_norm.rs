@@ -10,6 +10,7 @@
 
 use super::{BackwardArgs, ForwardArgs, Init, Layer, Mode, ParamKind, ParamSpec, Shape, PAR_CHUNK};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Builds a [`BatchNorm`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,21 +56,27 @@ pub struct BatchNorm {
     batch_rstd: Vec<f32>,
 }
 
-/// Per-channel sums of `f(row index, channel, value…)` over all rows, split across threads.
-/// Each task allocates its `c` accumulators: a few dozen small vectors per pass, nothing per value.
-fn channel_sums(rows: usize, c: usize, f: impl Fn(usize, &mut [f64]) + Sync) -> Vec<f64> {
-    let rows_per_task = (PAR_CHUNK / c).max(1);
+/// Per-channel sums over `rows` rows, split across threads: each task adds its rows into `f32`
+/// accumulators (`f` gets the task's row range), and the task totals are added in `f64`.
+/// Each task allocates its few accumulators: a few dozen small vectors per pass, nothing per value.
+fn channel_sums(
+    rows: usize,
+    width: usize,
+    f: impl Fn(Range<usize>, &mut [f32]) + Sync,
+) -> Vec<f64> {
+    let rows_per_task = (PAR_CHUNK / width).max(1);
     (0..rows.div_ceil(rows_per_task))
         .into_par_iter()
         .map(|t| {
-            let mut acc = vec![0.0f64; c];
-            for r in t * rows_per_task..((t + 1) * rows_per_task).min(rows) {
-                f(r, &mut acc);
-            }
-            acc
+            let mut acc = vec![0.0f32; width];
+            f(
+                t * rows_per_task..((t + 1) * rows_per_task).min(rows),
+                &mut acc,
+            );
+            acc.into_iter().map(f64::from).collect::<Vec<f64>>()
         })
         .reduce(
-            || vec![0.0; c],
+            || vec![0.0; width],
             |mut a, b| {
                 a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
                 a
@@ -108,22 +115,24 @@ impl Layer for BatchNorm {
         let (gamma, beta) = a.weights.split_at(c);
         let (running_mean, running_var) = a.state.split_at_mut(c);
         if a.mode == Mode::Train {
-            let sums = channel_sums(rows, c, |r, acc| {
-                acc.iter_mut()
-                    .zip(&x[r * c..][..c])
-                    .for_each(|(s, &v)| *s += v as f64)
+            let sums = channel_sums(rows, c, |range, acc| {
+                for row in x[range.start * c..range.end * c].chunks_exact(c) {
+                    acc.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+                }
             });
-            let mean: Vec<f64> = sums.iter().map(|s| s / rows as f64).collect();
-            let sq = channel_sums(rows, c, |r, acc| {
-                for ((s, &v), m) in acc.iter_mut().zip(&x[r * c..][..c]).zip(&mean) {
-                    *s += (v as f64 - m).powi(2);
+            let mean: Vec<f32> = sums.iter().map(|s| (s / rows as f64) as f32).collect();
+            let sq = channel_sums(rows, c, |range, acc| {
+                for row in x[range.start * c..range.end * c].chunks_exact(c) {
+                    for ((s, &v), m) in acc.iter_mut().zip(row).zip(&mean) {
+                        *s += (v - m) * (v - m);
+                    }
                 }
             });
             for ch in 0..c {
                 let var = sq[ch] / rows as f64;
-                self.batch_mean[ch] = mean[ch] as f32;
+                self.batch_mean[ch] = mean[ch];
                 self.batch_rstd[ch] = (1.0 / (var + epsilon as f64).sqrt()) as f32;
-                running_mean[ch] = momentum * running_mean[ch] + (1.0 - momentum) * mean[ch] as f32;
+                running_mean[ch] = momentum * running_mean[ch] + (1.0 - momentum) * mean[ch];
                 running_var[ch] = momentum * running_var[ch] + (1.0 - momentum) * var as f32;
             }
         } else {
@@ -161,12 +170,17 @@ impl Layer for BatchNorm {
         let (x, dy) = (&a.x[..rows * c], &a.dy[..rows * c]);
         let (mean, rstd) = (&self.batch_mean, &self.batch_rstd);
         // One pass: Σdy and Σdy·x̂ per channel, side by side.
-        let sums = channel_sums(rows, 2 * c, |r, acc| {
+        let sums = channel_sums(rows, 2 * c, |range, acc| {
             let (sum_dy, sum_dy_xhat) = acc.split_at_mut(c);
-            for ch in 0..c {
-                let (g, v) = (dy[r * c + ch] as f64, x[r * c + ch]);
-                sum_dy[ch] += g;
-                sum_dy_xhat[ch] += g * ((v - mean[ch]) * rstd[ch]) as f64;
+            let span = range.start * c..range.end * c;
+            for (g, v) in dy[span.clone()]
+                .chunks_exact(c)
+                .zip(x[span].chunks_exact(c))
+            {
+                for ch in 0..c {
+                    sum_dy[ch] += g[ch];
+                    sum_dy_xhat[ch] += g[ch] * (v[ch] - mean[ch]) * rstd[ch];
+                }
             }
         });
         let (dgamma, dbeta) = a.dweights.split_at_mut(c);
