@@ -9,7 +9,11 @@ pub mod fsutil;
 pub mod kernels;
 pub mod layers;
 pub mod model;
+pub mod pictures;
+pub mod plot;
 pub mod rng;
+pub mod runs;
+pub mod tensorboard;
 pub mod train;
 
 pub use error::{Error, Result};

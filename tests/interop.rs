@@ -2,23 +2,8 @@
 
 mod common;
 
-use common::{fixture_dataset, mnistlab, run};
+use common::{fixture_dataset, mnistlab, python_has, run};
 use std::process::Command;
-
-/// True when `python3 -c "import <module>"` works; outside CI a missing module skips the test.
-pub fn python_has(module: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI must install the Python package {module}");
-    }
-    if !ok {
-        eprintln!("python3 cannot import {module}: skipping");
-    }
-    ok
-}
 
 #[test]
 fn python_safetensors_reads_names_shapes_metadata_and_values() {

@@ -33,6 +33,27 @@ enum Command {
     Summary(SummaryArgs),
     /// Classify PNG images with a saved model.
     Predict(predict::PredictArgs),
+    /// List the runs of a log directory as a table.
+    Runs(RunsArgs),
+    /// Draw the learning curves of runs into a PNG.
+    Plot(PlotArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunsArgs {
+    /// Directory holding run directories.
+    #[arg(default_value = "logs")]
+    logdir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// Run directories (each with a history.csv), or log directories holding them.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Output PNG.
+    #[arg(long, short, default_value = "curves.png")]
+    out: PathBuf,
 }
 
 /// Where to find datasets.
@@ -121,6 +142,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Evaluate(args) => run_evaluate(args),
         Command::Summary(args) => run_summary(args),
         Command::Predict(args) => predict::run(args),
+        Command::Runs(args) => run_runs(args),
+        Command::Plot(args) => run_plot(args),
     }
 }
 
@@ -156,5 +179,42 @@ fn run_summary(args: SummaryArgs) -> Result<()> {
         _ => anyhow::bail!("summary: give a model file, --model PRESET or --arch NOTATION"),
     };
     println!("{}", summary(&model));
+    Ok(())
+}
+
+fn run_runs(args: RunsArgs) -> Result<()> {
+    let runs = mnistlab::runs::list_runs(&args.logdir)?;
+    if runs.is_empty() {
+        anyhow::bail!(
+            "{}: no runs here (no folder with a history.csv)",
+            args.logdir.display()
+        );
+    }
+    print!("{}", mnistlab::runs::runs_table(&runs));
+    Ok(())
+}
+
+fn run_plot(args: PlotArgs) -> Result<()> {
+    let mut runs = Vec::new();
+    for path in &args.runs {
+        if path.join("history.csv").is_file() {
+            runs.push(mnistlab::runs::read_run(path)?);
+        } else {
+            let found = mnistlab::runs::list_runs(path)?;
+            if found.is_empty() {
+                anyhow::bail!(
+                    "{}: not a run directory and holds no runs (no history.csv)",
+                    path.display()
+                );
+            }
+            runs.extend(found);
+        }
+    }
+    mnistlab::plot::plot_runs(&runs, &args.out)?;
+    println!(
+        "Learning curves of {} runs written to {}",
+        runs.len(),
+        args.out.display()
+    );
     Ok(())
 }

@@ -5,9 +5,11 @@ use super::DataArgs;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use mnistlab::data::Images;
+use mnistlab::fsutil::write_atomic;
 use mnistlab::model::{load, preset, summary, ModelConfig, Normalization, Sequential};
+use mnistlab::tensorboard::{EventWriter, TensorBoard};
 use mnistlab::train::progress::Progress;
-use mnistlab::train::run_dir::{create_run_dir, write_summary};
+use mnistlab::train::run_dir::{create_run_dir, summary_markdown};
 use mnistlab::train::{
     check_input, evaluate, fit, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, TrainConfig,
 };
@@ -73,6 +75,12 @@ pub(super) struct TrainArgs {
     /// Run name (default: the model name); the run goes to <logdir>/<name>-<i>.
     #[arg(long)]
     name: Option<String>,
+    /// Also log TensorBoard's batch_loss every N steps (Keras' update_freq).
+    #[arg(long, value_name = "N")]
+    update_freq: Option<usize>,
+    /// Skip the weight histograms (on by default for models under a million parameters).
+    #[arg(long)]
+    no_histograms: bool,
 }
 
 /// What `train` will do, fully checked.
@@ -202,7 +210,11 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| model.config().name.clone());
     let run_dir = create_run_dir(&args.logdir, &name)?;
-    write_summary(&run_dir, &command_line(), &argument_table(&args))?;
+    let summary_text = summary_markdown(&command_line(), &argument_table(&args));
+    write_atomic(&run_dir.join("summary.txt"), summary_text.as_bytes())?;
+    let mut summary_events = EventWriter::create(&run_dir.join("summary"))?;
+    summary_events.add_text("summary", 0, &summary_text)?;
+    summary_events.flush()?;
     println!("{}", summary(&model));
     println!(
         "Training on {} images, validating on {} ({} from {}); run directory {}",
@@ -217,7 +229,14 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
     let mut progress = Progress::new();
     let mut history = HistoryCsv::new(run_dir.join("history.csv"));
     let mut checkpoint = BestCheckpoint::new(best_path.clone());
-    let mut callbacks: [&mut dyn Callback; 3] = [&mut progress, &mut history, &mut checkpoint];
+    let histograms = !args.no_histograms && model.params.values.len() < 1_000_000;
+    let mut tensorboard = TensorBoard::new(&run_dir, &val, args.update_freq, histograms)?;
+    let mut callbacks: [&mut dyn Callback; 4] = [
+        &mut progress,
+        &mut history,
+        &mut checkpoint,
+        &mut tensorboard,
+    ];
     let start = Instant::now();
     let epochs = fit(&mut model, &train, Some(&val), &plan.train, &mut callbacks)?;
     let seconds = start.elapsed().as_secs_f64();

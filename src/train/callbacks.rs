@@ -13,8 +13,12 @@ pub trait Callback {
     fn on_epoch_begin(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
     /// Batch `step` (1-based) ended; `loss`/`accuracy` are running means over the epoch so far.
     fn on_batch_end(&mut self, _step: usize, _loss: f64, _accuracy: f64) {}
-    /// An epoch ended; an error stops training.
-    fn on_epoch_end(&mut self, _metrics: &EpochMetrics, _model: &Sequential) -> Result<()> {
+    /// An epoch ended; an error stops training. The model may be run (in eval mode).
+    fn on_epoch_end(&mut self, _metrics: &EpochMetrics, _model: &mut Sequential) -> Result<()> {
+        Ok(())
+    }
+    /// Training finished normally.
+    fn on_train_end(&mut self, _model: &mut Sequential) -> Result<()> {
         Ok(())
     }
 }
@@ -46,7 +50,7 @@ impl BestCheckpoint {
 }
 
 impl Callback for BestCheckpoint {
-    fn on_epoch_end(&mut self, m: &EpochMetrics, model: &Sequential) -> Result<()> {
+    fn on_epoch_end(&mut self, m: &EpochMetrics, model: &mut Sequential) -> Result<()> {
         let (name, value) = match m.val_loss {
             Some(v) => ("val_loss", v),
             None => ("loss", m.loss),
@@ -88,7 +92,7 @@ impl HistoryCsv {
 }
 
 impl Callback for HistoryCsv {
-    fn on_epoch_end(&mut self, m: &EpochMetrics, _model: &Sequential) -> Result<()> {
+    fn on_epoch_end(&mut self, m: &EpochMetrics, _model: &mut Sequential) -> Result<()> {
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
         self.text.push_str(&format!(
             "{},{:.6},{:.6},{},{},{},{:.3}\n",

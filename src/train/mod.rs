@@ -178,6 +178,9 @@ pub fn fit(
         }
         history.push(metrics);
     }
+    for callback in callbacks.iter_mut() {
+        callback.on_train_end(model)?;
+    }
     Ok(history)
 }
 

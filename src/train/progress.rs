@@ -73,7 +73,7 @@ impl Callback for Progress {
         }
     }
 
-    fn on_epoch_end(&mut self, m: &EpochMetrics, _model: &Sequential) -> Result<()> {
+    fn on_epoch_end(&mut self, m: &EpochMetrics, _model: &mut Sequential) -> Result<()> {
         let mut line = format!(
             "{} - loss: {:.4} - accuracy: {:.4}",
             self.timing(),

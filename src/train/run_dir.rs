@@ -3,7 +3,6 @@
 //! the executed command and all arguments.
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
 use std::path::{Path, PathBuf};
 
 /// Creates `<logdir>/<name>-<i>` for the first `i` not taken.
@@ -27,14 +26,6 @@ pub fn summary_markdown(command: &str, arguments: &[(String, String)]) -> String
         text.push_str(&format!("| {name} | {value} |\n"));
     }
     text
-}
-
-/// Writes `summary.txt` into `dir`.
-pub fn write_summary(dir: &Path, command: &str, arguments: &[(String, String)]) -> Result<()> {
-    write_atomic(
-        &dir.join("summary.txt"),
-        summary_markdown(command, arguments).as_bytes(),
-    )
 }
 
 #[cfg(test)]

@@ -94,3 +94,20 @@ pub fn real_data() -> Option<PathBuf> {
         }
     }
 }
+
+/// True when `python3` can import `module`; outside CI a missing module skips the test, in CI
+/// (`CI` set) it is a failure, so interop tests never silently vanish.
+pub fn python_has(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI must install the Python package {module}"
+    );
+    if !ok {
+        eprintln!("python3 cannot import {module}: skipping");
+    }
+    ok
+}

@@ -1,0 +1,190 @@
+//! Small pictures for people: grids of digits with their predicted class, confusion matrices,
+//! encoded as PNG. Numbers are drawn with a built-in 3×5 pixel digit font, so no font file is needed.
+
+use image::{GrayImage, Luma, Rgb, RgbImage};
+
+/// 3×5 bitmaps of the digits 0‥9, one row of three bits per line, top first.
+const DIGITS: [[u8; 5]; 10] = [
+    [0b111, 0b101, 0b101, 0b101, 0b111],
+    [0b010, 0b110, 0b010, 0b010, 0b111],
+    [0b111, 0b001, 0b111, 0b100, 0b111],
+    [0b111, 0b001, 0b111, 0b001, 0b111],
+    [0b101, 0b101, 0b111, 0b001, 0b001],
+    [0b111, 0b100, 0b111, 0b001, 0b111],
+    [0b111, 0b100, 0b111, 0b101, 0b111],
+    [0b111, 0b001, 0b001, 0b001, 0b001],
+    [0b111, 0b101, 0b111, 0b101, 0b111],
+    [0b111, 0b101, 0b111, 0b001, 0b111],
+];
+
+/// Draws `n` in decimal with its top-left corner at (x, y), each font pixel `scale`×`scale`.
+pub fn draw_number(img: &mut RgbImage, (x, y): (u32, u32), n: usize, scale: u32, color: Rgb<u8>) {
+    for (i, ch) in n.to_string().bytes().enumerate() {
+        let glyph = DIGITS[(ch - b'0') as usize];
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..3 {
+                if bits >> (2 - col) & 1 == 1 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let px = x + (i as u32 * 4 + col) * scale + dx;
+                            let py = y + row as u32 * scale + dy;
+                            if px < img.width() && py < img.height() {
+                                img.put_pixel(px, py, color);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// PNG bytes of an image.
+pub fn png<P: image::PixelWithColorType, C: std::ops::Deref<Target = [P::Subpixel]>>(
+    img: &image::ImageBuffer<P, C>,
+) -> Vec<u8>
+where
+    [P::Subpixel]: image::EncodableLayout,
+{
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG encoding into memory does not fail");
+    out.into_inner()
+}
+
+/// Gray images of `h × w` side by side in rows of `cols`, 2 pixels apart.
+pub fn gray_grid(images: &[&[u8]], (h, w): (usize, usize), cols: usize) -> GrayImage {
+    let rows = images.len().div_ceil(cols);
+    let (cell_w, cell_h) = (w as u32 + 2, h as u32 + 2);
+    let mut out = GrayImage::from_pixel(cols as u32 * cell_w, rows as u32 * cell_h, Luma([64]));
+    for (i, img) in images.iter().enumerate() {
+        let (cx, cy) = (
+            (i % cols) as u32 * cell_w + 1,
+            (i / cols) as u32 * cell_h + 1,
+        );
+        for (p, &v) in img.iter().enumerate() {
+            out.put_pixel(cx + (p % w) as u32, cy + (p / w) as u32, Luma([v]));
+        }
+    }
+    out
+}
+
+const GREEN: Rgb<u8> = Rgb([60, 200, 80]);
+const RED: Rgb<u8> = Rgb([230, 60, 50]);
+
+/// Samples (gray, `h × w`, shown twice as large) in rows of `cols`, each with its predicted class
+/// below it: green when right, red when wrong.
+pub fn prediction_grid(
+    images: &[&[u8]],
+    (h, w): (usize, usize),
+    labels: &[u8],
+    predicted: &[usize],
+    cols: usize,
+) -> RgbImage {
+    let rows = images.len().div_ceil(cols);
+    let (cell_w, cell_h) = (2 * w as u32 + 4, 2 * h as u32 + 16);
+    let mut out = RgbImage::from_pixel(
+        cols as u32 * cell_w,
+        rows as u32 * cell_h,
+        Rgb([30, 30, 30]),
+    );
+    for (i, img) in images.iter().enumerate() {
+        let (cx, cy) = (
+            (i % cols) as u32 * cell_w + 2,
+            (i / cols) as u32 * cell_h + 2,
+        );
+        for (p, &v) in img.iter().enumerate() {
+            let (x, y) = (cx + 2 * (p % w) as u32, cy + 2 * (p / w) as u32);
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                out.put_pixel(x + dx, y + dy, Rgb([v, v, v]));
+            }
+        }
+        let color = if predicted[i] == labels[i] as usize {
+            GREEN
+        } else {
+            RED
+        };
+        draw_number(
+            &mut out,
+            (cx + w as u32 - 3, cy + 2 * h as u32 + 2),
+            predicted[i],
+            2,
+            color,
+        );
+    }
+    out
+}
+
+/// A confusion matrix (`counts[true][predicted]`) as a heat map with the counts written in
+/// it, true classes down the left, predicted classes along the top.
+pub fn confusion_matrix(counts: &[Vec<usize>]) -> RgbImage {
+    let k = counts.len() as u32;
+    let cell = 36;
+    let margin = 16;
+    let mut out = RgbImage::from_pixel(margin + k * cell, margin + k * cell, Rgb([255, 255, 255]));
+    for i in 0..k {
+        draw_number(
+            &mut out,
+            (2, margin + i * cell + cell / 2 - 5),
+            i as usize,
+            2,
+            Rgb([0, 0, 0]),
+        );
+        draw_number(
+            &mut out,
+            (margin + i * cell + cell / 2 - 3, 2),
+            i as usize,
+            2,
+            Rgb([0, 0, 0]),
+        );
+    }
+    for (t, row) in counts.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f32;
+        for (p, &n) in row.iter().enumerate() {
+            let share = n as f32 / total;
+            let shade = (255.0 * (1.0 - share)) as u8;
+            let fill = Rgb([shade, shade, 255]);
+            let (x0, y0) = (margin + p as u32 * cell, margin + t as u32 * cell);
+            for y in y0 + 1..y0 + cell {
+                for x in x0 + 1..x0 + cell {
+                    out.put_pixel(x, y, fill);
+                }
+            }
+            let ink = if share > 0.5 {
+                Rgb([255, 255, 255])
+            } else {
+                Rgb([0, 0, 0])
+            };
+            draw_number(&mut out, (x0 + 3, y0 + cell / 2 - 3), n, 1, ink);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_drawn_where_asked() {
+        let mut img = RgbImage::new(8, 5);
+        draw_number(&mut img, (0, 0), 17, 1, Rgb([255, 0, 0]));
+        // "1": middle column set on the top row; "7": full top row, starting at x = 4.
+        assert_eq!(img.get_pixel(1, 0)[0], 255);
+        assert_eq!(img.get_pixel(0, 0)[0], 0);
+        assert!((4..7).all(|x| img.get_pixel(x, 0)[0] == 255));
+        assert_eq!(img.get_pixel(4, 4)[0], 0);
+        assert_eq!(img.get_pixel(6, 4)[0], 255);
+    }
+
+    #[test]
+    fn png_round_trips_and_grids_have_the_expected_size() {
+        let a = vec![200u8; 28 * 28];
+        let grid = prediction_grid(&[&a, &a, &a], (28, 28), &[1, 2, 3], &[1, 2, 4], 2);
+        assert_eq!(grid.dimensions(), (2 * 60, 2 * 72));
+        let decoded = image::load_from_memory(&png(&grid)).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), grid.dimensions());
+        let cm = confusion_matrix(&vec![vec![1; 10]; 10]);
+        assert_eq!(cm.dimensions(), (376, 376));
+    }
+}

@@ -1,0 +1,164 @@
+//! Reading finished or running run directories back: `history.csv`, `results.json` and the
+//! model name, for `mnistlab runs` (a comparison table) and `mnistlab plot` (learning curves).
+
+use crate::error::{Error, Result};
+use crate::train::callbacks::HISTORY_HEADER;
+use std::path::{Path, PathBuf};
+
+/// One epoch row of `history.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryRow {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Training loss and accuracy.
+    pub loss: f64,
+    /// Training accuracy.
+    pub accuracy: f64,
+    /// Validation loss, if any.
+    pub val_loss: Option<f64>,
+    /// Validation accuracy, if any.
+    pub val_accuracy: Option<f64>,
+    /// Epoch wall time.
+    pub seconds: f64,
+}
+
+/// A run directory read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Model name (from `results.json`; `?` while the run has not finished).
+    pub model: String,
+    /// One row per finished epoch.
+    pub history: Vec<HistoryRow>,
+    /// Test accuracy of the best model, once training finished.
+    pub test_accuracy: Option<f64>,
+}
+
+/// Parses `history.csv` text; `path` only names the file in errors.
+pub fn parse_history(path: &Path, text: &str) -> Result<Vec<HistoryRow>> {
+    let mut lines = text.lines();
+    if lines.next() != Some(HISTORY_HEADER) {
+        return Err(Error::format(
+            path,
+            "is not a mnistlab history (unexpected header)",
+        ));
+    }
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let bad = || Error::format(path, format!("line {} is malformed: {line:?}", i + 2));
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() != 7 {
+                return Err(bad());
+            }
+            let num = |s: &str| s.parse::<f64>().map_err(|_| bad());
+            let opt = |s: &str| {
+                if s.is_empty() {
+                    Ok(None)
+                } else {
+                    num(s).map(Some)
+                }
+            };
+            Ok(HistoryRow {
+                epoch: f[0].parse().map_err(|_| bad())?,
+                loss: num(f[1])?,
+                accuracy: num(f[2])?,
+                val_loss: opt(f[3])?,
+                val_accuracy: opt(f[4])?,
+                seconds: num(f[6])?,
+            })
+        })
+        .collect()
+}
+
+/// Reads the run in `dir`.
+pub fn read_run(dir: &Path) -> Result<Run> {
+    let path = dir.join("history.csv");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let history = parse_history(&path, &text)?;
+    let results: Option<serde_json::Value> = std::fs::read_to_string(dir.join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let field = |k: &str| results.as_ref().and_then(|r| r.get(k).cloned());
+    Ok(Run {
+        dir: dir.to_path_buf(),
+        model: field("model")
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_else(|| "?".into()),
+        history,
+        test_accuracy: field("test_accuracy").and_then(|v| v.as_f64()),
+    })
+}
+
+/// Every run directly inside `logdir` (folders holding `history.csv`), sorted by name.
+pub fn list_runs(logdir: &Path) -> Result<Vec<Run>> {
+    let entries = std::fs::read_dir(logdir).map_err(|e| Error::io(logdir, e))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("history.csv").is_file())
+        .collect();
+    dirs.sort();
+    dirs.iter().map(|d| read_run(d)).collect()
+}
+
+/// The comparison table of `runs` as Markdown.
+pub fn runs_table(runs: &[Run]) -> String {
+    let mut out = String::from(
+        "| run | model | epochs | best val_loss | best val_accuracy | test accuracy | time |\n|---|---|---|---|---|---|---|\n",
+    );
+    for run in runs {
+        let best_loss = run
+            .history
+            .iter()
+            .filter_map(|h| h.val_loss)
+            .fold(f64::INFINITY, f64::min);
+        let best_acc = run
+            .history
+            .iter()
+            .filter_map(|h| h.val_accuracy)
+            .fold(f64::NAN, f64::max);
+        let seconds: f64 = run.history.iter().map(|h| h.seconds).sum();
+        let show = |v: f64| {
+            if v.is_finite() {
+                format!("{v:.4}")
+            } else {
+                "-".into()
+            }
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {:.1} s |\n",
+            run.dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            run.model,
+            run.history.len(),
+            show(best_loss),
+            show(best_acc),
+            run.test_accuracy.map(show).unwrap_or_else(|| "-".into()),
+            seconds
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_history_and_refuses_foreign_csv() {
+        let text =
+            format!("{HISTORY_HEADER}\n1,0.5,0.8,0.4,0.85,0.001,1.5\n2,0.3,0.9,,,0.001,1.4\n");
+        let rows = parse_history(Path::new("h.csv"), &text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].val_accuracy, Some(0.85));
+        assert_eq!(rows[1].val_loss, None);
+        assert!(parse_history(Path::new("h.csv"), "a,b\n1,2\n").is_err());
+        let err =
+            parse_history(Path::new("h.csv"), &format!("{HISTORY_HEADER}\n1,x\n")).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+}

@@ -1,0 +1,11 @@
+//! TensorBoard event files written natively: TFRecord framing with masked CRC32C, the `Event` and
+//! `Summary` protobuf messages, and a writer for scalars, text, images and histograms laid out as
+//! Keras does (`<run>/train`, `<run>/validation`). The [`TensorBoard`] callback follows training.
+
+mod callback;
+pub mod proto;
+pub mod record;
+mod writer;
+
+pub use callback::TensorBoard;
+pub use writer::EventWriter;
