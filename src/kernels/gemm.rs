@@ -3,6 +3,13 @@
 //! overwrites `dst` when `read_dst` is false).
 
 use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Whether the AVX-512 kernel can run here, detected once.
+#[cfg(target_arch = "x86_64")]
+static HAS_AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    std::env::var_os("MNISTLAB_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f")
+});
 
 /// Which operands are stored transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +64,41 @@ pub fn matmul(
         Transpose::B => (1, k as isize),
         _ => (n as isize, 1),
     };
+    #[cfg(target_arch = "x86_64")]
+    if n % 16 == 0 && transpose != Transpose::B && *HAS_AVX512 {
+        let sa = match transpose {
+            Transpose::A => super::sgemm_avx512::Strided { rs: 1, cs: m },
+            _ => super::sgemm_avx512::Strided { rs: k, cs: 1 },
+        };
+        let rows_per_task = if parallel && m * n * k >= PARALLEL_MIN_MACS {
+            m.div_ceil(rayon::current_num_threads() * 4).max(16)
+        } else {
+            m
+        };
+        // Row blocks of C are independent: split them across threads.
+        out[..m * n]
+            .par_chunks_mut(rows_per_task * n)
+            .enumerate()
+            .for_each(|(t, c)| {
+                let rows = c.len() / n;
+                let a_start = t * rows_per_task * sa.rs;
+                // SAFETY: AVX-512F was detected; the asserts above bound every index: A rows
+                // t·rows_per_task.. stay below m, B is k×n, and this C block holds rows×n values.
+                unsafe {
+                    super::sgemm_avx512::sgemm(
+                        (rows, k, n),
+                        a[a_start..].as_ptr(),
+                        sa,
+                        b.as_ptr(),
+                        n,
+                        c.as_mut_ptr(),
+                        n,
+                        accumulate,
+                    );
+                }
+            });
+        return;
+    }
     let threads = rayon::current_num_threads();
     let parallelism = if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
         Parallelism::Rayon(threads)
@@ -91,6 +133,16 @@ pub fn matmul(
     }
 }
 
+/// `dst (cols, rows) = srcᵀ` for `src (rows, cols)`, both row-major.
+pub fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
+    for (r, row) in src.chunks_exact(cols).take(rows).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,7 +174,22 @@ mod tests {
 
     #[test]
     fn matches_reference_for_every_transpose_and_odd_sizes() {
-        for &(m, k, n) in &[(1, 1, 1), (7, 33, 5), (64, 65, 17), (130, 9, 300)] {
+        // n a multiple of 16 takes the AVX-512 kernel where the CPU has it (every column-block
+        // width 1‥4 vectors, ragged row blocks, k beyond one k-block); other n the fallback.
+        let shapes = [
+            (1, 1, 1),
+            (7, 33, 5),
+            (64, 65, 17),
+            (130, 9, 300),
+            (1, 1, 16),
+            (29, 300, 16),
+            (37, 144, 32),
+        ];
+        for &(m, k, n) in
+            shapes
+                .iter()
+                .chain(&[(15, 7, 48), (100, 129, 64), (9, 25, 144), (130, 784, 256)])
+        {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
                 .collect();
@@ -143,6 +210,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn transpose_swaps_rows_and_columns() {
+        let mut t = [0.0; 6];
+        transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &mut t, 2, 3);
+        assert_eq!(t, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
     }
 
     #[test]

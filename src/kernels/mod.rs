@@ -4,6 +4,8 @@
 
 mod gemm;
 mod im2col;
+#[cfg(target_arch = "x86_64")]
+mod sgemm_avx512;
 
-pub use gemm::{matmul, Transpose};
+pub use gemm::{matmul, transpose, Transpose};
 pub use im2col::{col2im, im2col, same_padding, ConvGeometry};

@@ -9,7 +9,7 @@
 
 use super::dense::{add_bias_rows, sum_rows_into};
 use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
-use crate::kernels::{col2im, im2col, matmul, ConvGeometry, Transpose};
+use crate::kernels::{col2im, im2col, matmul, transpose, ConvGeometry, Transpose};
 use rayon::prelude::*;
 
 /// Builds a [`Conv2d`].
@@ -50,6 +50,7 @@ impl Conv2dConfig {
             slice,
             col: Vec::new(),
             dweight_parts: Vec::new(),
+            weight_t: vec![0.0; g.patch_len() * self.filters],
         }
     }
 }
@@ -65,6 +66,8 @@ pub struct Conv2d {
     col: Vec<f32>,
     /// One weight gradient per slice, summed at the end of backward.
     dweight_parts: Vec<f32>,
+    /// `Wᵀ` (C_out, K·K·C_in), refreshed in backward so `dy · Wᵀ` is a plain row-major product.
+    weight_t: Vec<f32>,
 }
 
 impl Conv2d {
@@ -155,10 +158,14 @@ impl Layer for Conv2d {
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
-        let (weight, (dweight, dbias)) = (
+        let (dweight, dbias) = a.dweights.split_at_mut(patch * filters);
+        transpose(
             &a.weights[..patch * filters],
-            a.dweights.split_at_mut(patch * filters),
+            &mut self.weight_t,
+            patch,
+            filters,
         );
+        let weight_t = &self.weight_t;
         let (g, s) = (&self.geometry, self.slice);
         let dy = &a.dy[..a.n * rows * filters];
         sum_rows_into(dbias, dy);
@@ -181,15 +188,8 @@ impl Layer for Conv2d {
                 matmul(dw, col, dy, (patch, m, filters), Transpose::A, false, false);
                 if let Some(dx) = dx {
                     // The columns are no longer needed: reuse them for dcol = dy · Wᵀ.
-                    matmul(
-                        col,
-                        dy,
-                        weight,
-                        (m, filters, patch),
-                        Transpose::B,
-                        false,
-                        false,
-                    );
+                    let dims = (m, filters, patch);
+                    matmul(col, dy, weight_t, dims, Transpose::None, false, false);
                     dx.fill(0.0);
                     col2im(col, dx, m / rows, g);
                 }

@@ -5,7 +5,7 @@
 //! The weight starts Glorot-uniform (fans d_in, d_out), the bias at zero.
 
 use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
-use crate::kernels::{matmul, Transpose};
+use crate::kernels::{matmul, transpose, Transpose};
 
 /// Builds a [`Dense`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +23,10 @@ impl DenseConfig {
             self.d_in > 0 && self.d_out > 0,
             "dense sizes must be positive: {self:?}"
         );
-        Dense { config: *self }
+        Dense {
+            config: *self,
+            weight_t: vec![0.0; self.d_in * self.d_out],
+        }
     }
 }
 
@@ -31,6 +34,8 @@ impl DenseConfig {
 #[derive(Debug, Clone)]
 pub struct Dense {
     config: DenseConfig,
+    /// `Wᵀ` (d_out, d_in), refreshed in backward so `dy · Wᵀ` is a plain row-major product.
+    weight_t: Vec<f32>,
 }
 
 impl Dense {
@@ -107,16 +112,9 @@ impl Layer for Dense {
         sum_rows_into(dbias, dy);
         if let Some(dx) = a.dx {
             // dx (N, d_in) = dy · Wᵀ
-            let weight = &a.weights[..d_in * d_out];
-            matmul(
-                dx,
-                dy,
-                weight,
-                (a.n, d_out, d_in),
-                Transpose::B,
-                false,
-                true,
-            );
+            transpose(&a.weights[..d_in * d_out], &mut self.weight_t, d_in, d_out);
+            let dims = (a.n, d_out, d_in);
+            matmul(dx, dy, &self.weight_t, dims, Transpose::None, false, true);
         }
     }
 }
