@@ -7,7 +7,9 @@ use mnistlab::layers::{BackwardArgs, BatchNormConfig, ForwardArgs, Layer, Mode, 
 use std::hint::black_box;
 
 fn filled(len: usize) -> Vec<f32> {
-    (0..len).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect()
+    (0..len)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect()
 }
 
 /// (name, m, k, n): conv slices (2 images of 28×28 or 14×14 output), dense layers.
@@ -26,10 +28,30 @@ fn gemm(c: &mut Criterion) {
         let (a, b, mut out) = (filled(m * k), filled(k * n), vec![0.0; m * n]);
         group.throughput(Throughput::Elements((2 * m * k * n) as u64));
         group.bench_function(BenchmarkId::new("single-thread", name), |bench| {
-            bench.iter(|| matmul(&mut out, black_box(&a), &b, (m, k, n), Transpose::None, false, false))
+            bench.iter(|| {
+                matmul(
+                    &mut out,
+                    black_box(&a),
+                    &b,
+                    (m, k, n),
+                    Transpose::None,
+                    false,
+                    false,
+                )
+            })
         });
         group.bench_function(BenchmarkId::new("transposed-a", name), |bench| {
-            bench.iter(|| matmul(&mut out, black_box(&a), &b, (m, k, n), Transpose::A, false, false))
+            bench.iter(|| {
+                matmul(
+                    &mut out,
+                    black_box(&a),
+                    &b,
+                    (m, k, n),
+                    Transpose::A,
+                    false,
+                    false,
+                )
+            })
         });
     }
     group.finish();
@@ -40,28 +62,46 @@ fn conv_parts(c: &mut Criterion) {
     let g = ConvGeometry::same(28, 28, 16, 3, 1);
     let (x, mut col) = (filled(2 * 28 * 28 * 16), vec![0.0; 2 * 784 * 144]);
     group.throughput(Throughput::Bytes((col.len() * 4) as u64));
-    group.bench_function("2 images 28x28x16 k3", |bench| bench.iter(|| im2col(black_box(&x), &mut col, 2, &g)));
+    group.bench_function("2 images 28x28x16 k3", |bench| {
+        bench.iter(|| im2col(black_box(&x), &mut col, 2, &g))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("batch_norm");
     let shape = Shape::new(28, 28, 16);
     let mut bn = BatchNormConfig::keras(shape).init();
     let n = 128;
-    let (x, mut y, mut dx) = (filled(n * shape.len()), vec![0.0; n * shape.len()], vec![0.0; n * shape.len()]);
+    let (x, mut y, mut dx) = (
+        filled(n * shape.len()),
+        vec![0.0; n * shape.len()],
+        vec![0.0; n * shape.len()],
+    );
     let (weights, mut state, mut dweights) = (vec![1.0; 32], vec![0.0; 32], vec![0.0; 32]);
     let mut rng = mnistlab::rng::seeded(0);
     group.throughput(Throughput::Bytes((x.len() * 4) as u64));
     group.bench_function("forward train 128x28x28x16", |bench| {
         bench.iter(|| {
             bn.forward(ForwardArgs {
-                x: &x, y: &mut y, n, weights: &weights, state: &mut state, mode: Mode::Train, rng: &mut rng,
+                x: &x,
+                y: &mut y,
+                n,
+                weights: &weights,
+                state: &mut state,
+                mode: Mode::Train,
+                rng: &mut rng,
             })
         })
     });
     group.bench_function("backward 128x28x28x16", |bench| {
         bench.iter(|| {
             bn.backward(BackwardArgs {
-                x: &x, y: &y, dy: &x, dx: Some(&mut dx), n, weights: &weights, dweights: &mut dweights,
+                x: &x,
+                y: &y,
+                dy: &x,
+                dx: Some(&mut dx),
+                n,
+                weights: &weights,
+                dweights: &mut dweights,
             })
         })
     });

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 /// Whether the AVX-512 kernel can run here, detected once.
 #[cfg(target_arch = "x86_64")]
-static HAS_AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+pub(super) static HAS_AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
     std::env::var_os("MNISTLAB_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f")
 });
 

@@ -2,10 +2,14 @@
 //! module that may use `unsafe` (to call the GEMM crate); everything it exports is safe.
 #![allow(unsafe_code)]
 
+#[cfg(target_arch = "x86_64")]
+mod conv;
 mod gemm;
 mod im2col;
 #[cfg(target_arch = "x86_64")]
 mod sgemm_avx512;
 
+#[cfg(target_arch = "x86_64")]
+pub use conv::ImplicitConv;
 pub use gemm::{matmul, transpose, Transpose};
 pub use im2col::{col2im, im2col, same_padding, ConvGeometry};

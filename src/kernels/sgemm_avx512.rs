@@ -1,32 +1,78 @@
 //! An AVX-512 matrix product for the shapes this engine meets most: `C (m, n) (+)= A (m, k) · B (k, n)`
-//! with `n` a multiple of 16 (filters, hidden units) and `A` read through arbitrary strides (so
-//! `Aᵀ` costs nothing). Each microkernel keeps an `MR × 16·NV` block of `C` in zmm registers and,
-//! for every `p`, broadcasts `MR` values of `A` against `NV` vectors of `B` row `p`.
-//! No packing: `B` blocks are small enough to stay in L1/L2, and `A` rows stream.
+//! with `n` a multiple of 16 (filters, hidden units). `A` is read through a [`Layout`]: strides
+//! (so `Aᵀ` costs nothing) or offset tables (implicit-GEMM convolution reads a padded image
+//! directly). Each microkernel keeps an `MR × 16·NV` block of `C` in zmm registers and, for every
+//! `p`, broadcasts `MR` values of `A` against `NV` vectors of `B` row `p`. No packing: a block of
+//! `B` stays in L1, and `A` streams.
 
 use std::arch::x86_64::*;
 
 /// Rows of `k` processed per pass, so a 64-wide block of `B` (256 bytes per row) stays in L1.
 const KC: usize = 128;
 
-/// Strided view of `A`: element (i, p) is at `i·rs + p·cs`.
+/// Where element (i, p) of `A` lives, relative to its base pointer.
+pub trait Layout: Copy {
+    /// Offset of element (i, p).
+    fn at(&self, i: usize, p: usize) -> usize;
+    /// The layout of the sub-matrix starting at (i0, p0), and how far its base pointer moves.
+    fn shifted(&self, i0: usize, p0: usize) -> (Self, usize);
+}
+
+/// Strided `A`: element (i, p) is at `i·rs + p·cs`.
 #[derive(Clone, Copy, Debug)]
 pub struct Strided {
     pub rs: usize,
     pub cs: usize,
 }
 
-/// `C[..mr, ..16·NV] (+)= A[..mr, ..k] · B[..k, ..16·NV]` for one register block.
+impl Layout for Strided {
+    #[inline(always)]
+    fn at(&self, i: usize, p: usize) -> usize {
+        i * self.rs + p * self.cs
+    }
+    fn shifted(&self, i0: usize, p0: usize) -> (Self, usize) {
+        (*self, self.at(i0, p0))
+    }
+}
+
+/// `A` through tables: element (i, p) is at `rows[i] + cols[p]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tables {
+    pub rows: *const usize,
+    pub cols: *const usize,
+}
+
+impl Layout for Tables {
+    #[inline(always)]
+    fn at(&self, i: usize, p: usize) -> usize {
+        // SAFETY: `sgemm`'s caller guarantees the tables cover its m rows and k columns.
+        unsafe { *self.rows.add(i) + *self.cols.add(p) }
+    }
+    fn shifted(&self, i0: usize, p0: usize) -> (Self, usize) {
+        // SAFETY: as above, with i0 < m and p0 < k.
+        unsafe {
+            (
+                Tables {
+                    rows: self.rows.add(i0),
+                    cols: self.cols.add(p0),
+                },
+                0,
+            )
+        }
+    }
+}
+
+/// `C[..MR, ..16·NV] (+)= A[..MR, ..k] · B[..k, ..16·NV]` for one register block.
 ///
 /// # Safety
-/// AVX-512F must be available; `a`, `b`, `c` must hold every element the strides reach:
-/// `a[(mr−1)·rs + (k−1)·cs]`, `b[(k−1)·ldb + 16·NV − 1]`, `c[(mr−1)·ldc + 16·NV − 1]`.
+/// AVX-512F must be available; every element the layout, `ldb` and `ldc` reach must lie inside
+/// the caller's buffers.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block<const MR: usize, const NV: usize>(
+unsafe fn block<const MR: usize, const NV: usize, L: Layout>(
     k: usize,
     a: *const f32,
-    sa: Strided,
+    la: L,
     b: *const f32,
     ldb: usize,
     c: *mut f32,
@@ -47,7 +93,7 @@ unsafe fn block<const MR: usize, const NV: usize>(
             *reg = _mm512_loadu_ps(b.add(p * ldb + 16 * v));
         }
         for (i, row) in acc.iter_mut().enumerate() {
-            let ai = _mm512_set1_ps(*a.add(i * sa.rs + p * sa.cs));
+            let ai = _mm512_set1_ps(*a.add(la.at(i, p)));
             for (reg, bvv) in row.iter_mut().zip(&bv) {
                 *reg = _mm512_fmadd_ps(ai, *bvv, *reg);
             }
@@ -73,11 +119,11 @@ const fn rows_for(nv: usize) -> usize {
 /// All rows `0..m` for one column block of `16·NV` columns, `MR` rows at a time.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn column_block<const NV: usize>(
+unsafe fn column_block<const NV: usize, L: Layout>(
     m: usize,
     k: usize,
     a: *const f32,
-    sa: Strided,
+    la: L,
     b: *const f32,
     ldb: usize,
     c: *mut f32,
@@ -88,11 +134,12 @@ unsafe fn column_block<const NV: usize>(
     let mut i = 0;
     while i < m {
         let rows = (m - i).min(mr);
-        let (ai, ci) = (a.add(i * sa.rs), c.add(i * ldc));
+        let (li, shift) = la.shifted(i, 0);
+        let (ai, ci) = (a.add(shift), c.add(i * ldc));
         macro_rules! go {
             ($($r:literal)*) => {
                 match rows {
-                    $($r => block::<$r, NV>(k, ai, sa, b, ldb, ci, ldc, accumulate),)*
+                    $($r => block::<$r, NV, L>(k, ai, li, b, ldb, ci, ldc, accumulate),)*
                     _ => unreachable!(),
                 }
             };
@@ -102,18 +149,18 @@ unsafe fn column_block<const NV: usize>(
     }
 }
 
-/// `C (m, n) (+)= A (m, k) · B (k, n)`; `n % 16 == 0`; `B` row-major with row stride `ldb`,
-/// `C` row-major with row stride `ldc`.
+/// `C (m, n) (+)= A (m, k) · B (k, n)`; `n % 16 == 0`; `A` through `la`; `B` row-major with row
+/// stride `ldb`; `C` row-major with row stride `ldc`.
 ///
 /// # Safety
-/// AVX-512F must be available and the slices must cover what the strides reach (checked by the
-/// caller, `kernels::matmul`).
+/// AVX-512F must be available, and `la`, `ldb`, `ldc` must only reach elements inside the
+/// caller's buffers for i < m, p < k, j < n (checked by the safe callers in this module's parent).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm(
+pub unsafe fn sgemm<L: Layout>(
     (m, k, n): (usize, usize, usize),
     a: *const f32,
-    sa: Strided,
+    la: L,
     b: *const f32,
     ldb: usize,
     c: *mut f32,
@@ -126,16 +173,17 @@ pub unsafe fn sgemm(
         let kc = (k - p0).min(KC);
         // Later k-blocks add to what the earlier ones wrote.
         let acc = accumulate || p0 > 0;
-        let (ap, bp) = (a.add(p0 * sa.cs), b.add(p0 * ldb));
+        let (lp, shift) = la.shifted(0, p0);
+        let (ap, bp) = (a.add(shift), b.add(p0 * ldb));
         let mut j = 0;
         while j < n {
             let nv = ((n - j) / 16).min(4);
             let (bj, cj) = (bp.add(j), c.add(j));
             match nv {
-                1 => column_block::<1>(m, kc, ap, sa, bj, ldb, cj, ldc, acc),
-                2 => column_block::<2>(m, kc, ap, sa, bj, ldb, cj, ldc, acc),
-                3 => column_block::<3>(m, kc, ap, sa, bj, ldb, cj, ldc, acc),
-                _ => column_block::<4>(m, kc, ap, sa, bj, ldb, cj, ldc, acc),
+                1 => column_block::<1, L>(m, kc, ap, lp, bj, ldb, cj, ldc, acc),
+                2 => column_block::<2, L>(m, kc, ap, lp, bj, ldb, cj, ldc, acc),
+                3 => column_block::<3, L>(m, kc, ap, lp, bj, ldb, cj, ldc, acc),
+                _ => column_block::<4, L>(m, kc, ap, lp, bj, ldb, cj, ldc, acc),
             }
             j += 16 * nv;
         }

@@ -1,16 +1,60 @@
-//! 2-D convolution with "same" padding, as im2col + one GEMM per slice of the batch.
+//! 2-D convolution with "same" padding.
 //!
 //! # Shapes
 //! x: (N, H, W, C_in), weight: (K, K, C_in, C_out) as Keras stores it, bias: (C_out),
 //! y: (N, ceil(H/s), ceil(W/s), C_out). Weight Glorot-uniform with fans K·K·C_in and K·K·C_out.
 //!
-//! The batch is cut into slices of a few images; each thread unfolds its slice and multiplies it,
-//! so the column buffer of a slice stays in cache. The unfolded columns are kept for backward.
+//! Two ways to compute it, chosen at build time:
+//! - implicit GEMM (stride 1, C_out a multiple of 16, AVX-512): each image is zero-padded once
+//!   and the matrix kernel reads it through offset tables; backward reuses the padded input for
+//!   the weight gradient and convolves the padded output gradient with the flipped kernel;
+//! - im2col + GEMM otherwise: the batch is cut into slices of a few images, each unfolded into a
+//!   column matrix (kept for backward) and multiplied.
+//!
+//! Either way threads take slices of the batch, and each slice adds its own weight-gradient part.
 
 use super::dense::{add_bias_rows, sum_rows_into};
 use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
 use crate::kernels::{col2im, im2col, matmul, transpose, ConvGeometry, Transpose};
 use rayon::prelude::*;
+
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::ImplicitConv;
+
+/// Stand-in where the implicit kernels do not exist: never built.
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Debug)]
+struct ImplicitConv;
+#[cfg(not(target_arch = "x86_64"))]
+impl ImplicitConv {
+    fn new(_: &ConvGeometry, _: usize) -> Option<Self> {
+        None
+    }
+    fn padded_len(&self) -> usize {
+        unreachable!()
+    }
+    fn padded_dy_len(&self) -> usize {
+        unreachable!()
+    }
+    fn has_input_grad(&self) -> bool {
+        unreachable!()
+    }
+    fn pad_input(&self, _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    fn forward(&self, _: &[f32], _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    fn weight_grad(&self, _: &[f32], _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    fn flip_weight(&self, _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    fn input_grad(&self, _: &[f32], _: &mut [f32], _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+}
 
 /// Builds a [`Conv2d`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,13 +86,19 @@ impl Conv2dConfig {
             self.kernel,
             self.stride,
         );
-        let rows_per_image = g.out_h * g.out_w;
-        let slice = (SLICE_COL_FLOATS / (rows_per_image * g.patch_len())).clamp(1, 8);
+        let implicit = ImplicitConv::new(&g, self.filters);
+        let slice = match implicit {
+            Some(_) => 2,
+            None => (SLICE_COL_FLOATS / (g.out_h * g.out_w * g.patch_len())).clamp(1, 8),
+        };
         Conv2d {
             config: *self,
             geometry: g,
+            implicit,
             slice,
             col: Vec::new(),
+            padded: Vec::new(),
+            dy_scratch: Vec::new(),
             dweight_parts: Vec::new(),
             weight_t: vec![0.0; g.patch_len() * self.filters],
         }
@@ -60,13 +110,21 @@ impl Conv2dConfig {
 pub struct Conv2d {
     config: Conv2dConfig,
     geometry: ConvGeometry,
+    /// The implicit-GEMM plan, where it applies.
+    implicit: Option<ImplicitConv>,
     /// Images per slice.
     slice: usize,
-    /// Unfolded input of the last forward pass, (N·out_h·out_w, K·K·C_in).
+    /// im2col path: the unfolded input of the last forward pass, (N·out_h·out_w, K·K·C_in),
+    /// reused as dcol in backward. Implicit path: dcol scratch when C_in is not a multiple of 16.
     col: Vec<f32>,
+    /// Implicit path: padded input images of the last forward pass.
+    padded: Vec<f32>,
+    /// Implicit path: one padded output-gradient image per slice.
+    dy_scratch: Vec<f32>,
     /// One weight gradient per slice, summed at the end of backward.
     dweight_parts: Vec<f32>,
-    /// `Wᵀ` (C_out, K·K·C_in), refreshed in backward so `dy · Wᵀ` is a plain row-major product.
+    /// `Wᵀ` (C_out, K·K·C_in) for dcol = dy · Wᵀ, or the flipped kernel (K·K·C_out, C_in) for the
+    /// implicit input gradient; refreshed in backward.
     weight_t: Vec<f32>,
 }
 
@@ -74,6 +132,11 @@ impl Conv2d {
     /// Its configuration.
     pub fn config(&self) -> &Conv2dConfig {
         &self.config
+    }
+
+    /// Whether it runs as implicit GEMM.
+    pub fn is_implicit(&self) -> bool {
+        self.implicit.is_some()
     }
 
     fn sizes(&self) -> (usize, usize, usize, usize) {
@@ -84,6 +147,29 @@ impl Conv2d {
             g.patch_len(),
             self.config.filters,
         )
+    }
+
+    /// Input gradient of one slice through dcol = dy · Wᵀ and col2im (`weight_t` holds Wᵀ).
+    fn input_grad_by_columns(
+        g: &ConvGeometry,
+        weight_t: &[f32],
+        dy: &[f32],
+        dcol: &mut [f32],
+        dx: &mut [f32],
+    ) {
+        let (rows, patch) = (g.out_h * g.out_w, g.patch_len());
+        let (filters, m) = (weight_t.len() / patch, dy.len() / (weight_t.len() / patch));
+        matmul(
+            dcol,
+            dy,
+            weight_t,
+            (m, filters, patch),
+            Transpose::None,
+            false,
+            false,
+        );
+        dx.fill(0.0);
+        col2im(dcol, dx, m / rows, g);
     }
 }
 
@@ -129,47 +215,60 @@ impl Layer for Conv2d {
     }
     fn reserve(&mut self, capacity: usize) {
         let (_, rows, patch, filters) = self.sizes();
-        self.col.resize(capacity * rows * patch, 0.0);
-        self.dweight_parts
-            .resize(capacity.div_ceil(self.slice) * patch * filters, 0.0);
+        let slices = capacity.div_ceil(self.slice);
+        match &self.implicit {
+            Some(plan) => {
+                self.padded.resize(capacity * plan.padded_len(), 0.0);
+                if plan.has_input_grad() {
+                    self.dy_scratch.resize(slices * plan.padded_dy_len(), 0.0);
+                } else {
+                    self.col.resize(capacity * rows * patch, 0.0);
+                }
+            }
+            None => self.col.resize(capacity * rows * patch, 0.0),
+        }
+        self.dweight_parts.resize(slices * patch * filters, 0.0);
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
         let (weight, bias) = a.weights.split_at(patch * filters);
         let (g, s) = (&self.geometry, self.slice);
-        a.y[..a.n * rows * filters]
-            .par_chunks_mut(s * rows * filters)
-            .zip(self.col.par_chunks_mut(s * rows * patch))
-            .zip(a.x[..a.n * in_len].par_chunks(s * in_len))
-            .for_each(|((y, col), x)| {
-                let images = x.len() / in_len;
-                im2col(x, col, images, g);
-                matmul(
-                    y,
-                    col,
-                    weight,
-                    (images * rows, patch, filters),
-                    Transpose::None,
-                    false,
-                    false,
-                );
-                add_bias_rows(y, bias);
-            });
+        let y = &mut a.y[..a.n * rows * filters];
+        let x = &a.x[..a.n * in_len];
+        match &self.implicit {
+            Some(plan) => {
+                let plen = plan.padded_len();
+                y.par_chunks_mut(rows * filters)
+                    .zip(self.padded[..a.n * plen].par_chunks_mut(plen))
+                    .zip(x.par_chunks(in_len))
+                    .for_each(|((y, padded), x)| {
+                        plan.pad_input(x, padded);
+                        plan.forward(padded, weight, y);
+                        add_bias_rows(y, bias);
+                    });
+            }
+            None => {
+                y.par_chunks_mut(s * rows * filters)
+                    .zip(self.col.par_chunks_mut(s * rows * patch))
+                    .zip(x.par_chunks(s * in_len))
+                    .for_each(|((y, col), x)| {
+                        let images = x.len() / in_len;
+                        im2col(x, col, images, g);
+                        let dims = (images * rows, patch, filters);
+                        matmul(y, col, weight, dims, Transpose::None, false, false);
+                        add_bias_rows(y, bias);
+                    });
+            }
+        }
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
         let (dweight, dbias) = a.dweights.split_at_mut(patch * filters);
-        transpose(
-            &a.weights[..patch * filters],
-            &mut self.weight_t,
-            patch,
-            filters,
-        );
-        let weight_t = &self.weight_t;
         let (g, s) = (&self.geometry, self.slice);
         let dy = &a.dy[..a.n * rows * filters];
         sum_rows_into(dbias, dy);
         let slices = a.n.div_ceil(s);
+        let want_dx = a.dx.is_some();
         let mut dx_slices: Vec<Option<&mut [f32]>> = match a.dx {
             Some(dx) => dx[..a.n * in_len]
                 .chunks_mut(s * in_len)
@@ -177,23 +276,86 @@ impl Layer for Conv2d {
                 .collect(),
             None => (0..slices).map(|_| None).collect(),
         };
-        self.dweight_parts[..slices * patch * filters]
-            .par_chunks_mut(patch * filters)
-            .zip(self.col.par_chunks_mut(s * rows * patch))
-            .zip(dy.par_chunks(s * rows * filters))
-            .zip(dx_slices.par_iter_mut())
-            .for_each(|(((dw, col), dy), dx)| {
-                let m = dy.len() / filters;
-                // dW (patch, filters) = colᵀ · dy
-                matmul(dw, col, dy, (patch, m, filters), Transpose::A, false, false);
-                if let Some(dx) = dx {
-                    // The columns are no longer needed: reuse them for dcol = dy · Wᵀ.
-                    let dims = (m, filters, patch);
-                    matmul(col, dy, weight_t, dims, Transpose::None, false, false);
-                    dx.fill(0.0);
-                    col2im(col, dx, m / rows, g);
+        let parts = self.dweight_parts[..slices * patch * filters].par_chunks_mut(patch * filters);
+        let dy_slices = dy.par_chunks(s * rows * filters);
+        match &self.implicit {
+            Some(plan) if plan.has_input_grad() => {
+                if want_dx {
+                    plan.flip_weight(&a.weights[..patch * filters], &mut self.weight_t);
                 }
-            });
+                let (plen, slen) = (plan.padded_len(), plan.padded_dy_len());
+                let flipped = &self.weight_t;
+                parts
+                    .zip(dy_slices)
+                    .zip(self.padded.par_chunks(s * plen))
+                    .zip(self.dy_scratch.par_chunks_mut(slen))
+                    .zip(dx_slices.par_iter_mut())
+                    .for_each(|((((dw, dy), inputs), scratch), dx)| {
+                        dw.fill(0.0);
+                        for (i, dy) in dy.chunks(rows * filters).enumerate() {
+                            plan.weight_grad(&inputs[i * plen..], dy, dw);
+                            if let Some(dx) = dx.as_deref_mut() {
+                                plan.input_grad(
+                                    dy,
+                                    scratch,
+                                    flipped,
+                                    &mut dx[i * in_len..(i + 1) * in_len],
+                                );
+                            }
+                        }
+                    });
+            }
+            Some(plan) => {
+                if want_dx {
+                    transpose(
+                        &a.weights[..patch * filters],
+                        &mut self.weight_t,
+                        patch,
+                        filters,
+                    );
+                }
+                let plen = plan.padded_len();
+                let weight_t = &self.weight_t;
+                parts
+                    .zip(dy_slices)
+                    .zip(self.padded.par_chunks(s * plen))
+                    .zip(self.col.par_chunks_mut(s * rows * patch))
+                    .zip(dx_slices.par_iter_mut())
+                    .for_each(|((((dw, dy), inputs), dcol), dx)| {
+                        dw.fill(0.0);
+                        for (i, dy) in dy.chunks(rows * filters).enumerate() {
+                            plan.weight_grad(&inputs[i * plen..], dy, dw);
+                        }
+                        if let Some(dx) = dx {
+                            Self::input_grad_by_columns(g, weight_t, dy, dcol, dx);
+                        }
+                    });
+            }
+            None => {
+                if want_dx {
+                    transpose(
+                        &a.weights[..patch * filters],
+                        &mut self.weight_t,
+                        patch,
+                        filters,
+                    );
+                }
+                let weight_t = &self.weight_t;
+                parts
+                    .zip(dy_slices)
+                    .zip(self.col.par_chunks_mut(s * rows * patch))
+                    .zip(dx_slices.par_iter_mut())
+                    .for_each(|(((dw, dy), col), dx)| {
+                        let m = dy.len() / filters;
+                        // dW (patch, filters) = colᵀ · dy
+                        matmul(dw, col, dy, (patch, m, filters), Transpose::A, false, false);
+                        if let Some(dx) = dx {
+                            // The columns are no longer needed: reuse them for dcol.
+                            Self::input_grad_by_columns(g, weight_t, dy, col, dx);
+                        }
+                    });
+            }
+        }
         for part in self.dweight_parts[..slices * patch * filters].chunks_exact(patch * filters) {
             for (d, p) in dweight.iter_mut().zip(part) {
                 *d += p;
@@ -238,6 +400,23 @@ mod tests {
     }
 
     #[test]
+    fn sixteen_filters_at_stride_one_run_implicit_where_avx512_exists() {
+        let conv = Conv2dConfig {
+            input: Shape::new(28, 28, 16),
+            filters: 32,
+            kernel: 3,
+            stride: 1,
+        }
+        .init();
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            conv.is_implicit(),
+            std::env::var_os("MNISTLAB_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f")
+        );
+        assert_eq!(conv.output_shape(), Shape::new(28, 28, 32));
+    }
+
+    #[test]
     fn stride_two_halves_the_output() {
         let conv = Conv2dConfig {
             input: Shape::new(28, 28, 16),
@@ -248,5 +427,6 @@ mod tests {
         .init();
         assert_eq!(conv.output_shape(), Shape::new(14, 14, 8));
         assert_eq!(conv.token().unwrap(), "8C3s2");
+        assert!(!conv.is_implicit());
     }
 }

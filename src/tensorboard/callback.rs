@@ -63,7 +63,7 @@ impl Callback for TensorBoard<'_> {
     fn on_batch_end(&mut self, _step: usize, loss: f64, _accuracy: f64) {
         self.global_step += 1;
         if let Some(every) = self.batch_every {
-            if self.global_step % every == 0 {
+            if self.global_step.is_multiple_of(every) {
                 // A failed write here surfaces at the epoch's flush.
                 let _ = self
                     .train

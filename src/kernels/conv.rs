@@ -1,0 +1,295 @@
+//! Stride-1 "same" convolution as implicit GEMM on AVX-512: no column matrix. The input image is
+//! copied once into a zero-padded buffer, and the matrix kernel reads it through offset tables
+//! (output pixel × kernel tap). The weight gradient reads the same padded input; the input
+//! gradient is the convolution of the padded output gradient with the flipped kernel.
+//!
+//! # Shapes (one image)
+//! x: (H, W, C), padded: (H + K − 1, W + K − 1, C), weight: (K, K, C, F), y: (H, W, F).
+
+use super::gemm::HAS_AVX512;
+use super::im2col::ConvGeometry;
+use super::sgemm_avx512::{sgemm, Tables};
+
+/// Plan of one implicit convolution; built only where it can run.
+#[derive(Clone, Debug)]
+pub struct ImplicitConv {
+    g: ConvGeometry,
+    filters: usize,
+    /// Padded height and width.
+    hp: usize,
+    wp: usize,
+    /// Per output pixel: its window's top-left offset in the padded input (C channels).
+    pixel: Vec<usize>,
+    /// Per kernel tap (ky, kx, c): offset from a window's top-left (C channels).
+    tap: Vec<usize>,
+    /// The same two tables over a padded output gradient (F channels).
+    pixel_f: Vec<usize>,
+    tap_f: Vec<usize>,
+}
+
+impl ImplicitConv {
+    /// A plan for `g` with `filters` outputs, or `None` where it does not apply (stride ≠ 1,
+    /// filters not a multiple of 16, no AVX-512).
+    pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
+        if g.stride != 1 || !filters.is_multiple_of(16) || !*HAS_AVX512 {
+            return None;
+        }
+        let (hp, wp) = (g.h + g.k - 1, g.w + g.k - 1);
+        let pixels = |ch: usize| -> Vec<usize> {
+            (0..g.out_h)
+                .flat_map(|oy| (0..g.out_w).map(move |ox| (oy * wp + ox) * ch))
+                .collect()
+        };
+        let taps = |ch: usize| -> Vec<usize> {
+            let mut t = Vec::with_capacity(g.k * g.k * ch);
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    t.extend((0..ch).map(|c| (ky * wp + kx) * ch + c));
+                }
+            }
+            t
+        };
+        Some(ImplicitConv {
+            g: *g,
+            filters,
+            hp,
+            wp,
+            pixel: pixels(g.c),
+            tap: taps(g.c),
+            pixel_f: pixels(filters),
+            tap_f: taps(filters),
+        })
+    }
+
+    /// Floats of one padded input image.
+    pub fn padded_len(&self) -> usize {
+        self.hp * self.wp * self.g.c
+    }
+
+    /// Floats of one padded output-gradient image.
+    pub fn padded_dy_len(&self) -> usize {
+        self.hp * self.wp * self.filters
+    }
+
+    /// Whether [`Self::input_grad`] applies (input channels a multiple of 16).
+    pub fn has_input_grad(&self) -> bool {
+        self.g.c.is_multiple_of(16)
+    }
+
+    /// Copies `img` (h, w, ch) into `out` (hp, wp, ch) with `top` zero rows and `left` zero
+    /// columns before it; every value of `out` is written.
+    fn pad(&self, img: &[f32], out: &mut [f32], ch: usize, (top, left): (usize, usize)) {
+        let (h, w, wp) = (self.g.h, self.g.w, self.wp);
+        assert!(img.len() >= h * w * ch && out.len() >= self.hp * wp * ch);
+        out[..self.hp * wp * ch].fill(0.0);
+        for y in 0..h {
+            let dst = ((y + top) * wp + left) * ch;
+            out[dst..dst + w * ch].copy_from_slice(&img[y * w * ch..(y + 1) * w * ch]);
+        }
+    }
+
+    /// Pads an input image as the forward pass and weight gradient read it.
+    pub fn pad_input(&self, x: &[f32], padded: &mut [f32]) {
+        self.pad(x, padded, self.g.c, (self.g.pad_top, self.g.pad_left));
+    }
+
+    /// y (H·W, F) = conv(padded input, weight); no bias.
+    pub fn forward(&self, padded: &[f32], weight: &[f32], y: &mut [f32]) {
+        let (k, f, m) = (self.tap.len(), self.filters, self.pixel.len());
+        assert!(padded.len() >= self.padded_len() && weight.len() >= k * f && y.len() >= m * f);
+        let la = Tables {
+            rows: self.pixel.as_ptr(),
+            cols: self.tap.as_ptr(),
+        };
+        // SAFETY: AVX-512F is present (checked in `new`); the largest offset read is
+        // pixel[m−1] + tap[k−1] = ((H−1+K−1)·wp + W−1+K−1)·C + C−1 < hp·wp·C ≤ padded.len();
+        // weight rows p < k of f values, y rows i < m of f values, as asserted.
+        unsafe {
+            sgemm(
+                (m, k, f),
+                padded.as_ptr(),
+                la,
+                weight.as_ptr(),
+                f,
+                y.as_mut_ptr(),
+                f,
+                false,
+            )
+        }
+    }
+
+    /// dweight (K·K·C, F) += Σ over pixels of window ⊗ dy, for one image.
+    pub fn weight_grad(&self, padded: &[f32], dy: &[f32], dweight: &mut [f32]) {
+        let (k, f, m) = (self.tap.len(), self.filters, self.pixel.len());
+        assert!(padded.len() >= self.padded_len() && dy.len() >= m * f && dweight.len() >= k * f);
+        let la = Tables {
+            rows: self.tap.as_ptr(),
+            cols: self.pixel.as_ptr(),
+        };
+        // SAFETY: as in `forward`, with the roles of the two tables swapped; dy holds m rows of
+        // f values and dweight k rows of f values.
+        unsafe {
+            sgemm(
+                (k, m, f),
+                padded.as_ptr(),
+                la,
+                dy.as_ptr(),
+                f,
+                dweight.as_mut_ptr(),
+                f,
+                true,
+            )
+        }
+    }
+
+    /// The flipped, transposed kernel the input gradient multiplies by:
+    /// `flipped[(ky, kx, f)][c] = weight[(K−1−ky, K−1−kx, c)][f]`, shape (K·K·F, C).
+    pub fn flip_weight(&self, weight: &[f32], flipped: &mut [f32]) {
+        let (k, c, f) = (self.g.k, self.g.c, self.filters);
+        assert!(weight.len() >= k * k * c * f && flipped.len() >= k * k * c * f);
+        for ky in 0..k {
+            for kx in 0..k {
+                let src_tap = (k - 1 - ky) * k + (k - 1 - kx);
+                for fi in 0..f {
+                    for ci in 0..c {
+                        flipped[((ky * k + kx) * f + fi) * c + ci] =
+                            weight[(src_tap * c + ci) * f + fi];
+                    }
+                }
+            }
+        }
+    }
+
+    /// dx (H·W, C) = conv(padded dy, flipped kernel); `scratch` holds one padded dy image.
+    pub fn input_grad(&self, dy: &[f32], scratch: &mut [f32], flipped: &[f32], dx: &mut [f32]) {
+        assert!(
+            self.has_input_grad(),
+            "input gradient needs C a multiple of 16"
+        );
+        let (k, c, f, m) = (self.tap_f.len(), self.g.c, self.filters, self.pixel_f.len());
+        assert!(
+            flipped.len() >= k * c && dx.len() >= m * c && scratch.len() >= self.padded_dy_len()
+        );
+        let g = &self.g;
+        self.pad(dy, scratch, f, (g.k - 1 - g.pad_top, g.k - 1 - g.pad_left));
+        let la = Tables {
+            rows: self.pixel_f.as_ptr(),
+            cols: self.tap_f.as_ptr(),
+        };
+        // SAFETY: as in `forward`, over the padded dy of hp·wp·F values; c % 16 == 0 as asserted.
+        unsafe {
+            sgemm(
+                (m, k, c),
+                scratch.as_ptr(),
+                la,
+                flipped.as_ptr(),
+                c,
+                dx.as_mut_ptr(),
+                c,
+                false,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{col2im, im2col, matmul, Transpose};
+
+    fn filled(len: usize, seed: f32) -> Vec<f32> {
+        (0..len).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
+    }
+
+    /// The implicit path against im2col + matrix product, for forward and both gradients.
+    #[test]
+    fn matches_im2col_for_forward_and_gradients() {
+        for (h, w, c, k, f) in [
+            (28, 28, 16, 3, 16),
+            (14, 14, 16, 5, 32),
+            (7, 7, 32, 3, 64),
+            (6, 5, 1, 4, 16),
+            (6, 5, 16, 4, 32),
+        ] {
+            let g = ConvGeometry::same(h, w, c, k, 1);
+            let Some(plan) = ImplicitConv::new(&g, f) else {
+                eprintln!("no AVX-512 here: implicit convolution not tested");
+                return;
+            };
+            let patch = g.patch_len();
+            let (x, weight, dy) = (
+                filled(h * w * c, 0.1),
+                filled(patch * f, 0.7),
+                filled(h * w * f, 1.3),
+            );
+            let mut col = vec![0.0; h * w * patch];
+            im2col(&x, &mut col, 1, &g);
+            let mut want_y = vec![0.0; h * w * f];
+            matmul(
+                &mut want_y,
+                &col,
+                &weight,
+                (h * w, patch, f),
+                Transpose::None,
+                false,
+                false,
+            );
+            let mut want_dw = vec![0.0; patch * f];
+            matmul(
+                &mut want_dw,
+                &col,
+                &dy,
+                (patch, h * w, f),
+                Transpose::A,
+                false,
+                false,
+            );
+
+            let mut padded = vec![f32::NAN; plan.padded_len()];
+            plan.pad_input(&x, &mut padded);
+            let mut y = vec![0.0; h * w * f];
+            plan.forward(&padded, &weight, &mut y);
+            let mut dw = vec![0.0; patch * f];
+            plan.weight_grad(&padded, &dy, &mut dw);
+            let close = |a: &[f32], b: &[f32], what: &str| {
+                for (i, (a, b)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
+                        "{what} {g:?} [{i}]: {a} vs {b}"
+                    );
+                }
+            };
+            close(&y, &want_y, "forward");
+            close(&dw, &want_dw, "weight grad");
+
+            if plan.has_input_grad() {
+                let mut dcol = vec![0.0; h * w * patch];
+                let mut wt = vec![0.0; patch * f];
+                crate::kernels::transpose(&weight, &mut wt, patch, f);
+                matmul(
+                    &mut dcol,
+                    &dy,
+                    &wt,
+                    (h * w, f, patch),
+                    Transpose::None,
+                    false,
+                    false,
+                );
+                let mut want_dx = vec![0.0; h * w * c];
+                col2im(&dcol, &mut want_dx, 1, &g);
+                let (mut flipped, mut scratch) =
+                    (vec![0.0; patch * f], vec![f32::NAN; plan.padded_dy_len()]);
+                plan.flip_weight(&weight, &mut flipped);
+                let mut dx = vec![0.0; h * w * c];
+                plan.input_grad(&dy, &mut scratch, &flipped, &mut dx);
+                close(&dx, &want_dx, "input grad");
+            }
+        }
+    }
+
+    #[test]
+    fn only_stride_one_and_filters_in_sixteens() {
+        assert!(ImplicitConv::new(&ConvGeometry::same(8, 8, 16, 3, 2), 16).is_none());
+        assert!(ImplicitConv::new(&ConvGeometry::same(8, 8, 16, 3, 1), 8).is_none());
+    }
+}
