@@ -115,19 +115,33 @@ impl Layer for BatchNorm {
         let (gamma, beta) = a.weights.split_at(c);
         let (running_mean, running_var) = a.state.split_at_mut(c);
         if a.mode == Mode::Train {
-            let sums = channel_sums(rows, c, |range, acc| {
+            // One pass: sums of (x − K) and (x − K)² with K the first row, a cheap estimate of
+            // the mean that keeps E[(x−K)²] − E[x−K]² free of cancellation.
+            let shift_k = &x[..c];
+            let sums = channel_sums(rows, 2 * c, |range, acc| {
+                let (sum, sq) = acc.split_at_mut(c);
                 for row in x[range.start * c..range.end * c].chunks_exact(c) {
-                    acc.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
-                }
-            });
-            let mean: Vec<f32> = sums.iter().map(|s| (s / rows as f64) as f32).collect();
-            let sq = channel_sums(rows, c, |range, acc| {
-                for row in x[range.start * c..range.end * c].chunks_exact(c) {
-                    for ((s, &v), m) in acc.iter_mut().zip(row).zip(&mean) {
-                        *s += (v - m) * (v - m);
+                    for (((s, q), &v), &k) in
+                        sum.iter_mut().zip(sq.iter_mut()).zip(row).zip(shift_k)
+                    {
+                        let d = v - k;
+                        *s += d;
+                        *q += d * d;
                     }
                 }
             });
+            let n = rows as f64;
+            let centred: Vec<f64> = sums[..c].iter().map(|s| s / n).collect();
+            let mean: Vec<f32> = centred
+                .iter()
+                .zip(shift_k)
+                .map(|(m, &k)| (m + k as f64) as f32)
+                .collect();
+            let sq: Vec<f64> = sums[c..]
+                .iter()
+                .zip(&centred)
+                .map(|(q, m)| (q - n * m * m).max(0.0))
+                .collect();
             for ch in 0..c {
                 let var = sq[ch] / rows as f64;
                 self.batch_mean[ch] = mean[ch];
@@ -177,9 +191,16 @@ impl Layer for BatchNorm {
                 .chunks_exact(c)
                 .zip(x[span].chunks_exact(c))
             {
-                for ch in 0..c {
-                    sum_dy[ch] += g[ch];
-                    sum_dy_xhat[ch] += g[ch] * (v[ch] - mean[ch]) * rstd[ch];
+                let terms = sum_dy
+                    .iter_mut()
+                    .zip(sum_dy_xhat.iter_mut())
+                    .zip(g)
+                    .zip(v)
+                    .zip(mean)
+                    .zip(rstd);
+                for (((((sd, sdx), &g), &v), &m), &r) in terms {
+                    *sd += g;
+                    *sdx += g * (v - m) * r;
                 }
             }
         });
@@ -195,6 +216,13 @@ impl Layer for BatchNorm {
         let k: Vec<f32> = (0..c).map(|ch| gamma[ch] * rstd[ch]).collect();
         let mean_dy: Vec<f32> = (0..c).map(|ch| (sums[ch] * inv_n) as f32).collect();
         let mean_dy_xhat: Vec<f32> = (0..c).map(|ch| (sums[c + ch] * inv_n) as f32).collect();
+        // Expanded per channel into dx = a·dy + b·x + o.
+        let coef_x: Vec<f32> = (0..c)
+            .map(|ch| -k[ch] * rstd[ch] * mean_dy_xhat[ch])
+            .collect();
+        let offset: Vec<f32> = (0..c)
+            .map(|ch| -coef_x[ch] * mean[ch] - k[ch] * mean_dy[ch])
+            .collect();
         let task = (PAR_CHUNK / c).max(1) * c;
         dx[..rows * c]
             .par_chunks_mut(task)
@@ -205,9 +233,15 @@ impl Layer for BatchNorm {
                     .zip(dy.chunks_exact(c))
                     .zip(x.chunks_exact(c))
                 {
-                    for ch in 0..c {
-                        let xhat = (x[ch] - mean[ch]) * rstd[ch];
-                        dx[ch] = k[ch] * (dy[ch] - mean_dy[ch] - xhat * mean_dy_xhat[ch]);
+                    let terms = dx
+                        .iter_mut()
+                        .zip(dy)
+                        .zip(x)
+                        .zip(&k)
+                        .zip(&coef_x)
+                        .zip(&offset);
+                    for (((((dx, &dy), &x), &a), &b), &o) in terms {
+                        *dx = a * dy + b * x + o;
                     }
                 }
             });
