@@ -6,11 +6,12 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use mnistlab::data::Images;
 use mnistlab::fsutil::write_atomic;
-use mnistlab::model::{load, preset, summary, ModelConfig, Normalization, Sequential};
+use mnistlab::data::augment::Augment;
+use mnistlab::model::{load, notation, preset, summary, ModelConfig, Normalization, Sequential};
 use mnistlab::tensorboard::{EventWriter, TensorBoard};
 use mnistlab::train::progress::Progress;
 use mnistlab::train::run_dir::{create_run_dir, summary_markdown};
-use mnistlab::train::{
+use mnistlab::train::{Schedule, 
     check_input, evaluate, fit, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, TrainConfig,
 };
 use std::path::{Path, PathBuf};
@@ -21,6 +22,36 @@ use std::time::Instant;
 pub(super) enum OptimizerKind {
     Adam,
     Sgd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ScheduleKind {
+    Constant,
+    Cosine,
+}
+
+/// Ranges of the random affine augmentation (also used by `augment-preview`).
+#[derive(Args, Debug, Clone, serde::Serialize)]
+pub(super) struct AugmentArgs {
+    /// Rotation range, degrees (±).
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    pub rotation: f32,
+    /// Zoom range: factors in [1 − z, 1 + z] for x and y independently.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    pub zoom: f32,
+    /// Shear range, degrees (±); Keras' shear_range=0.3 is 0.3°.
+    #[arg(long, default_value_t = 0.3, allow_negative_numbers = true)]
+    pub shear: f32,
+    /// Shift range, fraction of the side (±).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub shift: f32,
+}
+
+impl AugmentArgs {
+    pub(super) fn augment(&self) -> Augment {
+        Augment { rotation: self.rotation, zoom: self.zoom, shear: self.shear, shift: self.shift }
+    }
 }
 
 #[derive(Args, Debug, serde::Serialize)]
@@ -81,6 +112,18 @@ pub(super) struct TrainArgs {
     /// Skip the weight histograms (on by default for models under a million parameters).
     #[arg(long)]
     no_histograms: bool,
+    /// Dropout rate inserted where the tutorial puts it (before dense layers fed by the input
+    /// or by another dense layer).
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    dropout: Option<f32>,
+    /// Learning-rate schedule over the whole run.
+    #[arg(long, value_enum, default_value_t = ScheduleKind::Constant)]
+    schedule: ScheduleKind,
+    /// Random affine augmentation of training images (ranges below).
+    #[arg(long)]
+    augment: bool,
+    #[command(flatten)]
+    ranges: AugmentArgs,
 }
 
 /// What `train` will do, fully checked.
@@ -104,10 +147,16 @@ impl TryFrom<&TrainArgs> for Plan {
                 mnistlab::model::preset_names()
             ),
         };
-        let model = ModelConfig {
+        let mut model = ModelConfig {
             bn_momentum: args.bn_momentum,
             ..ModelConfig::new(&spec, &args.dataset, normalization)
         };
+        if let Some(rate) = args.dropout {
+            if !(0.0..1.0).contains(&rate) {
+                bail!("--dropout: must be in [0, 1), got {rate}");
+            }
+            model.arch = notation::render(&notation::with_dropout(&notation::parse(&model.arch)?, rate));
+        }
         Sequential::new(model.clone(), args.seed)?; // refuses unbuildable architectures now
         let optimizer = match args.optimizer {
             OptimizerKind::Adam => OptimizerConfig::adam(args.lr),
@@ -122,6 +171,11 @@ impl TryFrom<&TrainArgs> for Plan {
             optimizer,
             l2: args.l2,
             seed: args.seed,
+            schedule: match args.schedule {
+                ScheduleKind::Constant => Schedule::Constant,
+                ScheduleKind::Cosine => Schedule::Cosine,
+            },
+            augment: args.augment.then(|| args.ranges.augment()),
         };
         train.validate()?;
         if !(args.val_split > 0.0 && args.val_split < 1.0) {

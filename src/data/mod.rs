@@ -1,6 +1,7 @@
 //! Data: IDX files, the MNIST-family datasets and where to find them, validation splits, and
 //! filling training batches (raw pixel values and one-hot targets).
 
+pub mod augment;
 pub mod idx;
 pub mod sources;
 

@@ -148,6 +148,30 @@ impl fmt::Display for LayerSpec {
     }
 }
 
+/// Inserts `Drop<rate>` where the tutorial puts dropout: before the first dense layer when the
+/// input reaches it directly (linear, MLP), and before every dense layer that follows another
+/// one; a dense layer after convolutions keeps its input. No dropout is added twice.
+pub fn with_dropout(specs: &[LayerSpec], rate: f32) -> Vec<LayerSpec> {
+    let mut out = Vec::with_capacity(specs.len() * 2);
+    let mut seen_image_layer = false;
+    let mut seen_dense = false;
+    for &spec in specs {
+        match spec {
+            LayerSpec::Dense(_) => {
+                let fed_by_input = !seen_dense && !seen_image_layer;
+                if (fed_by_input || seen_dense) && !matches!(out.last(), Some(LayerSpec::Dropout(_))) {
+                    out.push(LayerSpec::Dropout(rate));
+                }
+                seen_dense = true;
+            }
+            LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool => seen_image_layer = true,
+            _ => {}
+        }
+        out.push(spec);
+    }
+    out
+}
+
 /// Writes specs back as notation; `parse(&render(x)) == x`.
 pub fn render(specs: &[LayerSpec]) -> String {
     specs
@@ -186,6 +210,15 @@ mod tests {
         assert_eq!(specs[6], LayerSpec::Dropout(0.25));
         assert_eq!(specs[9], LayerSpec::Dense(10));
         assert_eq!(render(&specs), text);
+    }
+
+    #[test]
+    fn dropout_goes_where_the_tutorial_puts_it() {
+        let drop = |arch: &str| render(&with_dropout(&parse(arch).unwrap(), 0.5));
+        assert_eq!(drop("D10"), "Drop0.5-D10");
+        assert_eq!(drop("D256-ReLU-D256-ReLU-D10"), "Drop0.5-D256-ReLU-Drop0.5-D256-ReLU-Drop0.5-D10");
+        assert_eq!(drop("16C5-ReLU-MP2-D128-ReLU-D64-ReLU-D10"), "16C5-ReLU-MP2-D128-ReLU-Drop0.5-D64-ReLU-Drop0.5-D10");
+        assert_eq!(drop("16C3-GAP-Drop0.2-D10"), "16C3-GAP-Drop0.2-D10");
     }
 
     #[test]

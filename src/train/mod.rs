@@ -8,7 +8,7 @@ pub mod progress;
 pub mod run_dir;
 
 pub use callbacks::{BestCheckpoint, Callback, HistoryCsv};
-pub use optim::{Optimizer, OptimizerConfig};
+pub use optim::{Optimizer, OptimizerConfig, Schedule};
 
 use crate::data::Images;
 use crate::error::{Error, Result};
@@ -32,6 +32,10 @@ pub struct TrainConfig {
     pub l2: f32,
     /// Seed of the shuffling order.
     pub seed: u64,
+    /// Learning-rate schedule over all steps.
+    pub schedule: Schedule,
+    /// Random affine augmentation of training images, if any.
+    pub augment: Option<crate::data::augment::Augment>,
 }
 
 impl Default for TrainConfig {
@@ -42,6 +46,8 @@ impl Default for TrainConfig {
             optimizer: OptimizerConfig::adam(1e-3),
             l2: 0.0,
             seed: 0,
+            schedule: Schedule::Constant,
+            augment: None,
         }
     }
 }
@@ -60,6 +66,9 @@ impl TrainConfig {
                 "--l2",
                 format!("must be a non-negative number, got {}", self.l2),
             ));
+        }
+        if let Some(augment) = &self.augment {
+            augment.validate()?;
         }
         self.optimizer.validate()
     }
@@ -140,7 +149,11 @@ pub fn fit(
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (step, indices) in order.chunks(batch).enumerate() {
             let n = indices.len();
-            train.fill_batch(indices, model.input_mut(n), &mut targets, classes);
+            let x = model.input_mut(n);
+            match &config.augment {
+                Some(aug) => aug.fill_batch(train, indices, x, &mut targets, classes, &mut rng),
+                None => train.fill_batch(indices, x, &mut targets, classes),
+            }
             let logits = model.forward(n, Mode::Train);
             let score =
                 softmax_cross_entropy(logits, &targets[..n * classes], classes, Some(&mut dlogits));
@@ -154,6 +167,8 @@ pub fn fit(
                     step: step + 1,
                 });
             }
+            let base_lr = config.optimizer.lr();
+            optimizer.set_lr(config.schedule.rate(base_lr, (epoch - 1) * steps + step, config.epochs * steps));
             optimizer.step(&mut model.params.values, &model.params.grads);
             loss_sum += batch_loss * n as f64;
             correct += score.correct;

@@ -65,6 +65,28 @@ impl OptimizerConfig {
     }
 }
 
+/// How the learning rate moves during training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine decay from the rate to zero over all steps, step by step.
+    Cosine,
+}
+
+impl Schedule {
+    /// The rate at `step` (0-based) of `total` steps for base rate `lr`.
+    pub fn rate(self, lr: f32, step: usize, total: usize) -> f32 {
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Cosine => {
+                let progress = step as f64 / total.max(1) as f64;
+                (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32
+            }
+        }
+    }
+}
+
 /// Optimiser state: the moments and the step count.
 #[derive(Clone, Debug)]
 pub struct Optimizer {
@@ -188,6 +210,14 @@ mod tests {
         opt.step(&mut w, &[1.0]); // v = −0.1
         opt.step(&mut w, &[1.0]); // v = −0.09 − 0.1
         assert!((w[0] - (-0.1 - 0.19)).abs() < 1e-6, "{w:?}");
+    }
+
+    #[test]
+    fn cosine_schedule_starts_at_the_rate_halves_midway_and_ends_near_zero() {
+        assert_eq!(Schedule::Cosine.rate(0.1, 0, 100), 0.1);
+        assert!((Schedule::Cosine.rate(0.1, 50, 100) - 0.05).abs() < 1e-7);
+        assert!(Schedule::Cosine.rate(0.1, 99, 100) < 1e-4);
+        assert_eq!(Schedule::Constant.rate(0.1, 99, 100), 0.1);
     }
 
     #[test]

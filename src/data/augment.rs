@@ -1,0 +1,194 @@
+//! Random affine augmentation like Keras' `ImageDataGenerator(rotation_range, zoom_range,
+//! shear_range, width/height_shift_range)`: a fresh transform per image per epoch, bilinear
+//! sampling, `nearest` fill (coordinates outside the image are clamped to its edge).
+//!
+//! Units: rotation and shear in degrees (as current Keras reads `shear_range`; the tutorial's 0.3
+//! is therefore almost no shear), zoom as a fraction (factors for x and y drawn independently in
+//! [1 − zoom, 1 + zoom]), shift as a fraction of the side.
+
+use super::Images;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use rand::Rng as _;
+use rayon::prelude::*;
+
+/// Ranges of the random transform.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augment {
+    /// Rotation drawn uniformly in ±this many degrees.
+    pub rotation: f32,
+    /// Zoom factors drawn in [1 − zoom, 1 + zoom], for x and y independently.
+    pub zoom: f32,
+    /// Shear angle drawn in ±this many degrees.
+    pub shear: f32,
+    /// Shifts drawn in ±this fraction of the width and of the height.
+    pub shift: f32,
+}
+
+/// One drawn transform.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Affine {
+    /// Counter-clockwise rotation of the content, degrees.
+    pub rotation: f32,
+    /// Zoom factors: above 1 samples a wider area, so the content shrinks.
+    pub zoom_x: f32,
+    /// Vertical zoom factor.
+    pub zoom_y: f32,
+    /// Shear, degrees.
+    pub shear: f32,
+    /// Shift of the sampling window, pixels.
+    pub shift_x: f32,
+    /// Vertical shift, pixels.
+    pub shift_y: f32,
+}
+
+impl Affine {
+    /// The identity transform.
+    pub fn identity() -> Self {
+        Affine { zoom_x: 1.0, zoom_y: 1.0, ..Default::default() }
+    }
+}
+
+impl Augment {
+    /// The tutorial's generator: rotation 10°, zoom 0.1, shear 0.3°, no shift.
+    pub fn tutorial() -> Self {
+        Augment { rotation: 10.0, zoom: 0.1, shear: 0.3, shift: 0.0 }
+    }
+
+    /// Refuses ranges that make no sense, naming the flag.
+    pub fn validate(&self) -> Result<()> {
+        let check = |v: f32, max: f32, flag: &str| {
+            if v.is_finite() && (0.0..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::config(flag, format!("must be between 0 and {max}, got {v}")))
+            }
+        };
+        check(self.rotation, 180.0, "--rotation")?;
+        check(self.zoom, 0.9, "--zoom")?;
+        check(self.shear, 80.0, "--shear")?;
+        check(self.shift, 0.9, "--shift")
+    }
+
+    /// Draws one transform for an image of `h × w`.
+    pub fn sample(&self, rng: &mut Rng, (h, w): (usize, usize)) -> Affine {
+        let mut sym = |r: f32| if r > 0.0 { rng.random_range(-r..=r) } else { 0.0 };
+        Affine {
+            rotation: sym(self.rotation),
+            zoom_x: 1.0 + sym(self.zoom),
+            zoom_y: 1.0 + sym(self.zoom),
+            shear: sym(self.shear),
+            shift_x: sym(self.shift) * w as f32,
+            shift_y: sym(self.shift) * h as f32,
+        }
+    }
+
+    /// Like [`Images::fill_batch`], each image warped by a freshly drawn transform. Transforms
+    /// are drawn in order from `rng` (reproducible), then the images are warped in parallel.
+    pub fn fill_batch(
+        &self,
+        images: &Images,
+        indices: &[usize],
+        x: &mut [f32],
+        targets: &mut [f32],
+        classes: usize,
+        rng: &mut Rng,
+    ) {
+        let (h, w, len) = (images.shape.h, images.shape.w, images.shape.len());
+        let transforms: Vec<Affine> = indices.iter().map(|_| self.sample(rng, (h, w))).collect();
+        x[..indices.len() * len]
+            .par_chunks_mut(len)
+            .zip(indices.par_iter().zip(&transforms))
+            .for_each(|(out, (&i, t))| warp(images.image(i), (h, w), t, out));
+        for (row, &i) in targets.chunks_exact_mut(classes).zip(indices) {
+            row.fill(0.0);
+            row[images.labels[i] as usize] = 1.0;
+        }
+    }
+}
+
+/// Warps a grayscale `h × w` image: output pixel p samples the input at `M·(p − centre) + centre
+/// + shift` with M = rotation · shear · zoom, bilinearly, clamping at the edges.
+pub fn warp(src: &[u8], (h, w): (usize, usize), t: &Affine, out: &mut [f32]) {
+    let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
+    let (sin_r, cos_r) = t.rotation.to_radians().sin_cos();
+    let (sin_s, cos_s) = t.shear.to_radians().sin_cos();
+    // rotation [[c, −s], [s, c]] · shear [[1, −sin], [0, cos]] · zoom diag(zx, zy)
+    let m00 = cos_r * t.zoom_x;
+    let m01 = (-cos_r * sin_s - sin_r * cos_s) * t.zoom_y;
+    let m10 = sin_r * t.zoom_x;
+    let m11 = (-sin_r * sin_s + cos_r * cos_s) * t.zoom_y;
+    let at = |x: isize, y: isize| -> f32 {
+        let (x, y) = (x.clamp(0, w as isize - 1) as usize, y.clamp(0, h as isize - 1) as usize);
+        src[y * w + x] as f32
+    };
+    for r in 0..h {
+        for c in 0..w {
+            let (x, y) = (c as f32 - cx, r as f32 - cy);
+            let xs = m00 * x + m01 * y + cx + t.shift_x;
+            let ys = m10 * x + m11 * y + cy + t.shift_y;
+            let (x0, y0) = (xs.floor(), ys.floor());
+            let (fx, fy) = (xs - x0, ys - y0);
+            let (x0, y0) = (x0 as isize, y0 as isize);
+            let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+            let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+            out[r * w + c] = top * (1.0 - fy) + bottom * fy;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::Shape;
+
+    fn image(h: usize, w: usize) -> Vec<u8> {
+        (0..h * w).map(|i| (i * 37 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn zero_ranges_are_the_identity() {
+        let src = image(28, 28);
+        let zero = Augment { rotation: 0.0, zoom: 0.0, shear: 0.0, shift: 0.0 };
+        let set = Images { pixels: src.clone(), labels: vec![3], shape: Shape::new(28, 28, 1) };
+        let (mut x, mut t) = (vec![0.0; 784], vec![0.0; 10]);
+        zero.fill_batch(&set, &[0], &mut x, &mut t, 10, &mut crate::rng::seeded(1));
+        assert!(x.iter().zip(&src).all(|(a, &b)| *a == b as f32));
+        assert_eq!(t[3], 1.0);
+    }
+
+    #[test]
+    fn a_quarter_turn_moves_the_top_to_the_left() {
+        // 5×5 with one lit pixel at the top middle; a 90° counter-clockwise turn brings it to
+        // the left middle.
+        let mut src = vec![0u8; 25];
+        src[2] = 200;
+        let mut out = vec![0.0; 25];
+        warp(&src, (5, 5), &Affine { rotation: 90.0, ..Affine::identity() }, &mut out);
+        let lit: Vec<usize> = (0..25).filter(|&i| out[i] > 100.0).collect();
+        assert_eq!(lit, vec![10], "{out:?}");
+        assert!((out[10] - 200.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn zooming_in_spreads_and_edges_are_filled_with_the_nearest_pixel() {
+        // A shift by a whole image samples beyond the edge: nearest fill repeats the last column.
+        let src: Vec<u8> = (0..16).map(|i| (i % 4 * 50) as u8).collect();
+        let mut out = vec![0.0; 16];
+        warp(&src, (4, 4), &Affine { shift_x: 10.0, ..Affine::identity() }, &mut out);
+        assert!(out.iter().all(|&v| v == 150.0), "{out:?}");
+    }
+
+    #[test]
+    fn draws_stay_inside_the_ranges_and_bad_ranges_are_refused() {
+        let aug = Augment::tutorial();
+        let mut rng = crate::rng::seeded(3);
+        for _ in 0..1000 {
+            let t = aug.sample(&mut rng, (28, 28));
+            assert!(t.rotation.abs() <= 10.0 && (t.zoom_x - 1.0).abs() <= 0.1 && t.shear.abs() <= 0.3);
+        }
+        assert!(Augment { rotation: -1.0, ..aug }.validate().is_err());
+        assert!(Augment { zoom: f32::NAN, ..aug }.validate().is_err());
+        assert!(aug.validate().is_ok());
+    }
+}
