@@ -14,8 +14,9 @@ logdir=${LOGDIR:-logs/accuracy-$(date +%Y%m%d-%H%M%S)}
 out=${OUT:-$logdir/accuracy.md}
 mkdir -p "$logdir"
 
-rows=()
-# run NAME TUTORIAL-NUMBER ARGS...: trains one model, remembers its table row.
+rows=$logdir/rows.md
+: > "$rows"
+# run NAME TUTORIAL-NUMBER ARGS...: trains one model, appends its table row, prints its run dir.
 run() {
   local name=$1 tutorial=$2
   shift 2
@@ -23,12 +24,11 @@ run() {
   "$bin" train --logdir "$logdir" --name "$name" --no-histograms "$@" > "$logdir/$name.log"
   local dir
   dir=$(sed -n 's/^Run saved in //p' "$logdir/$name.log")
-  rows+=("$(python3 - "$dir/results.json" "$name" "$tutorial" "$*" <<'PY'
+  python3 - "$dir/results.json" "$name" "$tutorial" "$*" >> "$rows" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"| {sys.argv[2]} | `{sys.argv[4]}` | {r['epochs']} | {100 * r['test_accuracy']:.2f}% | {r['test_loss']:.4f} | {sys.argv[3]} | {r['seconds'] / 60:.1f} min |")
 PY
-)")
   echo "$dir"
 }
 
@@ -54,7 +54,7 @@ print(f"| ensemble of the 4 augmented cnn-bn | `mnistlab ensemble …` | – | {
 {
   echo "| step | command (mnistlab train …) | epochs | test accuracy | test loss | tutorial | wall time |"
   echo "|---|---|---|---|---|---|---|"
-  printf '%s\n' "${rows[@]}"
+  cat "$rows"
   echo "$ensemble_row"
 } > "$out"
 cat "$out"
