@@ -33,10 +33,49 @@ enum Command {
     Summary(SummaryArgs),
     /// Classify PNG images with a saved model.
     Predict(predict::PredictArgs),
+    /// Evaluate several models and the average of their predicted probabilities.
+    Ensemble(EnsembleArgs),
+    /// Write an image beside 8 randomly augmented versions of it (PNG).
+    AugmentPreview(AugmentPreviewArgs),
     /// List the runs of a log directory as a table.
     Runs(RunsArgs),
     /// Draw the learning curves of runs into a PNG.
     Plot(PlotArgs),
+}
+
+#[derive(Args, Debug)]
+struct EnsembleArgs {
+    /// Model files (.safetensors); architectures may differ.
+    #[arg(required = true)]
+    models: Vec<PathBuf>,
+    /// Dataset to test on (default: the one the models were trained on).
+    #[arg(long)]
+    dataset: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print one JSON object {"models": [...], "ensemble": {...}}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct AugmentPreviewArgs {
+    /// mnist or fashion-mnist.
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Training image to show.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    /// Output PNG.
+    #[arg(long, short, default_value = "augment.png")]
+    out: PathBuf,
+    /// Seed of the drawn transforms.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    ranges: train::AugmentArgs,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +181,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Evaluate(args) => run_evaluate(args),
         Command::Summary(args) => run_summary(args),
         Command::Predict(args) => predict::run(args),
+        Command::Ensemble(args) => run_ensemble(args),
+        Command::AugmentPreview(args) => run_augment_preview(args),
         Command::Runs(args) => run_runs(args),
         Command::Plot(args) => run_plot(args),
     }
@@ -214,6 +255,95 @@ fn run_plot(args: PlotArgs) -> Result<()> {
     println!(
         "Learning curves of {} runs written to {}",
         runs.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn run_ensemble(args: EnsembleArgs) -> Result<()> {
+    let mut models = args
+        .models
+        .iter()
+        .map(|p| load(p))
+        .collect::<mnistlab::Result<Vec<_>>>()?;
+    let dataset = args
+        .dataset
+        .clone()
+        .unwrap_or_else(|| models[0].config().dataset.clone());
+    let data = args.data.load(&dataset)?;
+    let (each, mean) = mnistlab::train::ensemble(&mut models, &data.test, &dataset, 256)?;
+    if args.json {
+        let members: Vec<_> = args
+            .models
+            .iter()
+            .zip(&each)
+            .map(|(p, e)| serde_json::json!({"model": p, "loss": e.loss, "accuracy": e.accuracy, "n": e.n}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "models": members, "ensemble": mean })
+        );
+    } else {
+        for (path, e) in args.models.iter().zip(&each) {
+            println!(
+                "{}: test loss {:.4}, test accuracy {:.4}",
+                path.display(),
+                e.loss,
+                e.accuracy
+            );
+        }
+        println!(
+            "ensemble of {}: test loss {:.4}, test accuracy {:.4}",
+            each.len(),
+            mean.loss,
+            mean.accuracy
+        );
+    }
+    Ok(())
+}
+
+fn run_augment_preview(args: AugmentPreviewArgs) -> Result<()> {
+    let augment = args.ranges.augment();
+    augment.validate()?;
+    let data = args.data.load(&args.dataset)?;
+    if args.index >= data.train.len() {
+        anyhow::bail!(
+            "--index: {} is past the {} training images",
+            args.index,
+            data.train.len()
+        );
+    }
+    let (h, w) = (data.train.shape.h, data.train.shape.w);
+    let original = data.train.image(args.index).to_vec();
+    let mut rng = mnistlab::rng::seeded(args.seed);
+    let mut versions = vec![original.clone()];
+    for _ in 0..8 {
+        let mut out = vec![0.0; h * w];
+        mnistlab::data::augment::warp(
+            &original,
+            (h, w),
+            &augment.sample(&mut rng, (h, w)),
+            &mut out,
+        );
+        versions.push(
+            out.iter()
+                .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                .collect(),
+        );
+    }
+    let refs: Vec<&[u8]> = versions.iter().map(|v| v.as_slice()).collect();
+    let grid = mnistlab::pictures::gray_grid(&refs, (h, w), 9);
+    let big = image::imageops::resize(
+        &grid,
+        grid.width() * 4,
+        grid.height() * 4,
+        image::imageops::FilterType::Nearest,
+    );
+    mnistlab::fsutil::write_atomic(&args.out, &mnistlab::pictures::png(&big))?;
+    let label = data.info.classes[data.train.labels[args.index] as usize];
+    println!(
+        "Image {} ({label}) and 8 augmented versions written to {}",
+        args.index,
         args.out.display()
     );
     Ok(())

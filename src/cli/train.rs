@@ -4,15 +4,16 @@
 use super::DataArgs;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
+use mnistlab::data::augment::Augment;
 use mnistlab::data::Images;
 use mnistlab::fsutil::write_atomic;
-use mnistlab::data::augment::Augment;
 use mnistlab::model::{load, notation, preset, summary, ModelConfig, Normalization, Sequential};
 use mnistlab::tensorboard::{EventWriter, TensorBoard};
 use mnistlab::train::progress::Progress;
 use mnistlab::train::run_dir::{create_run_dir, summary_markdown};
-use mnistlab::train::{Schedule, 
-    check_input, evaluate, fit, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, TrainConfig,
+use mnistlab::train::{
+    check_input, evaluate, fit, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, Schedule,
+    TrainConfig,
 };
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,7 +34,7 @@ pub(super) enum ScheduleKind {
 
 /// Ranges of the random affine augmentation (also used by `augment-preview`).
 #[derive(Args, Debug, Clone, serde::Serialize)]
-pub(super) struct AugmentArgs {
+pub(crate) struct AugmentArgs {
     /// Rotation range, degrees (±).
     #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     pub rotation: f32,
@@ -49,8 +50,13 @@ pub(super) struct AugmentArgs {
 }
 
 impl AugmentArgs {
-    pub(super) fn augment(&self) -> Augment {
-        Augment { rotation: self.rotation, zoom: self.zoom, shear: self.shear, shift: self.shift }
+    pub(crate) fn augment(&self) -> Augment {
+        Augment {
+            rotation: self.rotation,
+            zoom: self.zoom,
+            shear: self.shear,
+            shift: self.shift,
+        }
     }
 }
 
@@ -155,7 +161,10 @@ impl TryFrom<&TrainArgs> for Plan {
             if !(0.0..1.0).contains(&rate) {
                 bail!("--dropout: must be in [0, 1), got {rate}");
             }
-            model.arch = notation::render(&notation::with_dropout(&notation::parse(&model.arch)?, rate));
+            model.arch = notation::render(&notation::with_dropout(
+                &notation::parse(&model.arch)?,
+                rate,
+            ));
         }
         Sequential::new(model.clone(), args.seed)?; // refuses unbuildable architectures now
         let optimizer = match args.optimizer {

@@ -45,14 +45,23 @@ pub struct Affine {
 impl Affine {
     /// The identity transform.
     pub fn identity() -> Self {
-        Affine { zoom_x: 1.0, zoom_y: 1.0, ..Default::default() }
+        Affine {
+            zoom_x: 1.0,
+            zoom_y: 1.0,
+            ..Default::default()
+        }
     }
 }
 
 impl Augment {
     /// The tutorial's generator: rotation 10°, zoom 0.1, shear 0.3°, no shift.
     pub fn tutorial() -> Self {
-        Augment { rotation: 10.0, zoom: 0.1, shear: 0.3, shift: 0.0 }
+        Augment {
+            rotation: 10.0,
+            zoom: 0.1,
+            shear: 0.3,
+            shift: 0.0,
+        }
     }
 
     /// Refuses ranges that make no sense, naming the flag.
@@ -61,7 +70,10 @@ impl Augment {
             if v.is_finite() && (0.0..=max).contains(&v) {
                 Ok(())
             } else {
-                Err(Error::config(flag, format!("must be between 0 and {max}, got {v}")))
+                Err(Error::config(
+                    flag,
+                    format!("must be between 0 and {max}, got {v}"),
+                ))
             }
         };
         check(self.rotation, 180.0, "--rotation")?;
@@ -72,7 +84,13 @@ impl Augment {
 
     /// Draws one transform for an image of `h × w`.
     pub fn sample(&self, rng: &mut Rng, (h, w): (usize, usize)) -> Affine {
-        let mut sym = |r: f32| if r > 0.0 { rng.random_range(-r..=r) } else { 0.0 };
+        let mut sym = |r: f32| {
+            if r > 0.0 {
+                rng.random_range(-r..=r)
+            } else {
+                0.0
+            }
+        };
         Affine {
             rotation: sym(self.rotation),
             zoom_x: 1.0 + sym(self.zoom),
@@ -119,7 +137,10 @@ pub fn warp(src: &[u8], (h, w): (usize, usize), t: &Affine, out: &mut [f32]) {
     let m10 = sin_r * t.zoom_x;
     let m11 = (-sin_r * sin_s + cos_r * cos_s) * t.zoom_y;
     let at = |x: isize, y: isize| -> f32 {
-        let (x, y) = (x.clamp(0, w as isize - 1) as usize, y.clamp(0, h as isize - 1) as usize);
+        let (x, y) = (
+            x.clamp(0, w as isize - 1) as usize,
+            y.clamp(0, h as isize - 1) as usize,
+        );
         src[y * w + x] as f32
     };
     for r in 0..h {
@@ -149,8 +170,17 @@ mod tests {
     #[test]
     fn zero_ranges_are_the_identity() {
         let src = image(28, 28);
-        let zero = Augment { rotation: 0.0, zoom: 0.0, shear: 0.0, shift: 0.0 };
-        let set = Images { pixels: src.clone(), labels: vec![3], shape: Shape::new(28, 28, 1) };
+        let zero = Augment {
+            rotation: 0.0,
+            zoom: 0.0,
+            shear: 0.0,
+            shift: 0.0,
+        };
+        let set = Images {
+            pixels: src.clone(),
+            labels: vec![3],
+            shape: Shape::new(28, 28, 1),
+        };
         let (mut x, mut t) = (vec![0.0; 784], vec![0.0; 10]);
         zero.fill_batch(&set, &[0], &mut x, &mut t, 10, &mut crate::rng::seeded(1));
         assert!(x.iter().zip(&src).all(|(a, &b)| *a == b as f32));
@@ -164,7 +194,15 @@ mod tests {
         let mut src = vec![0u8; 25];
         src[2] = 200;
         let mut out = vec![0.0; 25];
-        warp(&src, (5, 5), &Affine { rotation: 90.0, ..Affine::identity() }, &mut out);
+        warp(
+            &src,
+            (5, 5),
+            &Affine {
+                rotation: 90.0,
+                ..Affine::identity()
+            },
+            &mut out,
+        );
         let lit: Vec<usize> = (0..25).filter(|&i| out[i] > 100.0).collect();
         assert_eq!(lit, vec![10], "{out:?}");
         assert!((out[10] - 200.0).abs() < 1e-3);
@@ -175,7 +213,15 @@ mod tests {
         // A shift by a whole image samples beyond the edge: nearest fill repeats the last column.
         let src: Vec<u8> = (0..16).map(|i| (i % 4 * 50) as u8).collect();
         let mut out = vec![0.0; 16];
-        warp(&src, (4, 4), &Affine { shift_x: 10.0, ..Affine::identity() }, &mut out);
+        warp(
+            &src,
+            (4, 4),
+            &Affine {
+                shift_x: 10.0,
+                ..Affine::identity()
+            },
+            &mut out,
+        );
         assert!(out.iter().all(|&v| v == 150.0), "{out:?}");
     }
 
@@ -185,10 +231,22 @@ mod tests {
         let mut rng = crate::rng::seeded(3);
         for _ in 0..1000 {
             let t = aug.sample(&mut rng, (28, 28));
-            assert!(t.rotation.abs() <= 10.0 && (t.zoom_x - 1.0).abs() <= 0.1 && t.shear.abs() <= 0.3);
+            assert!(
+                t.rotation.abs() <= 10.0 && (t.zoom_x - 1.0).abs() <= 0.1 && t.shear.abs() <= 0.3
+            );
         }
-        assert!(Augment { rotation: -1.0, ..aug }.validate().is_err());
-        assert!(Augment { zoom: f32::NAN, ..aug }.validate().is_err());
+        assert!(Augment {
+            rotation: -1.0,
+            ..aug
+        }
+        .validate()
+        .is_err());
+        assert!(Augment {
+            zoom: f32::NAN,
+            ..aug
+        }
+        .validate()
+        .is_err());
         assert!(aug.validate().is_ok());
     }
 }

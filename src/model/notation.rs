@@ -159,12 +159,16 @@ pub fn with_dropout(specs: &[LayerSpec], rate: f32) -> Vec<LayerSpec> {
         match spec {
             LayerSpec::Dense(_) => {
                 let fed_by_input = !seen_dense && !seen_image_layer;
-                if (fed_by_input || seen_dense) && !matches!(out.last(), Some(LayerSpec::Dropout(_))) {
+                if (fed_by_input || seen_dense)
+                    && !matches!(out.last(), Some(LayerSpec::Dropout(_)))
+                {
                     out.push(LayerSpec::Dropout(rate));
                 }
                 seen_dense = true;
             }
-            LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool => seen_image_layer = true,
+            LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool => {
+                seen_image_layer = true
+            }
             _ => {}
         }
         out.push(spec);
@@ -216,8 +220,14 @@ mod tests {
     fn dropout_goes_where_the_tutorial_puts_it() {
         let drop = |arch: &str| render(&with_dropout(&parse(arch).unwrap(), 0.5));
         assert_eq!(drop("D10"), "Drop0.5-D10");
-        assert_eq!(drop("D256-ReLU-D256-ReLU-D10"), "Drop0.5-D256-ReLU-Drop0.5-D256-ReLU-Drop0.5-D10");
-        assert_eq!(drop("16C5-ReLU-MP2-D128-ReLU-D64-ReLU-D10"), "16C5-ReLU-MP2-D128-ReLU-Drop0.5-D64-ReLU-Drop0.5-D10");
+        assert_eq!(
+            drop("D256-ReLU-D256-ReLU-D10"),
+            "Drop0.5-D256-ReLU-Drop0.5-D256-ReLU-Drop0.5-D10"
+        );
+        assert_eq!(
+            drop("16C5-ReLU-MP2-D128-ReLU-D64-ReLU-D10"),
+            "16C5-ReLU-MP2-D128-ReLU-Drop0.5-D64-ReLU-Drop0.5-D10"
+        );
         assert_eq!(drop("16C3-GAP-Drop0.2-D10"), "16C3-GAP-Drop0.2-D10");
     }
 

@@ -1,8 +1,9 @@
 //! Softmax fused with categorical cross-entropy: stable (max-shifted log-sum-exp) and with the
 //! simple gradient `(softmax − target) / n`.
 
-/// Writes the softmax of each row of `logits` (rows of `classes` values) into `probs`.
-pub fn softmax_into(logits: &[f32], probs: &mut [f32], classes: usize) {
+/// Writes the softmax of each row of `logits` (rows of `classes` values) into `probs`, in `f64`
+/// so that tiny probabilities keep their logarithm (ensembles score averaged probabilities).
+pub fn softmax_into(logits: &[f32], probs: &mut [f64], classes: usize) {
     for (row, out) in logits
         .chunks_exact(classes)
         .zip(probs.chunks_exact_mut(classes))
@@ -10,7 +11,7 @@ pub fn softmax_into(logits: &[f32], probs: &mut [f32], classes: usize) {
         let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let mut sum = 0.0;
         for (o, &v) in out.iter_mut().zip(row) {
-            *o = (v - max).exp();
+            *o = ((v - max) as f64).exp();
             sum += *o;
         }
         out.iter_mut().for_each(|o| *o /= sum);
@@ -18,10 +19,8 @@ pub fn softmax_into(logits: &[f32], probs: &mut [f32], classes: usize) {
 }
 
 /// Index of the largest value (the first one on ties).
-pub fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+pub fn argmax<T: PartialOrd>(row: &[T]) -> usize {
+    (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best })
 }
 
 /// Loss and accuracy of one batch.
@@ -97,10 +96,10 @@ mod tests {
         let mut p = [0.0; 6];
         softmax_into(&logits, &mut p, 3);
         for i in 0..6 {
-            assert!((d[i] - (p[i] - targets[i]) / 2.0).abs() < 1e-7);
+            assert!((d[i] - (p[i] as f32 - targets[i]) / 2.0).abs() < 1e-7);
         }
         assert_eq!(score.correct, 2); // row 2 ties: argmax picks class 0, the target
-        let want = -(p[2] as f64).ln() - (p[3] as f64).ln();
+        let want = -p[2].ln() - p[3].ln();
         assert!((score.loss_sum - want).abs() < 1e-6);
     }
 }

@@ -168,7 +168,11 @@ pub fn fit(
                 });
             }
             let base_lr = config.optimizer.lr();
-            optimizer.set_lr(config.schedule.rate(base_lr, (epoch - 1) * steps + step, config.epochs * steps));
+            optimizer.set_lr(config.schedule.rate(
+                base_lr,
+                (epoch - 1) * steps + step,
+                config.epochs * steps,
+            ));
             optimizer.step(&mut model.params.values, &model.params.grads);
             loss_sum += batch_loss * n as f64;
             correct += score.correct;
@@ -251,10 +255,10 @@ pub fn evaluate(model: &mut Sequential, data: &Images, batch: usize) -> Result<E
 }
 
 /// Class probabilities of every image of `data`, `(len, classes)`.
-pub fn predict_proba(model: &mut Sequential, data: &Images, batch: usize) -> Result<Vec<f32>> {
+pub fn predict_proba(model: &mut Sequential, data: &Images, batch: usize) -> Result<Vec<f64>> {
     check_input(model, data)?;
     let classes = model.config().classes;
-    let mut probs = vec![0.0; data.len() * classes];
+    let mut probs = vec![0.0f64; data.len() * classes];
     for_each_batch(model, data, batch, |start, logits| {
         softmax_into(
             logits,
@@ -266,11 +270,11 @@ pub fn predict_proba(model: &mut Sequential, data: &Images, batch: usize) -> Res
 }
 
 /// Loss and accuracy of given probabilities against labels (for ensembles of averaged predictions).
-pub fn score_probabilities(probs: &[f32], labels: &[u8], classes: usize) -> Evaluation {
+pub fn score_probabilities(probs: &[f64], labels: &[u8], classes: usize) -> Evaluation {
     let mut loss = 0.0;
     let mut correct = 0;
     for (row, &label) in probs.chunks_exact(classes).zip(labels) {
-        loss -= (row[label as usize].max(1e-7) as f64).ln();
+        loss -= row[label as usize].max(f64::MIN_POSITIVE).ln();
         correct += usize::from(loss::argmax(row) == label as usize);
     }
     let n = labels.len().max(1) as f64;
@@ -279,4 +283,37 @@ pub fn score_probabilities(probs: &[f32], labels: &[u8], classes: usize) -> Eval
         accuracy: correct as f64 / n,
         n: labels.len(),
     }
+}
+
+/// Each model's evaluation on `data` and the evaluation of their averaged probabilities.
+/// Models of different architectures mix freely; models made for another dataset are refused.
+pub fn ensemble(
+    models: &mut [Sequential],
+    data: &Images,
+    dataset: &str,
+    batch: usize,
+) -> Result<(Vec<Evaluation>, Evaluation)> {
+    if models.is_empty() {
+        return Err(Error::config("ensemble", "needs at least one model"));
+    }
+    if let Some(other) = models.iter().find(|m| m.config().dataset != dataset) {
+        return Err(Error::config(
+            "ensemble",
+            format!(
+                "a model was trained on {} but the ensemble is evaluated on {dataset}",
+                other.config().dataset
+            ),
+        ));
+    }
+    let classes = models[0].config().classes;
+    let mut mean = vec![0.0f64; data.len() * classes];
+    let mut each = Vec::with_capacity(models.len());
+    for model in models.iter_mut() {
+        let probs = predict_proba(model, data, batch)?;
+        each.push(score_probabilities(&probs, &data.labels, classes));
+        mean.iter_mut().zip(&probs).for_each(|(m, p)| *m += p);
+    }
+    let k = models.len() as f64;
+    mean.iter_mut().for_each(|m| *m /= k);
+    Ok((each, score_probabilities(&mean, &data.labels, classes)))
 }
