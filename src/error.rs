@@ -36,6 +36,14 @@ pub enum Error {
     /// A dataset could not be found or fetched anywhere.
     #[error("{0}")]
     Dataset(String),
+    /// Training was stopped on request (Ctrl-C) after saving its resume state.
+    #[error("interrupted at epoch {epoch}, step {step}; the resume state is saved")]
+    Interrupted {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Steps of that epoch done.
+        step: usize,
+    },
     /// Training produced a non-finite loss (like Keras' TerminateOnNaN).
     #[error(
         "loss became NaN or infinite at epoch {epoch}, step {step}; try a smaller learning rate"

@@ -5,6 +5,9 @@ use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::Path;
 
+const TEMP_PREFIX: &str = ".mnistlab-";
+const TEMP_SUFFIX: &str = ".tmp";
+
 /// Replaces `path` with `bytes` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
@@ -12,8 +15,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     let mut tmp = tempfile::Builder::new()
-        .prefix(".mnistlab-")
-        .suffix(".tmp")
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
@@ -21,6 +24,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Removes temporary files that [`write_atomic`] left in `dir` when the process was killed
+/// mid-write (they never replaced anything, so nothing is lost).
+pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        }
+    }
     Ok(())
 }
 

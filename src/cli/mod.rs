@@ -96,7 +96,7 @@ struct PlotArgs {
 }
 
 /// Where to find datasets.
-#[derive(Args, Debug, Clone, serde::Serialize)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DataArgs {
     /// Folder holding <dataset>/ with the IDX files (else MNISTLAB_DATA, the cache, /usr/share/datasets, download).
     #[arg(long, value_name = "DIR")]
@@ -139,10 +139,12 @@ struct SummaryArgs {
     arch: Option<String>,
 }
 
-/// Exit code for an error: 3 when training diverged (like Keras' TerminateOnNaN), else 2.
+/// Exit code for an error: 3 when training diverged (like Keras' TerminateOnNaN), 130 when
+/// interrupted by Ctrl-C (as shells report SIGINT), else 2.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<mnistlab::Error>() {
         Some(mnistlab::Error::NonFinite { .. }) => 3,
+        Some(mnistlab::Error::Interrupted { .. }) => 130,
         _ => 2,
     }
 }

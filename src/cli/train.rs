@@ -2,7 +2,7 @@
 //! Every flag is checked before any file is read or written, so a bad flag leaves nothing behind.
 
 use super::DataArgs;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use mnistlab::data::augment::Augment;
 use mnistlab::data::Images;
@@ -11,21 +11,24 @@ use mnistlab::model::{load, notation, preset, summary, ModelConfig, Normalizatio
 use mnistlab::tensorboard::{EventWriter, TensorBoard};
 use mnistlab::train::progress::Progress;
 use mnistlab::train::run_dir::{create_run_dir, summary_markdown};
+use mnistlab::train::state::TrainState;
 use mnistlab::train::{
-    check_input, evaluate, fit, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, Schedule,
+    check_input, evaluate, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, Schedule,
     TrainConfig,
 };
+use mnistlab::train::{fit_with, Control, Optimizer};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum OptimizerKind {
     Adam,
     Sgd,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum ScheduleKind {
     Constant,
@@ -33,7 +36,7 @@ pub(super) enum ScheduleKind {
 }
 
 /// Ranges of the random affine augmentation (also used by `augment-preview`).
-#[derive(Args, Debug, Clone, serde::Serialize)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AugmentArgs {
     /// Rotation range, degrees (±).
     #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
@@ -60,7 +63,7 @@ impl AugmentArgs {
     }
 }
 
-#[derive(Args, Debug, serde::Serialize)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct TrainArgs {
     /// Preset: linear, mlp, cnn, cnn-bn.
     #[arg(long, default_value = "cnn-bn", conflicts_with = "arch")]
@@ -125,6 +128,9 @@ pub(super) struct TrainArgs {
     /// Learning-rate schedule over the whole run.
     #[arg(long, value_enum, default_value_t = ScheduleKind::Constant)]
     schedule: ScheduleKind,
+    /// Continue the run in RUN_DIR where it stopped (its other flags come from its args.json).
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
     /// Random affine augmentation of training images (ranges below).
     #[arg(long)]
     augment: bool,
@@ -252,7 +258,39 @@ fn argument_table(args: &TrainArgs) -> Vec<(String, String)> {
     rows
 }
 
+/// Set by Ctrl-C: training stops after the current step and saves its resume state.
+static STOP: AtomicBool = AtomicBool::new(false);
+
 pub(super) fn run(args: TrainArgs) -> Result<()> {
+    match &args.resume {
+        Some(dir) => {
+            let path = dir.join("args.json");
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "{}: not a run directory to resume (no args.json)",
+                    dir.display()
+                )
+            })?;
+            let saved: TrainArgs = serde_json::from_str(&text)
+                .with_context(|| format!("{}: unreadable run arguments", path.display()))?;
+            execute(saved, Some(dir))
+        }
+        None => execute(args, None),
+    }
+}
+
+/// The best validation loss in the first `epochs` rows of a run's history.
+fn best_val_loss(run_dir: &Path, epochs: usize) -> f64 {
+    let path = run_dir.join("history.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let rows = mnistlab::runs::parse_history(&path, &text).unwrap_or_default();
+    rows.iter()
+        .take(epochs)
+        .filter_map(|r| r.val_loss)
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
     let plan = Plan::try_from(&args)?;
     let data = args.data.load(&args.dataset)?;
     let full: Images = match args.train_images {
@@ -268,16 +306,43 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
         .statistics(&train.pixels, train.shape.len());
     model.set_normalization(&mean, &std);
 
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| model.config().name.clone());
-    let run_dir = create_run_dir(&args.logdir, &name)?;
-    let summary_text = summary_markdown(&command_line(), &argument_table(&args));
-    write_atomic(&run_dir.join("summary.txt"), summary_text.as_bytes())?;
-    let mut summary_events = EventWriter::create(&run_dir.join("summary"))?;
-    summary_events.add_text("summary", 0, &summary_text)?;
-    summary_events.flush()?;
+    let run_dir = match resume_dir {
+        Some(dir) => {
+            mnistlab::fsutil::remove_stale_temporaries(dir)?;
+            dir.to_path_buf()
+        }
+        None => {
+            let name = args
+                .name
+                .clone()
+                .unwrap_or_else(|| model.config().name.clone());
+            let dir = create_run_dir(&args.logdir, &name)?;
+            write_atomic(
+                &dir.join("args.json"),
+                serde_json::to_string_pretty(&args)?.as_bytes(),
+            )?;
+            dir
+        }
+    };
+    if !run_dir.join("summary.txt").is_file() {
+        let summary_text = summary_markdown(&command_line(), &argument_table(&args));
+        write_atomic(&run_dir.join("summary.txt"), summary_text.as_bytes())?;
+        let mut summary_events = EventWriter::create(&run_dir.join("summary"))?;
+        summary_events.add_text("summary", 0, &summary_text)?;
+        summary_events.flush()?;
+    }
+    let state_path = run_dir.join("last_state.safetensors");
+    let resume = match resume_dir {
+        Some(_) if state_path.is_file() => {
+            let optimizer = Optimizer::new(plan.train.optimizer, model.params.values.len());
+            Some(TrainState::load(&state_path, &mut model, optimizer)?)
+        }
+        _ => None,
+    };
+    let (done, step) = resume
+        .as_ref()
+        .map(|s| (s.epoch - 1, s.step))
+        .unwrap_or((0, 0));
     println!("{}", summary(&model));
     println!(
         "Training on {} images, validating on {} ({} from {}); run directory {}",
@@ -287,23 +352,57 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
         data.dir.display(),
         run_dir.display()
     );
+    if resume_dir.is_some() {
+        println!("Resuming after epoch {done}, step {step}");
+    }
 
     let best_path = run_dir.join("best_model.safetensors");
     let mut progress = Progress::new();
-    let mut history = HistoryCsv::new(run_dir.join("history.csv"));
-    let mut checkpoint = BestCheckpoint::new(best_path.clone());
+    let mut history = HistoryCsv::resume(run_dir.join("history.csv"), done);
+    let mut checkpoint = BestCheckpoint::resume(best_path.clone(), best_val_loss(&run_dir, done));
     let histograms = !args.no_histograms && model.params.values.len() < 1_000_000;
     let mut tensorboard = TensorBoard::new(&run_dir, &val, args.update_freq, histograms)?;
+    let steps_per_epoch = train.len().div_ceil(plan.train.batch_size.min(train.len()));
+    tensorboard.set_global_step(done * steps_per_epoch + step);
     let mut callbacks: [&mut dyn Callback; 4] = [
         &mut progress,
         &mut history,
         &mut checkpoint,
         &mut tensorboard,
     ];
+    // A second Ctrl-C ends the process at once.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let mut save_state = |st: &TrainState, m: &Sequential| st.save(m, &state_path);
+    let control = Control {
+        resume,
+        save_state: Some(&mut save_state),
+        stop: Some(&STOP),
+    };
     let start = Instant::now();
-    let epochs = fit(&mut model, &train, Some(&val), &plan.train, &mut callbacks)?;
+    match fit_with(
+        &mut model,
+        &train,
+        Some(&val),
+        &plan.train,
+        &mut callbacks,
+        control,
+    ) {
+        Err(e @ mnistlab::Error::Interrupted { .. }) => {
+            println!(
+                "Interrupted. Continue with: mnistlab train --resume {}",
+                run_dir.display()
+            );
+            return Err(e.into());
+        }
+        other => other?,
+    };
     let seconds = start.elapsed().as_secs_f64();
 
+    let run = mnistlab::runs::read_run(&run_dir)?;
     let mut best = load(&best_path)?;
     let test = evaluate(&mut best, &data.test, 256)?;
     println!("Test loss: {:.4}", test.loss);
@@ -312,14 +411,14 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
         "model": model.config().name,
         "arch": model.config().arch,
         "dataset": data.info.name,
-        "epochs": epochs.len(),
-        "best_val_loss": epochs.iter().filter_map(|e| e.val_loss).fold(f64::INFINITY, f64::min),
-        "best_val_accuracy": epochs.iter().filter_map(|e| e.val_accuracy).fold(0.0, f64::max),
+        "epochs": run.history.len(),
+        "best_val_loss": run.history.iter().filter_map(|e| e.val_loss).fold(f64::INFINITY, f64::min),
+        "best_val_accuracy": run.history.iter().filter_map(|e| e.val_accuracy).fold(0.0, f64::max),
         "test_loss": test.loss,
         "test_accuracy": test.accuracy,
-        "seconds": seconds,
+        "seconds": run.history.iter().map(|e| e.seconds).sum::<f64>().max(seconds),
     });
-    mnistlab::fsutil::write_atomic(
+    write_atomic(
         &run_dir.join("results.json"),
         serde_json::to_string_pretty(&results)?.as_bytes(),
     )?;

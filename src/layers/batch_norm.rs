@@ -57,7 +57,8 @@ pub struct BatchNorm {
 }
 
 /// Per-channel sums over `rows` rows, split across threads: each task adds its rows into `f32`
-/// accumulators (`f` gets the task's row range), and the task totals are added in `f64`.
+/// accumulators (`f` gets the task's row range), and the task totals are added in `f64`, in
+/// task order (bit-reproducible runs).
 /// Each task allocates its few accumulators: a few dozen small vectors per pass, nothing per value.
 fn channel_sums(
     rows: usize,
@@ -75,13 +76,13 @@ fn channel_sums(
             );
             acc.into_iter().map(f64::from).collect::<Vec<f64>>()
         })
-        .reduce(
-            || vec![0.0; width],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                a
-            },
-        )
+        .collect::<Vec<_>>()
+        .into_iter()
+        // Added in task order, so the result does not depend on which thread ran what.
+        .fold(vec![0.0; width], |mut total, part| {
+            total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
+            total
+        })
 }
 
 impl Layer for BatchNorm {

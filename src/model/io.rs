@@ -146,7 +146,12 @@ pub fn save(model: &Sequential, path: &Path) -> Result<()> {
 /// Reads a model file written by [`save`].
 pub fn load(path: &Path) -> Result<Sequential> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (meta, tensors) = read_safetensors(path, &bytes)?;
+    load_bytes(path, &bytes)
+}
+
+/// Builds a model from the bytes of a model file; `path` only names it in errors.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Sequential> {
+    let (meta, tensors) = read_safetensors(path, bytes)?;
     let config = config_of(path, &meta)?;
     let mut model = Sequential::new(config, 0).map_err(|e| Error::format(path, e.to_string()))?;
     load_tensors_into(path, &tensors, &mut model)?;

@@ -8,7 +8,8 @@ mod params;
 mod presets;
 mod summary;
 
-pub use io::{load, read_safetensors, save, write_safetensors};
+pub(crate) use io::read_tensor;
+pub use io::{load, load_bytes, read_safetensors, save, write_safetensors};
 pub use normalization::Normalization;
 pub use params::{ParamStore, Slot};
 pub use presets::{preset, preset_names, PRESETS};
@@ -78,6 +79,11 @@ pub struct Sequential {
     /// Randomness for dropout.
     rng: Rng,
 }
+
+/// Largest model accepted, in parameters (a typo like `16000C3` should fail, not exhaust memory).
+pub const MAX_PARAMS: usize = 100_000_000;
+/// Largest sum of layer outputs per image accepted (batch buffers scale with it).
+pub const MAX_ACTIVATIONS_PER_IMAGE: usize = 16_000_000;
 
 /// The layers of `config`, each with whether its output is flat.
 fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
@@ -163,6 +169,10 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
         shape = layer.output_shape();
         layers.push((layer, flat));
     }
+    let activations: usize = layers.iter().map(|(l, _)| l.output_shape().len()).sum();
+    if activations > MAX_ACTIVATIONS_PER_IMAGE {
+        return Err(Error::config(what(), format!("needs {activations} activations per image, more than the {MAX_ACTIVATIONS_PER_IMAGE} supported")));
+    }
     if !flat || shape.len() != config.classes {
         return Err(Error::config(
             what(),
@@ -183,6 +193,14 @@ impl Sequential {
         }
         let (layers, flat): (Vec<_>, Vec<_>) = build_layers(&config)?.into_iter().unzip();
         let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
+        let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
+        if count > MAX_PARAMS {
+            let what = format!("architecture {:?}", config.arch);
+            return Err(Error::config(
+                what,
+                format!("has {count} parameters, more than the {MAX_PARAMS} supported"),
+            ));
+        }
         let mut params = ParamStore::new(&specs);
         let mut rng = seeded(seed);
         params.initialize(&mut rng);

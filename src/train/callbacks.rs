@@ -43,6 +43,14 @@ impl BestCheckpoint {
         }
     }
 
+    /// Continues a run whose best monitored loss so far was `best`.
+    pub fn resume(path: PathBuf, best: f64) -> Self {
+        BestCheckpoint {
+            best,
+            ..Self::new(path)
+        }
+    }
+
     /// The best monitored loss so far.
     pub fn best(&self) -> f64 {
         self.best
@@ -88,6 +96,20 @@ impl HistoryCsv {
             path,
             text: format!("{HISTORY_HEADER}\n"),
         }
+    }
+}
+
+impl HistoryCsv {
+    /// Continues `path` after its first `epochs` rows (later rows, from epochs that were cut
+    /// short, are dropped).
+    pub fn resume(path: PathBuf, epochs: usize) -> Self {
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut text = format!("{HISTORY_HEADER}\n");
+        for line in old.lines().skip(1).take(epochs) {
+            text.push_str(line);
+            text.push('\n');
+        }
+        HistoryCsv { path, text }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod loss;
 pub mod optim;
 pub mod progress;
 pub mod run_dir;
+pub mod state;
 
 pub use callbacks::{BestCheckpoint, Callback, HistoryCsv};
 pub use optim::{Optimizer, OptimizerConfig, Schedule};
@@ -16,7 +17,8 @@ use crate::layers::Mode;
 use crate::model::Sequential;
 use crate::rng::seeded;
 use loss::{softmax_cross_entropy, softmax_into, BatchScore};
-use rand::seq::SliceRandom;
+use state::TrainState;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Hyper-parameters of one `fit`.
@@ -127,6 +129,38 @@ pub fn fit(
     config: &TrainConfig,
     callbacks: &mut [&mut dyn Callback],
 ) -> Result<Vec<EpochMetrics>> {
+    fit_with(model, train, val, config, callbacks, Control::default())
+}
+
+/// Receives the training state to keep it (e.g. write `last_state.safetensors`).
+pub type StateSink<'a> = dyn FnMut(&TrainState, &Sequential) -> Result<()> + 'a;
+
+/// How a run starts, keeps its resume state, and stops early.
+#[derive(Default)]
+pub struct Control<'a> {
+    /// The state to continue from; `None` starts afresh.
+    pub resume: Option<TrainState>,
+    /// Receives the state after every epoch and when stopping early (to save it).
+    pub save_state: Option<&'a mut StateSink<'a>>,
+    /// When it becomes true (Ctrl-C), training stops after the current step.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+/// A fresh state for `config` and `model`.
+pub fn initial_state(model: &Sequential, train: &Images, config: &TrainConfig) -> TrainState {
+    let optimizer = Optimizer::new(config.optimizer, model.params.values.len());
+    TrainState::new(optimizer, seeded(config.seed), train.len())
+}
+
+/// [`fit`] with resuming, state saving and early stopping; returns the epochs finished here.
+pub fn fit_with(
+    model: &mut Sequential,
+    train: &Images,
+    val: Option<&Images>,
+    config: &TrainConfig,
+    callbacks: &mut [&mut dyn Callback],
+    mut control: Control<'_>,
+) -> Result<Vec<EpochMetrics>> {
     config.validate()?;
     check_input(model, train)?;
     if train.is_empty() {
@@ -134,25 +168,53 @@ pub fn fit(
     }
     let (classes, batch) = (model.config().classes, config.batch_size.min(train.len()));
     model.reserve(batch);
-    let mut optimizer = Optimizer::new(config.optimizer, model.params.values.len());
-    let mut rng = seeded(config.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut st = match control.resume.take() {
+        Some(st) if st.order.len() == train.len() => st,
+        Some(st) => {
+            return Err(Error::config(
+                "--resume",
+                format!(
+                    "the saved state is for {} training images, the data has {}",
+                    st.order.len(),
+                    train.len()
+                ),
+            ))
+        }
+        None => initial_state(model, train, config),
+    };
     let (mut targets, mut dlogits) = (vec![0.0; batch * classes], vec![0.0; batch * classes]);
     let steps = train.len().div_ceil(batch);
     let mut history = Vec::new();
-    for epoch in 1..=config.epochs {
+    let mut save = |st: &TrainState, model: &Sequential| match control.save_state.as_mut() {
+        Some(sink) => sink(st, model),
+        None => Ok(()),
+    };
+    while st.epoch <= config.epochs {
+        let epoch = st.epoch;
         let start = Instant::now();
-        order.shuffle(&mut rng);
+        let elapsed = |st: &TrainState| st.seconds + start.elapsed().as_secs_f64();
         callbacks
             .iter_mut()
             .for_each(|c| c.on_epoch_begin(epoch, config.epochs, steps));
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (step, indices) in order.chunks(batch).enumerate() {
+        while st.step < steps {
+            if control.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                st.seconds = elapsed(&st);
+                save(&st, model)?;
+                return Err(Error::Interrupted {
+                    epoch,
+                    step: st.step,
+                });
+            }
+            let step = st.step;
+            let indices: Vec<usize> = st.order[step * batch..((step + 1) * batch).min(train.len())]
+                .iter()
+                .map(|&i| i as usize)
+                .collect();
             let n = indices.len();
             let x = model.input_mut(n);
             match &config.augment {
-                Some(aug) => aug.fill_batch(train, indices, x, &mut targets, classes, &mut rng),
-                None => train.fill_batch(indices, x, &mut targets, classes),
+                Some(aug) => aug.fill_batch(train, &indices, x, &mut targets, classes, &mut st.rng),
+                None => train.fill_batch(&indices, x, &mut targets, classes),
             }
             let logits = model.forward(n, Mode::Train);
             let score =
@@ -168,16 +230,21 @@ pub fn fit(
                 });
             }
             let base_lr = config.optimizer.lr();
-            optimizer.set_lr(config.schedule.rate(
+            st.optimizer.set_lr(config.schedule.rate(
                 base_lr,
                 (epoch - 1) * steps + step,
                 config.epochs * steps,
             ));
-            optimizer.step(&mut model.params.values, &model.params.grads);
-            loss_sum += batch_loss * n as f64;
-            correct += score.correct;
-            seen += n;
-            let (loss, accuracy) = (loss_sum / seen as f64, correct as f64 / seen as f64);
+            st.optimizer
+                .step(&mut model.params.values, &model.params.grads);
+            st.loss_sum += batch_loss * n as f64;
+            st.correct += score.correct;
+            st.seen += n;
+            st.step += 1;
+            let (loss, accuracy) = (
+                st.loss_sum / st.seen as f64,
+                st.correct as f64 / st.seen as f64,
+            );
             callbacks
                 .iter_mut()
                 .for_each(|c| c.on_batch_end(step + 1, loss, accuracy));
@@ -185,17 +252,19 @@ pub fn fit(
         let validation = val.map(|v| evaluate(model, v, batch)).transpose()?;
         let metrics = EpochMetrics {
             epoch,
-            loss: loss_sum / seen as f64,
-            accuracy: correct as f64 / seen as f64,
+            loss: st.loss_sum / st.seen as f64,
+            accuracy: st.correct as f64 / st.seen as f64,
             val_loss: validation.map(|e| e.loss),
             val_accuracy: validation.map(|e| e.accuracy),
-            learning_rate: optimizer.lr(),
-            seconds: start.elapsed().as_secs_f64(),
+            learning_rate: st.optimizer.lr(),
+            seconds: elapsed(&st),
         };
         for callback in callbacks.iter_mut() {
             callback.on_epoch_end(&metrics, model)?;
         }
         history.push(metrics);
+        st.next_epoch();
+        save(&st, model)?;
     }
     for callback in callbacks.iter_mut() {
         callback.on_train_end(model)?;

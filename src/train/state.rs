@@ -1,0 +1,167 @@
+//! Everything needed to continue a run exactly where it stopped: the model's tensors, the
+//! optimiser's moments and step, the shuffling/augmentation and dropout generators, the epoch and
+//! step, this epoch's order and running sums. Saved as `last_state.safetensors` (atomically) after
+//! every epoch and when training is interrupted; resuming from it gives bit-identical weights on
+//! the same machine and thread count.
+
+use super::Optimizer;
+use crate::error::{Error, Result};
+use crate::model::{read_safetensors, write_safetensors, Sequential};
+use crate::rng::Rng;
+use rand::seq::SliceRandom;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Where a run stands.
+#[derive(Clone, Debug)]
+pub struct TrainState {
+    /// Epoch in progress, 1-based (`epochs + 1` once the run is complete).
+    pub epoch: usize,
+    /// Steps of that epoch already done.
+    pub step: usize,
+    /// This epoch's shuffled order (meaningful once `step > 0`).
+    pub order: Vec<u32>,
+    /// Shuffling and augmentation generator.
+    pub rng: Rng,
+    /// Optimiser moments and step count.
+    pub optimizer: Optimizer,
+    /// Running loss sum of this epoch.
+    pub loss_sum: f64,
+    /// Running count of correct predictions of this epoch.
+    pub correct: usize,
+    /// Images of this epoch so far.
+    pub seen: usize,
+    /// Seconds already spent in this epoch (before an interruption).
+    pub seconds: f64,
+}
+
+/// Format tag of state files.
+const FORMAT: &str = "mnistlab-state-1";
+
+impl TrainState {
+    /// A fresh start: epoch 1, its order already shuffled.
+    pub fn new(optimizer: Optimizer, mut rng: Rng, images: usize) -> Self {
+        let mut order: Vec<u32> = (0..images as u32).collect();
+        order.shuffle(&mut rng);
+        TrainState {
+            epoch: 1,
+            step: 0,
+            order,
+            rng,
+            optimizer,
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            seconds: 0.0,
+        }
+    }
+
+    /// Moves to the start of the next epoch, shuffling its order now: a state saved at any
+    /// point then holds the order in use, and resuming never shuffles twice.
+    pub fn next_epoch(&mut self) {
+        self.epoch += 1;
+        self.step = 0;
+        self.order.shuffle(&mut self.rng);
+        (self.loss_sum, self.correct, self.seen, self.seconds) = (0.0, 0, 0, 0.0);
+    }
+
+    /// Writes the state and `model`'s tensors to `path` atomically.
+    pub fn save(&self, model: &Sequential, path: &Path) -> Result<()> {
+        // Indices as f32 are exact below 2^24; datasets here have 60,000 images.
+        let order: Vec<f32> = self.order.iter().map(|&i| i as f32).collect();
+        let mut tensors: Vec<(String, Vec<usize>, &[f32])> = model
+            .params
+            .slots()
+            .map(|s| {
+                (
+                    format!("model.{}", s.key),
+                    s.shape.clone(),
+                    model.params.get(s),
+                )
+            })
+            .collect();
+        tensors.push((
+            "optimizer.m".into(),
+            vec![self.optimizer.m.len()],
+            &self.optimizer.m,
+        ));
+        tensors.push((
+            "optimizer.v".into(),
+            vec![self.optimizer.v.len()],
+            &self.optimizer.v,
+        ));
+        tensors.push(("order".into(), vec![order.len()], &order));
+        let json = |v: &Rng| serde_json::to_string(v).expect("generator state serializes");
+        let meta = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("epoch".to_string(), self.epoch.to_string()),
+            ("step".to_string(), self.step.to_string()),
+            ("rng".to_string(), json(&self.rng)),
+            ("dropout_rng".to_string(), json(model.rng())),
+            (
+                "optimizer_step".to_string(),
+                self.optimizer.step.to_string(),
+            ),
+            ("optimizer_lr".to_string(), self.optimizer.lr().to_string()),
+            ("loss_sum".to_string(), format!("{:e}", self.loss_sum)),
+            ("correct".to_string(), self.correct.to_string()),
+            ("seen".to_string(), self.seen.to_string()),
+            ("seconds".to_string(), self.seconds.to_string()),
+        ]);
+        crate::fsutil::write_atomic(path, &write_safetensors(&tensors, meta))
+    }
+
+    /// Reads a state written by [`Self::save`] into `model` (built for the same architecture) and
+    /// `optimizer` (fresh, for the same parameters).
+    pub fn load(path: &Path, model: &mut Sequential, mut optimizer: Optimizer) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (meta, tensors) = read_safetensors(path, &bytes)?;
+        let bad = |what: &str| Error::format(path, format!("not a usable resume state: {what}"));
+        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+            return Err(bad("unknown format"));
+        }
+        let get = |k: &str| meta.get(k).ok_or_else(|| bad(&format!("no {k:?}")));
+        let num =
+            |k: &str| -> Result<f64> { get(k)?.parse().map_err(|_| bad(&format!("bad {k:?}"))) };
+        let rng = |k: &str| -> Result<Rng> {
+            serde_json::from_str(get(k)?).map_err(|_| bad(&format!("bad {k:?}")))
+        };
+        let slots: Vec<_> = model.params.slots().cloned().collect();
+        for slot in &slots {
+            let key = format!("model.{}", slot.key);
+            crate::model::read_tensor(
+                path,
+                &tensors,
+                &key,
+                &slot.shape,
+                model.params.get_mut(slot),
+            )?;
+        }
+        let (m_len, v_len) = (optimizer.m.len(), optimizer.v.len());
+        crate::model::read_tensor(path, &tensors, "optimizer.m", &[m_len], &mut optimizer.m)?;
+        crate::model::read_tensor(path, &tensors, "optimizer.v", &[v_len], &mut optimizer.v)?;
+        optimizer.step = num("optimizer_step")? as u64;
+        optimizer.set_lr(num("optimizer_lr")? as f32);
+        let images = tensors
+            .tensor("order")
+            .map_err(|_| bad("no order"))?
+            .shape()
+            .first()
+            .copied()
+            .unwrap_or(0);
+        let mut order = vec![0.0f32; images];
+        crate::model::read_tensor(path, &tensors, "order", &[images], &mut order)?;
+        model.set_rng(rng("dropout_rng")?);
+        Ok(TrainState {
+            epoch: num("epoch")? as usize,
+            step: num("step")? as usize,
+            order: order.iter().map(|&i| i as u32).collect(),
+            rng: rng("rng")?,
+            optimizer,
+            loss_sum: num("loss_sum")?,
+            correct: num("correct")? as usize,
+            seen: num("seen")? as usize,
+            seconds: num("seconds")?,
+        })
+    }
+}
