@@ -76,8 +76,9 @@ pub(super) struct TrainArgs {
     dataset: String,
     #[command(flatten)]
     data: DataArgs,
-    /// Input normalization: none, minmax, standardize, standardize-global.
-    #[arg(long, default_value = "standardize")]
+    /// Input normalization: standardize-global (one mean/std), standardize (per pixel, std + 1, as
+    /// the tutorial), minmax (x/255 − 0.5) or none.
+    #[arg(long, default_value = "standardize-global")]
     normalize: String,
     /// Passes over the training set.
     #[arg(long, default_value_t = 10)]
