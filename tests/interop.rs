@@ -39,7 +39,7 @@ fn python_safetensors_reads_names_shapes_metadata_and_values() {
 
     let model = mnistlab::model::load(&path).unwrap();
     assert_eq!(py["metadata"]["arch"], "4C3-BN-ReLU-MP2-D10");
-    assert_eq!(py["metadata"]["normalization"], "standardize");
+    assert_eq!(py["metadata"]["normalization"], "standardize-global");
     assert_eq!(py["metadata"]["dataset"], "mnist");
     let tensors = py["tensors"].as_object().unwrap();
     assert_eq!(tensors.len(), model.params.slots().count());
