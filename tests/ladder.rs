@@ -4,7 +4,6 @@
 mod common;
 
 use common::{fixture_dataset, mnistlab, run};
-use mnistlab::data::{DataSources, Dataset};
 use mnistlab::layers::{Mode, ParamKind};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::train::{ensemble, evaluate, optim::apply_l2};
@@ -65,14 +64,7 @@ fn ensemble_of_one_is_the_model_and_other_datasets_are_refused() {
     let home = tempfile::tempdir().unwrap();
     let root = home.path().join("data");
     fixture_dataset(&root, 300, 60, 28);
-    let data = Dataset::load(
-        "mnist",
-        &DataSources {
-            roots: vec![(root, "test")],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let data = common::load_mnist_from(&root);
     let mut model = Sequential::new(
         ModelConfig::new("8C3-ReLU-MP2-D10", "mnist", Normalization::MinMax),
         2,

@@ -25,14 +25,7 @@ fn test_accuracy(stdout: &str) -> f64 {
 #[test]
 fn loads_the_real_files() {
     let Some(root) = real_data() else { return };
-    let data = Dataset::load(
-        "mnist",
-        &DataSources {
-            roots: vec![(root, "test")],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let data = common::load_mnist_from(&root);
     assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
     assert_eq!(data.train.shape, mnistlab::layers::Shape::new(28, 28, 1));
     // Known facts of MNIST: first training label is 5, first test label is 7.

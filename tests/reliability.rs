@@ -160,14 +160,7 @@ fn sigkill_at_twenty_random_moments_leaves_a_loadable_best_model_and_a_resumable
     assert_eq!(code, 0, "{err}");
     let span = start.elapsed().as_millis() as u64;
     let mut rng = rand::rngs::StdRng::seed_from_u64(20);
-    let data = mnistlab::data::Dataset::load(
-        "mnist",
-        &mnistlab::data::DataSources {
-            roots: vec![(root.clone(), "test")],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let data = common::load_mnist_from(&root);
     for i in 0..20 {
         let name = format!("kill{i}");
         let dir: PathBuf = home.path().join(format!("logs/{name}-0"));

@@ -252,6 +252,7 @@ impl Layer for BatchNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::forward;
 
     #[test]
     fn normalizes_the_batch_and_moves_running_stats() {
@@ -259,17 +260,7 @@ mod tests {
         let x = [1.0, 3.0]; // mean 2, biased variance 1
         let weights = [2.0, 0.5]; // γ, β
         let mut state = [0.0, 1.0];
-        let mut y = [0.0; 2];
-        let mut rng = crate::rng::seeded(0);
-        bn.forward(ForwardArgs {
-            x: &x,
-            y: &mut y,
-            n: 2,
-            weights: &weights,
-            state: &mut state,
-            mode: Mode::Train,
-            rng: &mut rng,
-        });
+        let y = forward(&mut bn, &x, 2, &weights, &mut state, Mode::Train);
         let r = 1.0 / (1.0f32 + 1e-3).sqrt();
         assert!(
             (y[0] - (0.5 - 2.0 * r)).abs() < 1e-6 && (y[1] - (0.5 + 2.0 * r)).abs() < 1e-6,
@@ -278,15 +269,7 @@ mod tests {
         assert!((state[0] - 0.02).abs() < 1e-7, "running mean {}", state[0]);
         assert!((state[1] - 1.0).abs() < 1e-7, "running var {}", state[1]);
         // Eval uses the running statistics: (3 − 0.02)/sqrt(1 + ε)·2 + 0.5.
-        bn.forward(ForwardArgs {
-            x: &[3.0],
-            y: &mut y[..1],
-            n: 1,
-            weights: &weights,
-            state: &mut state,
-            mode: Mode::Eval,
-            rng: &mut rng,
-        });
+        let y = forward(&mut bn, &[3.0], 1, &weights, &mut state, Mode::Eval);
         assert!((y[0] - (2.98 * r * 2.0 + 0.5)).abs() < 1e-5, "{}", y[0]);
     }
 }

@@ -276,13 +276,18 @@ impl Layer for Conv2d {
                 .collect(),
             None => (0..slices).map(|_| None).collect(),
         };
+        if want_dx {
+            // The input gradient multiplies by Wᵀ, or convolves with the flipped kernel.
+            let weight = &a.weights[..patch * filters];
+            match &self.implicit {
+                Some(plan) if plan.has_input_grad() => plan.flip_weight(weight, &mut self.weight_t),
+                _ => transpose(weight, &mut self.weight_t, patch, filters),
+            }
+        }
         let parts = self.dweight_parts[..slices * patch * filters].par_chunks_mut(patch * filters);
         let dy_slices = dy.par_chunks(s * rows * filters);
         match &self.implicit {
             Some(plan) if plan.has_input_grad() => {
-                if want_dx {
-                    plan.flip_weight(&a.weights[..patch * filters], &mut self.weight_t);
-                }
                 let (plen, slen) = (plan.padded_len(), plan.padded_dy_len());
                 let flipped = &self.weight_t;
                 parts
@@ -306,14 +311,6 @@ impl Layer for Conv2d {
                     });
             }
             Some(plan) => {
-                if want_dx {
-                    transpose(
-                        &a.weights[..patch * filters],
-                        &mut self.weight_t,
-                        patch,
-                        filters,
-                    );
-                }
                 let plen = plan.padded_len();
                 let weight_t = &self.weight_t;
                 parts
@@ -332,14 +329,6 @@ impl Layer for Conv2d {
                     });
             }
             None => {
-                if want_dx {
-                    transpose(
-                        &a.weights[..patch * filters],
-                        &mut self.weight_t,
-                        patch,
-                        filters,
-                    );
-                }
                 let weight_t = &self.weight_t;
                 parts
                     .zip(dy_slices)
@@ -367,6 +356,7 @@ impl Layer for Conv2d {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::forward;
     use crate::layers::Mode;
 
     #[test]
@@ -378,21 +368,10 @@ mod tests {
             stride: 1,
         }
         .init();
-        conv.reserve(1);
         let mut weights = vec![1.0; 9];
         weights.push(0.5); // bias
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
-        let mut y = vec![0.0; 9];
-        let mut rng = crate::rng::seeded(0);
-        conv.forward(ForwardArgs {
-            x: &x,
-            y: &mut y,
-            n: 1,
-            weights: &weights,
-            state: &mut [],
-            mode: Mode::Train,
-            rng: &mut rng,
-        });
+        let y = forward(&mut conv, &x, 1, &weights, &mut [], Mode::Train);
         // Corner: 1+2+4+5; centre: 45; all plus the bias.
         assert_eq!(y[0], 12.5);
         assert_eq!(y[4], 45.5);

@@ -122,6 +122,7 @@ impl Layer for Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::{backward, forward};
     use crate::layers::Mode;
 
     #[test]
@@ -130,29 +131,9 @@ mod tests {
         // weight [[1, 2], [3, 4]], bias [10, 20]
         let weights = [1.0, 2.0, 3.0, 4.0, 10.0, 20.0];
         let x = [1.0, 1.0, 2.0, 0.0];
-        let mut y = [0.0; 4];
-        let mut rng = crate::rng::seeded(0);
-        layer.forward(ForwardArgs {
-            x: &x,
-            y: &mut y,
-            n: 2,
-            weights: &weights,
-            state: &mut [],
-            mode: Mode::Train,
-            rng: &mut rng,
-        });
+        let y = forward(&mut layer, &x, 2, &weights, &mut [], Mode::Train);
         assert_eq!(y, [14.0, 26.0, 12.0, 24.0]);
-        let mut dweights = [0.0; 6];
-        let mut dx = [0.0; 4];
-        layer.backward(BackwardArgs {
-            x: &x,
-            y: &y,
-            dy: &[1.0, 0.0, 0.0, 1.0],
-            dx: Some(&mut dx),
-            n: 2,
-            weights: &weights,
-            dweights: &mut dweights,
-        });
+        let (dx, dweights) = backward(&mut layer, &x, &y, &[1.0, 0.0, 0.0, 1.0], 2, &weights);
         // dW = xᵀ·dy = [[1, 2], [1, 0]], db = [1, 1], dx = dy·Wᵀ = [[1, 3], [2, 4]]
         assert_eq!(dweights, [1.0, 2.0, 1.0, 0.0, 1.0, 1.0]);
         assert_eq!(dx, [1.0, 3.0, 2.0, 4.0]);

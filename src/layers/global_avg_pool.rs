@@ -62,22 +62,22 @@ impl Layer for GlobalAvgPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::forward;
     use crate::layers::Mode;
 
     #[test]
     fn averages_each_channel() {
         let mut gap = GlobalAvgPool::new(Shape::new(2, 1, 2));
-        let mut y = [0.0; 2];
-        let mut rng = crate::rng::seeded(0);
-        gap.forward(ForwardArgs {
-            x: &[1.0, 10.0, 3.0, 20.0],
-            y: &mut y,
-            n: 1,
-            weights: &[],
-            state: &mut [],
-            mode: Mode::Eval,
-            rng: &mut rng,
-        });
-        assert_eq!(y, [2.0, 15.0]);
+        assert_eq!(
+            forward(
+                &mut gap,
+                &[1.0, 10.0, 3.0, 20.0],
+                1,
+                &[],
+                &mut [],
+                Mode::Eval
+            ),
+            [2.0, 15.0]
+        );
     }
 }

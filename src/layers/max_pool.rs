@@ -126,41 +126,21 @@ impl Layer for MaxPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::{backward, forward};
     use crate::layers::Mode;
 
     #[test]
     fn picks_the_max_and_routes_the_gradient_to_it() {
-        let input = Shape::new(2, 4, 1);
         let mut mp = MaxPoolConfig {
-            input,
+            input: Shape::new(2, 4, 1),
             pool: 2,
             stride: 2,
         }
         .init();
-        mp.reserve(1);
         let x = [1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 1.0];
-        let mut y = [0.0; 2];
-        let mut rng = crate::rng::seeded(0);
-        mp.forward(ForwardArgs {
-            x: &x,
-            y: &mut y,
-            n: 1,
-            weights: &[],
-            state: &mut [],
-            mode: Mode::Train,
-            rng: &mut rng,
-        });
+        let y = forward(&mut mp, &x, 1, &[], &mut [], Mode::Train);
         assert_eq!(y, [5.0, 9.0]);
-        let mut dx = [7.0; 8];
-        mp.backward(BackwardArgs {
-            x: &x,
-            y: &y,
-            dy: &[1.0, 2.0],
-            dx: Some(&mut dx),
-            n: 1,
-            weights: &[],
-            dweights: &mut [],
-        });
+        let (dx, _) = backward(&mut mp, &x, &y, &[1.0, 2.0], 1, &[]);
         assert_eq!(dx, [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0]);
     }
 

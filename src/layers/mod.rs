@@ -217,3 +217,55 @@ pub(crate) fn par_zip_map(
             }
         });
 }
+
+/// Running one layer by hand in unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{BackwardArgs, ForwardArgs, Layer, Mode};
+
+    /// `layer.forward` on a batch of `n`; returns the output.
+    pub fn forward(
+        layer: &mut dyn Layer,
+        x: &[f32],
+        n: usize,
+        weights: &[f32],
+        state: &mut [f32],
+        mode: Mode,
+    ) -> Vec<f32> {
+        layer.reserve(n);
+        let mut y = vec![f32::NAN; n * layer.output_shape().len()];
+        let mut rng = crate::rng::seeded(0);
+        layer.forward(ForwardArgs {
+            x,
+            y: &mut y,
+            n,
+            weights,
+            state,
+            mode,
+            rng: &mut rng,
+        });
+        y
+    }
+
+    /// `layer.backward` after a forward of the same batch; returns (dx, dweights).
+    pub fn backward(
+        layer: &mut dyn Layer,
+        x: &[f32],
+        y: &[f32],
+        dy: &[f32],
+        n: usize,
+        weights: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let (mut dx, mut dweights) = (vec![f32::NAN; x.len()], vec![0.0; weights.len()]);
+        layer.backward(BackwardArgs {
+            x,
+            y,
+            dy,
+            dx: Some(&mut dx),
+            n,
+            weights,
+            dweights: &mut dweights,
+        });
+        (dx, dweights)
+    }
+}

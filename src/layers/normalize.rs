@@ -69,23 +69,21 @@ impl Layer for Normalize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::forward;
     use crate::layers::Mode;
 
     #[test]
     fn subtracts_mean_and_divides_by_std() {
         let mut layer = Normalize::new(Shape::flat(2));
         let mut state = [1.0, 10.0, 2.0, 4.0]; // mean (1, 10), std (2, 4)
-        let mut y = [0.0; 4];
-        let mut rng = crate::rng::seeded(0);
-        layer.forward(ForwardArgs {
-            x: &[5.0, 2.0, 1.0, 10.0],
-            y: &mut y,
-            n: 2,
-            weights: &[],
-            state: &mut state,
-            mode: Mode::Eval,
-            rng: &mut rng,
-        });
+        let y = forward(
+            &mut layer,
+            &[5.0, 2.0, 1.0, 10.0],
+            2,
+            &[],
+            &mut state,
+            Mode::Eval,
+        );
         assert_eq!(y, [2.0, -2.0, 0.0, 0.0]);
     }
 }

@@ -46,34 +46,16 @@ impl Layer for Relu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::{backward, forward};
     use crate::layers::Mode;
 
     #[test]
     fn clamps_negatives_and_masks_their_gradient() {
         let mut relu = Relu::new(Shape::flat(4));
         let x = [-1.0, 0.0, 2.0, -3.0];
-        let mut y = [9.0; 4];
-        let mut rng = crate::rng::seeded(0);
-        relu.forward(ForwardArgs {
-            x: &x,
-            y: &mut y,
-            n: 1,
-            weights: &[],
-            state: &mut [],
-            mode: Mode::Train,
-            rng: &mut rng,
-        });
+        let y = forward(&mut relu, &x, 1, &[], &mut [], Mode::Train);
         assert_eq!(y, [0.0, 0.0, 2.0, 0.0]);
-        let mut dx = [9.0; 4];
-        relu.backward(BackwardArgs {
-            x: &x,
-            y: &y,
-            dy: &[1.0, 1.0, 5.0, 1.0],
-            dx: Some(&mut dx),
-            n: 1,
-            weights: &[],
-            dweights: &mut [],
-        });
+        let (dx, _) = backward(&mut relu, &x, &y, &[1.0, 1.0, 5.0, 1.0], 1, &[]);
         assert_eq!(dx, [0.0, 0.0, 5.0, 0.0]);
     }
 }

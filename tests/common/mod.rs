@@ -111,3 +111,12 @@ pub fn python_has(module: &str) -> bool {
     }
     ok
 }
+
+/// The MNIST-layout dataset under `root` (`root/mnist/`), searched nowhere else.
+pub fn load_mnist_from(root: &Path) -> mnistlab::data::Dataset {
+    let sources = mnistlab::data::DataSources {
+        roots: vec![(root.to_path_buf(), "test")],
+        ..Default::default()
+    };
+    mnistlab::data::Dataset::load("mnist", &sources).unwrap()
+}
