@@ -41,7 +41,7 @@ PY
 bn=(--model cnn-bn --normalize standardize-global --schedule cosine)
 want linear && run linear "92.4%" --model linear --normalize standardize --epochs 20 --seed 1
 want mlp && run mlp-dropout "97.37%" --model mlp --dropout 0.2 --schedule cosine --epochs 20 --seed 1
-want cnn && run cnn-dropout "99.2%" --model cnn --dropout 0.5 --schedule cosine --epochs 15 --seed 1
+want cnn && run cnn-dropout "99.2%" --model cnn --dropout 0.5 --schedule cosine --epochs 20 --seed 1
 want cnn-bn && run cnn-bn "99.2%" "${bn[@]}" --epochs 15 --seed 1
 if want augment; then
   for seed in 1 2 3 4; do
