@@ -157,7 +157,7 @@ fn downloads_into_the_cache_and_verifies_checksums() {
     let home = tempfile::tempdir().unwrap();
     // A corrupt mirror: every file fails its checksum, nothing is kept, the error says why.
     let bad = serve(root.join("mnist"), true);
-    let (code, _, err) = run(mnistlab(home.path()).env("MNISTLAB_MIRROR", &bad).args([
+    let quick_run = [
         "train",
         "--model",
         "linear",
@@ -165,7 +165,10 @@ fn downloads_into_the_cache_and_verifies_checksums() {
         "1",
         "--train-images",
         "1000",
-    ]));
+    ];
+    let (code, _, err) = run(mnistlab(home.path())
+        .env("MNISTLAB_MIRROR", &bad)
+        .args(quick_run));
     assert_eq!(code, 2);
     assert!(
         err.contains("checksum mismatch") || err.contains("corrupt gzip"),
@@ -180,17 +183,10 @@ fn downloads_into_the_cache_and_verifies_checksums() {
 
     // A good mirror: the four files land in the cache, verified, and training runs from them.
     let good = serve(root.join("mnist"), false);
+    let first_refuses = format!("http://127.0.0.1:9/,{good}");
     let (code, out, err) = run(mnistlab(home.path())
-        .env("MNISTLAB_MIRROR", format!("http://127.0.0.1:9/,{good}")) // first mirror refuses
-        .args([
-            "train",
-            "--model",
-            "linear",
-            "--epochs",
-            "1",
-            "--train-images",
-            "1000",
-        ]));
+        .env("MNISTLAB_MIRROR", first_refuses)
+        .args(quick_run));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains(&format!("{}", cache.display())), "{out}");
     assert_files_match_checksums(&cache, &MNIST);
