@@ -118,10 +118,7 @@ impl Augment {
             .par_chunks_mut(len)
             .zip(indices.par_iter().zip(&transforms))
             .for_each(|(out, (&i, t))| warp(images.image(i), (h, w), t, out));
-        for (row, &i) in targets.chunks_exact_mut(classes).zip(indices) {
-            row.fill(0.0);
-            row[images.labels[i] as usize] = 1.0;
-        }
+        super::one_hot_into(indices.iter().map(|&i| images.labels[i]), targets, classes);
     }
 }
 

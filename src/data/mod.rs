@@ -86,10 +86,16 @@ impl Images {
             for (d, &p) in x[k * len..(k + 1) * len].iter_mut().zip(self.image(i)) {
                 *d = p as f32;
             }
-            let row = &mut targets[k * classes..(k + 1) * classes];
-            row.fill(0.0);
-            row[self.labels[i] as usize] = 1.0;
         }
+        one_hot_into(indices.iter().map(|&i| self.labels[i]), targets, classes);
+    }
+}
+
+/// Writes one-hot rows of `classes` values into `targets`, one per label.
+pub fn one_hot_into(labels: impl IntoIterator<Item = u8>, targets: &mut [f32], classes: usize) {
+    for (row, label) in targets.chunks_exact_mut(classes).zip(labels) {
+        row.fill(0.0);
+        row[label as usize] = 1.0;
     }
 }
 

@@ -11,7 +11,7 @@ pub mod state;
 pub use callbacks::{BestCheckpoint, Callback, HistoryCsv};
 pub use optim::{Optimizer, OptimizerConfig, Schedule};
 
-use crate::data::Images;
+use crate::data::{one_hot_into, Images};
 use crate::error::{Error, Result};
 use crate::layers::Mode;
 use crate::model::Sequential;
@@ -183,6 +183,7 @@ pub fn fit_with(
         None => initial_state(model, train, config),
     };
     let (mut targets, mut dlogits) = (vec![0.0; batch * classes], vec![0.0; batch * classes]);
+    let mut indices = Vec::with_capacity(batch);
     let steps = train.len().div_ceil(batch);
     let mut history = Vec::new();
     let mut save = |st: &TrainState, model: &Sequential| match control.save_state.as_mut() {
@@ -206,10 +207,9 @@ pub fn fit_with(
                 });
             }
             let step = st.step;
-            let indices: Vec<usize> = st.order[step * batch..((step + 1) * batch).min(train.len())]
-                .iter()
-                .map(|&i| i as usize)
-                .collect();
+            indices.clear();
+            let batch_order = &st.order[step * batch..((step + 1) * batch).min(train.len())];
+            indices.extend(batch_order.iter().map(|&i| i as usize));
             let n = indices.len();
             let x = model.input_mut(n);
             match &config.augment {
@@ -304,13 +304,11 @@ pub fn evaluate(model: &mut Sequential, data: &Images, batch: usize) -> Result<E
     let mut total = BatchScore::default();
     for_each_batch(model, data, batch, |start, logits| {
         let n = logits.len() / classes;
-        for (row, &label) in targets
-            .chunks_exact_mut(classes)
-            .zip(&data.labels[start..start + n])
-        {
-            row.fill(0.0);
-            row[label as usize] = 1.0;
-        }
+        one_hot_into(
+            data.labels[start..start + n].iter().copied(),
+            &mut targets,
+            classes,
+        );
         let score = softmax_cross_entropy(logits, &targets[..n * classes], classes, None);
         total.loss_sum += score.loss_sum;
         total.correct += score.correct;
