@@ -2,7 +2,7 @@
 //! `cargo bench --bench kernels`; throughput is reported in FLOP/s (2 per multiply-add).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mnistlab::kernels::{im2col, matmul, ConvGeometry, Transpose};
+use mnistlab::kernels::{im2col, matmul, ConvGeometry, ImplicitConv, Transpose};
 use mnistlab::layers::{BackwardArgs, BatchNormConfig, ForwardArgs, Layer, Mode, Shape};
 use std::hint::black_box;
 
@@ -108,5 +108,55 @@ fn conv_parts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm, conv_parts);
+/// (h, w, c, k, filters) of every convolution of the `cnn` and `cnn-bn` presets.
+const CONV_SHAPES: [(usize, usize, usize, usize, usize); 9] = [
+    (28, 28, 1, 5, 16),
+    (14, 14, 16, 5, 32),
+    (7, 7, 32, 5, 64),
+    (28, 28, 1, 3, 16),
+    (28, 28, 16, 3, 16),
+    (14, 14, 16, 3, 32),
+    (14, 14, 32, 3, 32),
+    (7, 7, 32, 3, 64),
+    (7, 7, 64, 3, 64),
+];
+
+/// One image through the implicit-GEMM convolution, single thread.
+fn conv(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv");
+    for (h, w, ch, k, f) in CONV_SHAPES {
+        let g = ConvGeometry::same(h, w, ch, k, 1);
+        let Some(plan) = ImplicitConv::new(&g, f) else {
+            return; // no AVX-512 here
+        };
+        let name = format!("{f}C{k} on {h}x{w}x{ch}");
+        let (x, weight, dy) = (
+            filled(h * w * ch),
+            filled(k * k * ch * f),
+            filled(h * w * f),
+        );
+        let mut padded = vec![0.0; plan.padded_len()];
+        plan.pad_input(&x, &mut padded);
+        let (mut y, mut dweight) = (vec![0.0; h * w * f], vec![0.0; k * k * ch * f]);
+        group.throughput(Throughput::Elements((2 * h * w * k * k * ch * f) as u64));
+        group.bench_function(BenchmarkId::new("forward", &name), |bench| {
+            bench.iter(|| plan.forward(black_box(&padded), &weight, &mut y))
+        });
+        group.bench_function(BenchmarkId::new("weight-grad", &name), |bench| {
+            bench.iter(|| plan.weight_grad(black_box(&padded), &dy, &mut dweight))
+        });
+        if plan.has_input_grad() {
+            let (mut flipped, mut scratch) =
+                (vec![0.0; weight.len()], vec![0.0; plan.padded_dy_len()]);
+            plan.flip_weight(&weight, &mut flipped);
+            let mut dx = vec![0.0; h * w * ch];
+            group.bench_function(BenchmarkId::new("input-grad", &name), |bench| {
+                bench.iter(|| plan.input_grad(black_box(&dy), &mut scratch, &flipped, &mut dx))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm, conv, conv_parts);
 criterion_main!(benches);

@@ -93,16 +93,82 @@ unsafe fn block<const MR: usize, const NV: usize, L: Layout>(
             *reg = _mm512_loadu_ps(b.add(p * ldb + 16 * v));
         }
         for (i, row) in acc.iter_mut().enumerate() {
-            let ai = _mm512_set1_ps(*a.add(la.at(i, p)));
-            for (reg, bvv) in row.iter_mut().zip(&bv) {
-                *reg = _mm512_fmadd_ps(ai, *bvv, *reg);
-            }
+            broadcast_fma::<NV>(a.add(la.at(i, p)), row, &bv);
         }
     }
     for (i, row) in acc.iter().enumerate() {
         for (v, reg) in row.iter().enumerate() {
             _mm512_storeu_ps(c.add(i * ldc + 16 * v), *reg);
         }
+    }
+}
+
+/// `row[v] += broadcast(*a) · b[v]` for `v < NV`, as one assembly block.
+///
+/// Written in assembly so the compiler cannot hoist the broadcasts of all rows ahead of their
+/// multiply-adds: with `MR·NV` accumulators live that runs out of registers and spills them in
+/// the innermost loop (seen as a 2× slowdown). Each block needs one temporary register.
+///
+/// # Safety
+/// AVX-512F must be available and `a` readable.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn broadcast_fma<const NV: usize>(a: *const f32, row: &mut [__m512; NV], b: &[__m512; NV]) {
+    use std::arch::asm;
+    let (r, b) = (row.as_mut_ptr(), b.as_ptr());
+    match NV {
+        1 => asm!(
+            "vfmadd231ps {c0}, {b0}, dword ptr [{a}]{{1to16}}",
+            a = in(reg) a,
+            c0 = inout(zmm_reg) *r,
+            b0 = in(zmm_reg) *b,
+            options(nostack, readonly, preserves_flags),
+        ),
+        2 => asm!(
+            "vbroadcastss {t}, dword ptr [{a}]",
+            "vfmadd231ps {c0}, {t}, {b0}",
+            "vfmadd231ps {c1}, {t}, {b1}",
+            a = in(reg) a,
+            t = out(zmm_reg) _,
+            c0 = inout(zmm_reg) *r,
+            c1 = inout(zmm_reg) *r.add(1),
+            b0 = in(zmm_reg) *b,
+            b1 = in(zmm_reg) *b.add(1),
+            options(nostack, readonly, preserves_flags),
+        ),
+        3 => asm!(
+            "vbroadcastss {t}, dword ptr [{a}]",
+            "vfmadd231ps {c0}, {t}, {b0}",
+            "vfmadd231ps {c1}, {t}, {b1}",
+            "vfmadd231ps {c2}, {t}, {b2}",
+            a = in(reg) a,
+            t = out(zmm_reg) _,
+            c0 = inout(zmm_reg) *r,
+            c1 = inout(zmm_reg) *r.add(1),
+            c2 = inout(zmm_reg) *r.add(2),
+            b0 = in(zmm_reg) *b,
+            b1 = in(zmm_reg) *b.add(1),
+            b2 = in(zmm_reg) *b.add(2),
+            options(nostack, readonly, preserves_flags),
+        ),
+        _ => asm!(
+            "vbroadcastss {t}, dword ptr [{a}]",
+            "vfmadd231ps {c0}, {t}, {b0}",
+            "vfmadd231ps {c1}, {t}, {b1}",
+            "vfmadd231ps {c2}, {t}, {b2}",
+            "vfmadd231ps {c3}, {t}, {b3}",
+            a = in(reg) a,
+            t = out(zmm_reg) _,
+            c0 = inout(zmm_reg) *r,
+            c1 = inout(zmm_reg) *r.add(1),
+            c2 = inout(zmm_reg) *r.add(2),
+            c3 = inout(zmm_reg) *r.add(3),
+            b0 = in(zmm_reg) *b,
+            b1 = in(zmm_reg) *b.add(1),
+            b2 = in(zmm_reg) *b.add(2),
+            b3 = in(zmm_reg) *b.add(3),
+            options(nostack, readonly, preserves_flags),
+        ),
     }
 }
 
