@@ -1,6 +1,7 @@
 //! The command-line interface: clap definitions, conversion of flags into library configs, and
 //! one function per subcommand. Only this module knows about clap and `anyhow`.
 
+mod bench;
 mod predict;
 mod train;
 
@@ -41,6 +42,8 @@ enum Command {
     Runs(RunsArgs),
     /// Draw the learning curves of runs into a PNG.
     Plot(PlotArgs),
+    /// Measure training and inference speed, with the time of each layer.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -149,6 +152,18 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// The notation to build: `arch` if given, else the preset named `model`.
+fn model_spec(model: &str, arch: Option<&str>) -> Result<String> {
+    match arch {
+        Some(arch) => Ok(arch.to_string()),
+        None if mnistlab::model::preset(model).is_some() => Ok(model.to_string()),
+        None => anyhow::bail!(
+            "--model: unknown preset {model:?} (expected one of {})",
+            mnistlab::model::preset_names()
+        ),
+    }
+}
+
 /// Parses `args` (program name first) and runs the subcommand.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     let cli = match Cli::try_parse_from(args) {
@@ -187,6 +202,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::AugmentPreview(args) => run_augment_preview(args),
         Command::Runs(args) => run_runs(args),
         Command::Plot(args) => run_plot(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
@@ -211,13 +227,11 @@ fn run_summary(args: SummaryArgs) -> Result<()> {
     let model = match (&args.file, &args.model, &args.arch) {
         (Some(file), _, _) => load(file)?,
         (_, Some(m), _) | (_, _, Some(m)) => {
-            if args.model.is_some() && mnistlab::model::preset(m).is_none() {
-                anyhow::bail!(
-                    "--model: unknown preset {m:?} (expected one of {})",
-                    mnistlab::model::preset_names()
-                );
-            }
-            Sequential::new(ModelConfig::new(m, "mnist", Normalization::Standardize), 0)?
+            let spec = model_spec(m, args.arch.as_deref())?;
+            Sequential::new(
+                ModelConfig::new(&spec, "mnist", Normalization::Standardize),
+                0,
+            )?
         }
         _ => anyhow::bail!("summary: give a model file, --model PRESET or --arch NOTATION"),
     };

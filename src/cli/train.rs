@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use mnistlab::data::augment::Augment;
 use mnistlab::data::Images;
 use mnistlab::fsutil::write_atomic;
-use mnistlab::model::{load, notation, preset, summary, ModelConfig, Normalization, Sequential};
+use mnistlab::model::{load, notation, summary, ModelConfig, Normalization, Sequential};
 use mnistlab::tensorboard::{EventWriter, TensorBoard};
 use mnistlab::train::progress::Progress;
 use mnistlab::train::run_dir::{create_run_dir, summary_markdown};
@@ -151,15 +151,7 @@ impl TryFrom<&TrainArgs> for Plan {
     fn try_from(args: &TrainArgs) -> Result<Self> {
         mnistlab::data::dataset_info(&args.dataset)?;
         let normalization: Normalization = args.normalize.parse()?;
-        let spec = match &args.arch {
-            Some(arch) => arch.clone(),
-            None if preset(&args.model).is_some() => args.model.clone(),
-            None => bail!(
-                "--model: unknown preset {:?} (expected one of {})",
-                args.model,
-                mnistlab::model::preset_names()
-            ),
-        };
+        let spec = super::model_spec(&args.model, args.arch.as_deref())?;
         let mut model = ModelConfig {
             bn_momentum: args.bn_momentum,
             ..ModelConfig::new(&spec, &args.dataset, normalization)

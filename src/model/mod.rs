@@ -22,6 +22,7 @@ use crate::layers::{
 };
 use crate::rng::{seeded, Rng};
 use notation::LayerSpec;
+use std::time::{Duration, Instant};
 
 /// Everything needed to rebuild a model; stored in its file's metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +62,19 @@ impl ModelConfig {
     }
 }
 
+/// Time one layer has spent since profiling started.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayerTime {
+    /// Total time in `forward`.
+    pub forward: Duration,
+    /// Number of `forward` calls.
+    pub forward_calls: usize,
+    /// Total time in `backward`.
+    pub backward: Duration,
+    /// Number of `backward` calls.
+    pub backward_calls: usize,
+}
+
 /// A sequential stack of layers with its parameters and activation buffers.
 pub struct Sequential {
     config: ModelConfig,
@@ -76,6 +90,8 @@ pub struct Sequential {
     capacity: usize,
     /// Layers up to this index need no input gradient (nothing trainable before them).
     no_dx_through: usize,
+    /// Time spent in each layer's forward and backward, while profiling.
+    profile: Option<Vec<LayerTime>>,
     /// Randomness for dropout.
     rng: Rng,
 }
@@ -218,6 +234,7 @@ impl Sequential {
             dacts: [Vec::new(), Vec::new()],
             capacity: 0,
             no_dx_through,
+            profile: None,
             rng,
         })
     }
@@ -284,6 +301,7 @@ impl Sequential {
             self.capacity
         );
         for (i, layer) in self.layers.iter_mut().enumerate() {
+            let start = self.profile.is_some().then(Instant::now);
             let (before, after) = self.acts.split_at_mut(i + 1);
             let (weights, state) = &self.params.layer_ranges[i];
             layer.forward(ForwardArgs {
@@ -295,6 +313,10 @@ impl Sequential {
                 mode,
                 rng: &mut self.rng,
             });
+            if let (Some(profile), Some(start)) = (self.profile.as_mut(), start) {
+                profile[i].forward += start.elapsed();
+                profile[i].forward_calls += 1;
+            }
         }
         let last = self.acts.last().expect("at least the input");
         &last[..n * self.config.classes]
@@ -307,6 +329,7 @@ impl Sequential {
         self.dacts[0][..n * classes].copy_from_slice(&dlogits[..n * classes]);
         let mut cur = 0;
         for i in (0..self.layers.len()).rev() {
+            let start = self.profile.is_some().then(Instant::now);
             let (weights, _) = self.params.layer_ranges[i].clone();
             let [a, b] = &mut self.dacts;
             let (dy, dx) = if cur == 0 { (&*a, b) } else { (&*b, a) };
@@ -319,11 +342,25 @@ impl Sequential {
                 weights: &self.params.values[weights.clone()],
                 dweights: &mut self.params.grads[weights],
             });
+            if let (Some(profile), Some(start)) = (self.profile.as_mut(), start) {
+                profile[i].backward += start.elapsed();
+                profile[i].backward_calls += 1;
+            }
             if i <= self.no_dx_through {
                 break;
             }
             cur = 1 - cur;
         }
+    }
+
+    /// Starts (or restarts from zero) timing every layer's forward and backward.
+    pub fn start_profiling(&mut self) {
+        self.profile = Some(vec![LayerTime::default(); self.layers.len()]);
+    }
+
+    /// Times per layer (normalization first) since [`Self::start_profiling`]; empty when off.
+    pub fn layer_times(&self) -> &[LayerTime] {
+        self.profile.as_deref().unwrap_or_default()
     }
 
     /// State of the dropout generator, for resuming.

@@ -1,6 +1,7 @@
 //! Training and evaluation: the fit loop (`forward`, loss, `zero_grad`, `backward`, `step`),
 //! metrics, callbacks (progress bar, best-model checkpoint, history file) and run directories.
 
+pub mod bench;
 pub mod callbacks;
 pub mod loss;
 pub mod optim;
