@@ -12,6 +12,7 @@
 //!   column matrix (kept for backward) and multiplied.
 //!
 //! Either way threads take slices of the batch, and each slice adds its own weight-gradient part.
+//! Implicit backward cuts the batch into one slice per thread, so only that many parts are summed.
 
 use super::dense::{add_bias_rows, sum_rows_into};
 use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
@@ -87,10 +88,7 @@ impl Conv2dConfig {
             self.stride,
         );
         let implicit = ImplicitConv::new(&g, self.filters);
-        let slice = match implicit {
-            Some(_) => 2,
-            None => (SLICE_COL_FLOATS / (g.out_h * g.out_w * g.patch_len())).clamp(1, 8),
-        };
+        let slice = (SLICE_COL_FLOATS / (g.out_h * g.out_w * g.patch_len())).clamp(1, 8);
         Conv2d {
             config: *self,
             geometry: g,
@@ -112,7 +110,7 @@ pub struct Conv2d {
     geometry: ConvGeometry,
     /// The implicit-GEMM plan, where it applies.
     implicit: Option<ImplicitConv>,
-    /// Images per slice.
+    /// Images per slice of the im2col path.
     slice: usize,
     /// im2col path: the unfolded input of the last forward pass, (N·out_h·out_w, K·K·C_in),
     /// reused as dcol in backward. Implicit path: dcol scratch when C_in is not a multiple of 16.
@@ -147,6 +145,14 @@ impl Conv2d {
             g.patch_len(),
             self.config.filters,
         )
+    }
+
+    /// Images per slice of a backward pass over `n` images.
+    fn backward_slice(&self, n: usize) -> usize {
+        match self.implicit {
+            Some(_) => n.div_ceil(rayon::current_num_threads()).max(1),
+            None => self.slice,
+        }
     }
 
     /// Input gradient of one slice through dcol = dy · Wᵀ and col2im (`weight_t` holds Wᵀ).
@@ -215,7 +221,7 @@ impl Layer for Conv2d {
     }
     fn reserve(&mut self, capacity: usize) {
         let (_, rows, patch, filters) = self.sizes();
-        let slices = capacity.div_ceil(self.slice);
+        let slices = capacity.div_ceil(self.backward_slice(capacity));
         match &self.implicit {
             Some(plan) => {
                 self.padded.resize(capacity * plan.padded_len(), 0.0);
@@ -264,10 +270,19 @@ impl Layer for Conv2d {
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
         let (dweight, dbias) = a.dweights.split_at_mut(patch * filters);
-        let (g, s) = (&self.geometry, self.slice);
+        let (g, s) = (&self.geometry, self.backward_slice(a.n));
         let dy = &a.dy[..a.n * rows * filters];
         sum_rows_into(dbias, dy);
         let slices = a.n.div_ceil(s);
+        // More slices than reserved only if the thread count grew since `reserve`.
+        if self.dweight_parts.len() < slices * patch * filters {
+            self.dweight_parts.resize(slices * patch * filters, 0.0);
+        }
+        if let Some(plan) = self.implicit.as_ref().filter(|p| p.has_input_grad()) {
+            if self.dy_scratch.len() < slices * plan.padded_dy_len() {
+                self.dy_scratch.resize(slices * plan.padded_dy_len(), 0.0);
+            }
+        }
         let want_dx = a.dx.is_some();
         let mut dx_slices: Vec<Option<&mut [f32]>> = match a.dx {
             Some(dx) => dx[..a.n * in_len]
