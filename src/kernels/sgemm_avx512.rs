@@ -16,6 +16,11 @@ pub trait Layout: Copy {
     fn at(&self, i: usize, p: usize) -> usize;
     /// The layout of the sub-matrix starting at (i0, p0), and how far its base pointer moves.
     fn shifted(&self, i0: usize, p0: usize) -> (Self, usize);
+    /// For table layouts whose first `rows` rows are equally spaced: (offset of row 0, row
+    /// spacing, column table).
+    fn row_run(&self, _rows: usize) -> Option<(usize, usize, *const usize)> {
+        None
+    }
 }
 
 /// Strided `A`: element (i, p) is at `i·rs + p·cs`.
@@ -47,6 +52,14 @@ impl Layout for Tables {
     fn at(&self, i: usize, p: usize) -> usize {
         // SAFETY: `sgemm`'s caller guarantees the tables cover its m rows and k columns.
         unsafe { *self.rows.add(i) + *self.cols.add(p) }
+    }
+    fn row_run(&self, rows: usize) -> Option<(usize, usize, *const usize)> {
+        // SAFETY: the caller asks only for rows inside its block, which the tables cover.
+        let row = |i: usize| unsafe { *self.rows.add(i) };
+        let (first, stride) = (row(0), row(1).checked_sub(row(0))?);
+        (2..rows)
+            .all(|i| row(i) == first + i * stride)
+            .then_some((first, stride, self.cols))
     }
     fn shifted(&self, i0: usize, p0: usize) -> (Self, usize) {
         // SAFETY: as above, with i0 < m and p0 < k.
@@ -172,6 +185,97 @@ unsafe fn broadcast_fma<const NV: usize>(a: *const f32, row: &mut [__m512; NV], 
     }
 }
 
+/// [`block`] for `MR = 14`, `NV = 1` where the 14 rows of `A` are equally spaced: element
+/// (i, p) at `a[i·stride + cols[p]]`. The whole `k` loop is one assembly block whose 14
+/// multiply-adds take their broadcast operand straight from memory, addressed from two row
+/// pointers and three stride registers, so no row offset is reloaded (the table-driven [`block`]
+/// is load-bound here).
+///
+/// # Safety
+/// AVX-512F must be available; `cols` must hold `k` offsets, and every element reached must lie
+/// inside the caller's buffers.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_run14(
+    k: usize,
+    a: *const f32,
+    stride: usize,
+    cols: *const usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    use std::arch::asm;
+    let mut acc = [_mm512_setzero_ps(); 14];
+    if accumulate {
+        for (i, reg) in acc.iter_mut().enumerate() {
+            *reg = _mm512_loadu_ps(c.add(i * ldc));
+        }
+    }
+    if k > 0 {
+        let s = stride * 4;
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13] = &mut acc;
+        asm!(
+            "2:",
+            "mov {t}, qword ptr [{cols}]",
+            "lea {r0}, [{a} + {t}*4]",
+            "lea {r7}, [{r0} + {s7}]",
+            "vmovups {bv}, zmmword ptr [{b}]",
+            "vfmadd231ps {c0}, {bv}, dword ptr [{r0}]{{1to16}}",
+            "vfmadd231ps {c1}, {bv}, dword ptr [{r0} + {s}]{{1to16}}",
+            "vfmadd231ps {c2}, {bv}, dword ptr [{r0} + {s}*2]{{1to16}}",
+            "vfmadd231ps {c3}, {bv}, dword ptr [{r0} + {s3}]{{1to16}}",
+            "vfmadd231ps {c4}, {bv}, dword ptr [{r0} + {s}*4]{{1to16}}",
+            "vfmadd231ps {c5}, {bv}, dword ptr [{r0} + {s5}]{{1to16}}",
+            "vfmadd231ps {c6}, {bv}, dword ptr [{r0} + {s3}*2]{{1to16}}",
+            "vfmadd231ps {c7}, {bv}, dword ptr [{r7}]{{1to16}}",
+            "vfmadd231ps {c8}, {bv}, dword ptr [{r7} + {s}]{{1to16}}",
+            "vfmadd231ps {c9}, {bv}, dword ptr [{r7} + {s}*2]{{1to16}}",
+            "vfmadd231ps {c10}, {bv}, dword ptr [{r7} + {s3}]{{1to16}}",
+            "vfmadd231ps {c11}, {bv}, dword ptr [{r7} + {s}*4]{{1to16}}",
+            "vfmadd231ps {c12}, {bv}, dword ptr [{r7} + {s5}]{{1to16}}",
+            "vfmadd231ps {c13}, {bv}, dword ptr [{r7} + {s3}*2]{{1to16}}",
+            "add {cols}, 8",
+            "add {b}, {ldb}",
+            "dec {k}",
+            "jnz 2b",
+            a = in(reg) a,
+            cols = inout(reg) cols => _,
+            b = inout(reg) b => _,
+            k = inout(reg) k => _,
+            ldb = in(reg) ldb * 4,
+            s = in(reg) s,
+            s3 = in(reg) 3 * s,
+            s5 = in(reg) 5 * s,
+            s7 = in(reg) 7 * s,
+            t = out(reg) _,
+            r0 = out(reg) _,
+            r7 = out(reg) _,
+            bv = out(zmm_reg) _,
+            c0 = inout(zmm_reg) *c0,
+            c1 = inout(zmm_reg) *c1,
+            c2 = inout(zmm_reg) *c2,
+            c3 = inout(zmm_reg) *c3,
+            c4 = inout(zmm_reg) *c4,
+            c5 = inout(zmm_reg) *c5,
+            c6 = inout(zmm_reg) *c6,
+            c7 = inout(zmm_reg) *c7,
+            c8 = inout(zmm_reg) *c8,
+            c9 = inout(zmm_reg) *c9,
+            c10 = inout(zmm_reg) *c10,
+            c11 = inout(zmm_reg) *c11,
+            c12 = inout(zmm_reg) *c12,
+            c13 = inout(zmm_reg) *c13,
+            options(nostack, readonly),
+        );
+    }
+    for (i, reg) in acc.iter().enumerate() {
+        _mm512_storeu_ps(c.add(i * ldc), *reg);
+    }
+}
+
 /// Rows per register block for `NV` vectors of columns: about 24 accumulators in all.
 const fn rows_for(nv: usize) -> usize {
     match nv {
@@ -202,6 +306,13 @@ unsafe fn column_block<const NV: usize, L: Layout>(
         let rows = (m - i).min(mr);
         let (li, shift) = la.shifted(i, 0);
         let (ai, ci) = (a.add(shift), c.add(i * ldc));
+        if NV == 1 && rows == 14 {
+            if let Some((first, stride, cols)) = li.row_run(14) {
+                block_run14(k, ai.add(first), stride, cols, b, ldb, ci, ldc, accumulate);
+                i += rows;
+                continue;
+            }
+        }
         macro_rules! go {
             ($($r:literal)*) => {
                 match rows {
