@@ -65,7 +65,7 @@ pub fn matmul(
         _ => (n as isize, 1),
     };
     #[cfg(target_arch = "x86_64")]
-    if n % 16 == 0 && transpose != Transpose::B && *HAS_AVX512 {
+    if transpose != Transpose::B && *HAS_AVX512 {
         let sa = match transpose {
             Transpose::A => super::sgemm_avx512::Strided { rs: 1, cs: m },
             _ => super::sgemm_avx512::Strided { rs: k, cs: 1 },
@@ -174,8 +174,8 @@ mod tests {
 
     #[test]
     fn matches_reference_for_every_transpose_and_odd_sizes() {
-        // n a multiple of 16 takes the AVX-512 kernel where the CPU has it (every column-block
-        // width 1‥4 vectors, ragged row blocks, k beyond one k-block); other n the fallback.
+        // Without Bᵀ the AVX-512 kernel runs where the CPU has it (every column-block width 1‥4
+        // vectors, masked last vectors, ragged row blocks, k beyond one k-block); Bᵀ the fallback.
         let shapes = [
             (1, 1, 1),
             (7, 33, 5),

@@ -1,5 +1,5 @@
-//! An AVX-512 matrix product for the shapes this engine meets most: `C (m, n) (+)= A (m, k) · B (k, n)`
-//! with `n` a multiple of 16 (filters, hidden units). `A` is read through a [`Layout`]: strides
+//! An AVX-512 matrix product for the shapes this engine meets: `C (m, n) (+)= A (m, k) · B (k, n)`,
+//! `n` in vectors of 16 columns (a ragged last vector is loaded and stored masked). `A` is read through a [`Layout`]: strides
 //! (so `Aᵀ` costs nothing) or offset tables (implicit-GEMM convolution reads a padded image
 //! directly). Each microkernel keeps an `MR × 16·NV` block of `C` in zmm registers and, for every
 //! `p`, broadcasts `MR` values of `A` against `NV` vectors of `B` row `p`. No packing: a block of
@@ -75,6 +75,26 @@ impl Layout for Tables {
     }
 }
 
+/// How a block writes `C`: adding to it or overwriting it, and which columns of its last vector
+/// exist (`n` need not be a multiple of 16: the last vector is loaded and stored masked).
+#[derive(Clone, Copy, Debug)]
+struct Out {
+    accumulate: bool,
+    last_mask: __mmask16,
+}
+
+impl Out {
+    /// The mask of vector `v` of `NV`.
+    #[inline(always)]
+    fn mask<const NV: usize>(&self, v: usize) -> __mmask16 {
+        if v + 1 == NV {
+            self.last_mask
+        } else {
+            0xFFFF
+        }
+    }
+}
+
 /// `C[..MR, ..16·NV] (+)= A[..MR, ..k] · B[..k, ..16·NV]` for one register block.
 ///
 /// # Safety
@@ -90,20 +110,20 @@ unsafe fn block<const MR: usize, const NV: usize, L: Layout>(
     ldb: usize,
     c: *mut f32,
     ldc: usize,
-    accumulate: bool,
+    out: Out,
 ) {
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-    if accumulate {
+    if out.accumulate {
         for (i, row) in acc.iter_mut().enumerate() {
             for (v, reg) in row.iter_mut().enumerate() {
-                *reg = _mm512_loadu_ps(c.add(i * ldc + 16 * v));
+                *reg = _mm512_maskz_loadu_ps(out.mask::<NV>(v), c.add(i * ldc + 16 * v));
             }
         }
     }
     for p in 0..k {
         let mut bv = [_mm512_setzero_ps(); NV];
         for (v, reg) in bv.iter_mut().enumerate() {
-            *reg = _mm512_loadu_ps(b.add(p * ldb + 16 * v));
+            *reg = _mm512_maskz_loadu_ps(out.mask::<NV>(v), b.add(p * ldb + 16 * v));
         }
         for (i, row) in acc.iter_mut().enumerate() {
             broadcast_fma::<NV>(a.add(la.at(i, p)), row, &bv);
@@ -111,7 +131,7 @@ unsafe fn block<const MR: usize, const NV: usize, L: Layout>(
     }
     for (i, row) in acc.iter().enumerate() {
         for (v, reg) in row.iter().enumerate() {
-            _mm512_storeu_ps(c.add(i * ldc + 16 * v), *reg);
+            _mm512_mask_storeu_ps(c.add(i * ldc + 16 * v), out.mask::<NV>(v), *reg);
         }
     }
 }
@@ -298,7 +318,7 @@ unsafe fn column_block<const NV: usize, L: Layout>(
     ldb: usize,
     c: *mut f32,
     ldc: usize,
-    accumulate: bool,
+    out: Out,
 ) {
     let mr = rows_for(NV);
     let mut i = 0;
@@ -306,9 +326,9 @@ unsafe fn column_block<const NV: usize, L: Layout>(
         let rows = (m - i).min(mr);
         let (li, shift) = la.shifted(i, 0);
         let (ai, ci) = (a.add(shift), c.add(i * ldc));
-        if NV == 1 && rows == 14 {
+        if NV == 1 && rows == 14 && out.last_mask == 0xFFFF {
             if let Some((first, stride, cols)) = li.row_run(14) {
-                block_run14(k, ai.add(first), stride, cols, b, ldb, ci, ldc, accumulate);
+                block_run14(k, ai.add(first), stride, cols, b, ldb, ci, ldc, out.accumulate);
                 i += rows;
                 continue;
             }
@@ -316,7 +336,7 @@ unsafe fn column_block<const NV: usize, L: Layout>(
         macro_rules! go {
             ($($r:literal)*) => {
                 match rows {
-                    $($r => block::<$r, NV, L>(k, ai, li, b, ldb, ci, ldc, accumulate),)*
+                    $($r => block::<$r, NV, L>(k, ai, li, b, ldb, ci, ldc, out),)*
                     _ => unreachable!(),
                 }
             };
@@ -326,7 +346,7 @@ unsafe fn column_block<const NV: usize, L: Layout>(
     }
 }
 
-/// `C (m, n) (+)= A (m, k) · B (k, n)`; `n % 16 == 0`; `A` through `la`; `B` row-major with row
+/// `C (m, n) (+)= A (m, k) · B (k, n)`; `A` through `la`; `B` row-major with row
 /// stride `ldb`; `C` row-major with row stride `ldc`.
 ///
 /// # Safety
@@ -344,25 +364,30 @@ pub unsafe fn sgemm<L: Layout>(
     ldc: usize,
     accumulate: bool,
 ) {
-    debug_assert!(n % 16 == 0);
     let mut p0 = 0;
     while p0 < k {
         let kc = (k - p0).min(KC);
         // Later k-blocks add to what the earlier ones wrote.
-        let acc = accumulate || p0 > 0;
+        let accumulate = accumulate || p0 > 0;
         let (lp, shift) = la.shifted(0, p0);
         let (ap, bp) = (a.add(shift), b.add(p0 * ldb));
         let mut j = 0;
         while j < n {
-            let nv = ((n - j) / 16).min(4);
+            let cols = (n - j).min(64);
+            let nv = cols.div_ceil(16);
+            let last = cols - 16 * (nv - 1); // columns in the last vector, 1..=16
+            let out = Out {
+                accumulate,
+                last_mask: (((1u32 << last) - 1) & 0xFFFF) as __mmask16,
+            };
             let (bj, cj) = (bp.add(j), c.add(j));
             match nv {
-                1 => column_block::<1, L>(m, kc, ap, lp, bj, ldb, cj, ldc, acc),
-                2 => column_block::<2, L>(m, kc, ap, lp, bj, ldb, cj, ldc, acc),
-                3 => column_block::<3, L>(m, kc, ap, lp, bj, ldb, cj, ldc, acc),
-                _ => column_block::<4, L>(m, kc, ap, lp, bj, ldb, cj, ldc, acc),
+                1 => column_block::<1, L>(m, kc, ap, lp, bj, ldb, cj, ldc, out),
+                2 => column_block::<2, L>(m, kc, ap, lp, bj, ldb, cj, ldc, out),
+                3 => column_block::<3, L>(m, kc, ap, lp, bj, ldb, cj, ldc, out),
+                _ => column_block::<4, L>(m, kc, ap, lp, bj, ldb, cj, ldc, out),
             }
-            j += 16 * nv;
+            j += cols;
         }
         p0 += kc;
     }
