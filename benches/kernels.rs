@@ -3,7 +3,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mnistlab::kernels::{im2col, matmul, ConvGeometry, ImplicitConv, Transpose};
-use mnistlab::layers::{BackwardArgs, BatchNormConfig, ForwardArgs, Layer, Mode, Shape};
+use mnistlab::layers::{
+    BackwardArgs, BatchNormConfig, ForwardArgs, Layer, MaxPoolConfig, Mode, Shape,
+};
 use std::hint::black_box;
 
 fn filled(len: usize) -> Vec<f32> {
@@ -158,5 +160,53 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm, conv, conv_parts);
+/// Max-pooling 2×2 over a batch of 128, forward (training) and backward.
+fn max_pool(c: &mut Criterion) {
+    let mut group = c.benchmark_group("max_pool");
+    for input in [Shape::new(28, 28, 16), Shape::new(14, 14, 32)] {
+        let mut pool = MaxPoolConfig {
+            input,
+            pool: 2,
+            stride: 2,
+        }
+        .init();
+        let n = 128;
+        pool.reserve(n);
+        let x = filled(n * input.len());
+        let (mut y, mut dx) = (vec![0.0; n * input.len() / 4], vec![0.0; x.len()]);
+        let mut rng = mnistlab::rng::seeded(0);
+        let name = format!("128x{}x{}x{}", input.h, input.w, input.c);
+        group.throughput(Throughput::Bytes((x.len() * 4) as u64));
+        group.bench_function(BenchmarkId::new("forward", &name), |bench| {
+            bench.iter(|| {
+                pool.forward(ForwardArgs {
+                    x: black_box(&x),
+                    y: &mut y,
+                    n,
+                    weights: &[],
+                    state: &mut [],
+                    mode: Mode::Train,
+                    rng: &mut rng,
+                })
+            })
+        });
+        let dy = y.clone();
+        group.bench_function(BenchmarkId::new("backward", &name), |bench| {
+            bench.iter(|| {
+                pool.backward(BackwardArgs {
+                    x: &x,
+                    y: &dy,
+                    dy: black_box(&dy),
+                    dx: Some(&mut dx),
+                    n,
+                    weights: &[],
+                    dweights: &mut [],
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm, conv, conv_parts, max_pool);
 criterion_main!(benches);

@@ -4,6 +4,39 @@
 use super::{BackwardArgs, ForwardArgs, Layer, Shape};
 use rayon::prelude::*;
 
+/// Channels handled together in the forward loop.
+const LANES: usize = 16;
+
+/// Maximum and its index over the window positions `window` (offsets into `x`), for channels
+/// `ch..ch + len` (`len ≤ LANES`; lanes past `len` are left at −∞). Fixed-size arrays and a
+/// branch-free select let the compiler vectorize it.
+#[inline(always)]
+fn window_max(x: &[f32], window: &[usize], ch: usize, len: usize) -> ([f32; LANES], [u32; LANES]) {
+    let load = |start: usize| -> [f32; LANES] {
+        match x[start..].first_chunk::<LANES>() {
+            Some(full) if len == LANES => *full,
+            _ => {
+                let mut v = [f32::NEG_INFINITY; LANES];
+                v[..len].copy_from_slice(&x[start..start + len]);
+                v
+            }
+        }
+    };
+    let first = window[0] + ch;
+    let mut best = load(first);
+    let mut at: [u32; LANES] = std::array::from_fn(|lane| (first + lane) as u32);
+    for &offset in &window[1..] {
+        let i = offset + ch;
+        let v = load(i);
+        for lane in 0..LANES {
+            let take = v[lane] > best[lane];
+            best[lane] = if take { v[lane] } else { best[lane] };
+            at[lane] = if take { (i + lane) as u32 } else { at[lane] };
+        }
+    }
+    (best, at)
+}
+
 /// Builds a [`MaxPool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxPoolConfig {
@@ -83,25 +116,20 @@ impl Layer for MaxPool {
             .zip(self.argmax.par_chunks_mut(out.len()))
             .zip(a.x.par_chunks(input.len()))
             .for_each(|((y, arg), x)| {
+                let mut window = Vec::with_capacity(pool * pool);
                 for oy in 0..out.h {
                     for ox in 0..out.w {
                         let o = (oy * out.w + ox) * c;
-                        let first = (oy * stride * input.w + ox * stride) * c;
-                        y[o..o + c].copy_from_slice(&x[first..first + c]);
-                        arg[o..o + c]
-                            .iter_mut()
-                            .enumerate()
-                            .for_each(|(ch, a)| *a = (first + ch) as u32);
+                        window.clear();
                         for py in 0..pool {
-                            for px in 0..pool {
-                                let i = ((oy * stride + py) * input.w + ox * stride + px) * c;
-                                for ch in 0..c {
-                                    if x[i + ch] > y[o + ch] {
-                                        y[o + ch] = x[i + ch];
-                                        arg[o + ch] = (i + ch) as u32;
-                                    }
-                                }
-                            }
+                            let row = (oy * stride + py) * input.w + ox * stride;
+                            window.extend((row..row + pool).map(|i| i * c));
+                        }
+                        for ch in (0..c).step_by(LANES) {
+                            let len = LANES.min(c - ch);
+                            let (best, at) = window_max(x, &window, ch, len);
+                            y[o + ch..o + ch + len].copy_from_slice(&best[..len]);
+                            arg[o + ch..o + ch + len].copy_from_slice(&at[..len]);
                         }
                     }
                 }
