@@ -328,7 +328,17 @@ unsafe fn column_block<const NV: usize, L: Layout>(
         let (ai, ci) = (a.add(shift), c.add(i * ldc));
         if NV == 1 && rows == 14 && out.last_mask == 0xFFFF {
             if let Some((first, stride, cols)) = li.row_run(14) {
-                block_run14(k, ai.add(first), stride, cols, b, ldb, ci, ldc, out.accumulate);
+                block_run14(
+                    k,
+                    ai.add(first),
+                    stride,
+                    cols,
+                    b,
+                    ldb,
+                    ci,
+                    ldc,
+                    out.accumulate,
+                );
                 i += rows;
                 continue;
             }

@@ -56,33 +56,67 @@ pub struct BatchNorm {
     batch_rstd: Vec<f32>,
 }
 
-/// Per-channel sums over `rows` rows, split across threads: each task adds its rows into `f32`
-/// accumulators (`f` gets the task's row range), and the task totals are added in `f64`, in
-/// task order (bit-reproducible runs).
-/// Each task allocates its few accumulators: a few dozen small vectors per pass, nothing per value.
+/// Values per tile: whole rows of `c` channels, at least [`TILE_MIN`] values. Per-channel vectors
+/// are repeated to a tile, so the element-wise loops run over long stretches (and vectorize)
+/// however few channels there are.
+const TILE_MIN: usize = 256;
+
+fn tile_len(c: usize) -> usize {
+    c * TILE_MIN.div_ceil(c)
+}
+
+/// `v` (one value per channel) repeated to `tile` values.
+fn tiled(v: &[f32], tile: usize) -> Vec<f32> {
+    v.iter().cycle().take(tile).copied().collect()
+}
+
+/// Two per-channel sums over `len` values of `c` channels, split across threads: each task adds
+/// its values (`f` gets the task's value range, a whole number of tiles, and two `tile`-long
+/// `f32` accumulators); the accumulators are folded per channel in `f64`, in task order
+/// (bit-reproducible runs). Returns the `2·c` sums.
 fn channel_sums(
-    rows: usize,
-    width: usize,
-    f: impl Fn(Range<usize>, &mut [f32]) + Sync,
+    len: usize,
+    c: usize,
+    f: impl Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync,
 ) -> Vec<f64> {
-    let rows_per_task = (PAR_CHUNK / width).max(1);
-    (0..rows.div_ceil(rows_per_task))
+    let tile = tile_len(c);
+    let per_task = (PAR_CHUNK / tile).max(1) * tile;
+    (0..len.div_ceil(per_task))
         .into_par_iter()
         .map(|t| {
-            let mut acc = vec![0.0f32; width];
-            f(
-                t * rows_per_task..((t + 1) * rows_per_task).min(rows),
-                &mut acc,
-            );
-            acc.into_iter().map(f64::from).collect::<Vec<f64>>()
+            let mut acc = vec![0.0f32; 2 * tile];
+            let (first, second) = acc.split_at_mut(tile);
+            f(t * per_task..((t + 1) * per_task).min(len), first, second);
+            acc
         })
         .collect::<Vec<_>>()
         .into_iter()
         // Added in task order, so the result does not depend on which thread ran what.
-        .fold(vec![0.0; width], |mut total, part| {
-            total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
+        .fold(vec![0.0; 2 * c], |mut total, part| {
+            for (j, &v) in part.iter().enumerate() {
+                let (half, lane) = (j / tile, j % tile);
+                total[half * c + lane % c] += f64::from(v);
+            }
             total
         })
+}
+
+/// Runs `f(out, a, b)` over matching tiles of the three slices, split across threads.
+fn par_tiles(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    tile: usize,
+    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+) {
+    let per_task = (PAR_CHUNK / tile).max(1) * tile;
+    out.par_chunks_mut(per_task)
+        .zip(a.par_chunks(per_task).zip(b.par_chunks(per_task)))
+        .for_each(|(out, (a, b))| {
+            for ((out, a), b) in out.chunks_mut(tile).zip(a.chunks(tile)).zip(b.chunks(tile)) {
+                f(out, a, b);
+            }
+        });
 }
 
 impl Layer for BatchNorm {
@@ -119,12 +153,11 @@ impl Layer for BatchNorm {
             // One pass: sums of (x − K) and (x − K)² with K the first row, a cheap estimate of
             // the mean that keeps E[(x−K)²] − E[x−K]² free of cancellation.
             let shift_k = &x[..c];
-            let sums = channel_sums(rows, 2 * c, |range, acc| {
-                let (sum, sq) = acc.split_at_mut(c);
-                for row in x[range.start * c..range.end * c].chunks_exact(c) {
-                    for (((s, q), &v), &k) in
-                        sum.iter_mut().zip(sq.iter_mut()).zip(row).zip(shift_k)
-                    {
+            let shift_tile = tiled(shift_k, tile_len(c));
+            let sums = channel_sums(rows * c, c, |range, sum, sq| {
+                for values in x[range].chunks(shift_tile.len()) {
+                    let terms = sum.iter_mut().zip(sq.iter_mut()).zip(values);
+                    for (((s, q), &v), &k) in terms.zip(&shift_tile) {
                         let d = v - k;
                         *s += d;
                         *q += d * d;
@@ -166,17 +199,13 @@ impl Layer for BatchNorm {
         let shift: Vec<f32> = (0..c)
             .map(|ch| beta[ch] - self.batch_mean[ch] * scale[ch])
             .collect();
-        let task = (PAR_CHUNK / c).max(1) * c;
-        a.y[..rows * c]
-            .par_chunks_mut(task)
-            .zip(x.par_chunks(task))
-            .for_each(|(y, x)| {
-                for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                    for (((y, x), s), t) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
-                        *y = x * s + t;
-                    }
-                }
-            });
+        let tile = tile_len(c);
+        let (scale, shift) = (tiled(&scale, tile), tiled(&shift, tile));
+        par_tiles(&mut a.y[..rows * c], x, x, tile, |y, x, _| {
+            for (((y, x), s), t) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
+                *y = x * s + t;
+            }
+        });
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let input = self.config.input;
@@ -185,20 +214,17 @@ impl Layer for BatchNorm {
         let (x, dy) = (&a.x[..rows * c], &a.dy[..rows * c]);
         let (mean, rstd) = (&self.batch_mean, &self.batch_rstd);
         // One pass: Σdy and Σdy·x̂ per channel, side by side.
-        let sums = channel_sums(rows, 2 * c, |range, acc| {
-            let (sum_dy, sum_dy_xhat) = acc.split_at_mut(c);
-            let span = range.start * c..range.end * c;
-            for (g, v) in dy[span.clone()]
-                .chunks_exact(c)
-                .zip(x[span].chunks_exact(c))
-            {
+        let tile = tile_len(c);
+        let (mean_tile, rstd_tile) = (tiled(mean, tile), tiled(rstd, tile));
+        let sums = channel_sums(rows * c, c, |range, sum_dy, sum_dy_xhat| {
+            for (g, v) in dy[range.clone()].chunks(tile).zip(x[range].chunks(tile)) {
                 let terms = sum_dy
                     .iter_mut()
                     .zip(sum_dy_xhat.iter_mut())
                     .zip(g)
                     .zip(v)
-                    .zip(mean)
-                    .zip(rstd);
+                    .zip(&mean_tile)
+                    .zip(&rstd_tile);
                 for (((((sd, sdx), &g), &v), &m), &r) in terms {
                     *sd += g;
                     *sdx += g * (v - m) * r;
@@ -224,28 +250,19 @@ impl Layer for BatchNorm {
         let offset: Vec<f32> = (0..c)
             .map(|ch| -coef_x[ch] * mean[ch] - k[ch] * mean_dy[ch])
             .collect();
-        let task = (PAR_CHUNK / c).max(1) * c;
-        dx[..rows * c]
-            .par_chunks_mut(task)
-            .zip(dy.par_chunks(task).zip(x.par_chunks(task)))
-            .for_each(|(dx, (dy, x))| {
-                for ((dx, dy), x) in dx
-                    .chunks_exact_mut(c)
-                    .zip(dy.chunks_exact(c))
-                    .zip(x.chunks_exact(c))
-                {
-                    let terms = dx
-                        .iter_mut()
-                        .zip(dy)
-                        .zip(x)
-                        .zip(&k)
-                        .zip(&coef_x)
-                        .zip(&offset);
-                    for (((((dx, &dy), &x), &a), &b), &o) in terms {
-                        *dx = a * dy + b * x + o;
-                    }
-                }
-            });
+        let (k, coef_x, offset) = (tiled(&k, tile), tiled(&coef_x, tile), tiled(&offset, tile));
+        par_tiles(&mut dx[..rows * c], dy, x, tile, |dx, dy, x| {
+            let terms = dx
+                .iter_mut()
+                .zip(dy)
+                .zip(x)
+                .zip(&k)
+                .zip(&coef_x)
+                .zip(&offset);
+            for (((((dx, &dy), &x), &a), &b), &o) in terms {
+                *dx = a * dy + b * x + o;
+            }
+        });
     }
 }
 
