@@ -44,6 +44,7 @@ impl BatchNormConfig {
             config: *self,
             batch_mean: vec![0.0; c],
             batch_rstd: vec![0.0; c],
+            relu: false,
         }
     }
 }
@@ -54,6 +55,8 @@ pub struct BatchNorm {
     config: BatchNormConfig,
     batch_mean: Vec<f32>,
     batch_rstd: Vec<f32>,
+    /// Applies the following ReLU itself.
+    relu: bool,
 }
 
 /// Values per tile: whole rows of `c` channels, at least [`TILE_MIN`] values. Per-channel vectors
@@ -201,11 +204,19 @@ impl Layer for BatchNorm {
             .collect();
         let tile = tile_len(c);
         let (scale, shift) = (tiled(&scale, tile), tiled(&shift, tile));
+        let relu = self.relu;
         par_tiles(&mut a.y[..rows * c], x, x, tile, |y, x, _| {
-            for (((y, x), s), t) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
-                *y = x * s + t;
+            let terms = y.iter_mut().zip(x).zip(&scale).zip(&shift);
+            if relu {
+                terms.for_each(|(((y, x), s), t)| *y = (x * s + t).max(0.0));
+            } else {
+                terms.for_each(|(((y, x), s), t)| *y = x * s + t);
             }
         });
+    }
+    fn fuse_relu(&mut self) -> bool {
+        self.relu = true;
+        true
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let input = self.config.input;

@@ -99,6 +99,7 @@ impl Conv2dConfig {
             dy_scratch: Vec::new(),
             dweight_parts: Vec::new(),
             weight_t: vec![0.0; g.patch_len() * self.filters],
+            relu: false,
         }
     }
 }
@@ -124,6 +125,8 @@ pub struct Conv2d {
     /// `Wᵀ` (C_out, K·K·C_in) for dcol = dy · Wᵀ, or the flipped kernel (K·K·C_out, C_in) for the
     /// implicit input gradient; refreshed in backward.
     weight_t: Vec<f32>,
+    /// Applies the following ReLU itself.
+    relu: bool,
 }
 
 impl Conv2d {
@@ -238,7 +241,7 @@ impl Layer for Conv2d {
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
         let (weight, bias) = a.weights.split_at(patch * filters);
-        let (g, s) = (&self.geometry, self.slice);
+        let (g, s, relu) = (&self.geometry, self.slice, self.relu);
         let y = &mut a.y[..a.n * rows * filters];
         let x = &a.x[..a.n * in_len];
         match &self.implicit {
@@ -250,7 +253,7 @@ impl Layer for Conv2d {
                     .for_each(|((y, padded), x)| {
                         plan.pad_input(x, padded);
                         plan.forward(padded, weight, y);
-                        add_bias_rows(y, bias);
+                        add_bias_rows(y, bias, relu);
                     });
             }
             None => {
@@ -262,10 +265,14 @@ impl Layer for Conv2d {
                         im2col(x, col, images, g);
                         let dims = (images * rows, patch, filters);
                         matmul(y, col, weight, dims, Transpose::None, false, false);
-                        add_bias_rows(y, bias);
+                        add_bias_rows(y, bias, relu);
                     });
             }
         }
+    }
+    fn fuse_relu(&mut self) -> bool {
+        self.relu = true;
+        true
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();

@@ -26,6 +26,7 @@ impl DenseConfig {
         Dense {
             config: *self,
             weight_t: vec![0.0; self.d_in * self.d_out],
+            relu: false,
         }
     }
 }
@@ -36,6 +37,8 @@ pub struct Dense {
     config: DenseConfig,
     /// `Wᵀ` (d_out, d_in), refreshed in backward so `dy · Wᵀ` is a plain row-major product.
     weight_t: Vec<f32>,
+    /// Applies the following ReLU itself.
+    relu: bool,
 }
 
 impl Dense {
@@ -45,11 +48,15 @@ impl Dense {
     }
 }
 
-/// Adds `bias` to every row of `y` (rows of `bias.len()` values).
-pub(crate) fn add_bias_rows(y: &mut [f32], bias: &[f32]) {
+/// Adds `bias` to every row of `y` (rows of `bias.len()` values), then clamps at zero if `relu`.
+pub(crate) fn add_bias_rows(y: &mut [f32], bias: &[f32], relu: bool) {
     for row in y.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v += b;
+        if relu {
+            row.iter_mut()
+                .zip(bias)
+                .for_each(|(v, b)| *v = (*v + b).max(0.0));
+        } else {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
         }
     }
 }
@@ -93,7 +100,11 @@ impl Layer for Dense {
             false,
             true,
         );
-        add_bias_rows(y, bias);
+        add_bias_rows(y, bias, self.relu);
+    }
+    fn fuse_relu(&mut self) -> bool {
+        self.relu = true;
+        true
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let DenseConfig { d_in, d_out } = self.config;

@@ -196,6 +196,12 @@ pub trait Layer: Send + Sync {
     fn forward(&mut self, args: ForwardArgs<'_>);
     /// Adds parameter gradients and writes `dx`.
     fn backward(&mut self, args: BackwardArgs<'_>);
+    /// Asks the layer to apply ReLU to its output itself, because a ReLU layer follows (whose
+    /// forward is then skipped: one pass over the activations less); true if it will. A layer
+    /// that does must not read `y` in backward.
+    fn fuse_relu(&mut self) -> bool {
+        false
+    }
 }
 
 /// Elements per task when an elementwise loop is split across threads: big enough that
@@ -267,5 +273,44 @@ pub(crate) mod testing {
             dweights: &mut dweights,
         });
         (dx, dweights)
+    }
+}
+
+#[cfg(test)]
+mod fused_relu_tests {
+    use super::testing::forward;
+    use super::*;
+
+    /// A layer that takes over the next ReLU must output exactly `max(its output, 0)`.
+    fn check(make: impl Fn() -> Box<dyn Layer>, input: usize, n: usize) {
+        let mut plain = make();
+        let mut fused = make();
+        assert!(fused.fuse_relu(), "{} does not fuse", fused.type_name());
+        let params: usize = plain.params().iter().map(ParamSpec::len).sum();
+        let weights: Vec<f32> = (0..params).map(|i| (i as f32 * 0.61).sin()).collect();
+        let x: Vec<f32> = (0..n * input).map(|i| (i as f32 * 0.37).cos()).collect();
+        let mut state = vec![0.0; 2 * params];
+        let want: Vec<f32> = forward(plain.as_mut(), &x, n, &weights, &mut state, Mode::Train)
+            .iter()
+            .map(|v| v.max(0.0))
+            .collect();
+        let got = forward(fused.as_mut(), &x, n, &weights, &mut state, Mode::Train);
+        assert!(want.iter().any(|&v| v == 0.0) && want.iter().any(|&v| v > 0.0));
+        assert_eq!(got, want, "{}", plain.type_name());
+    }
+
+    #[test]
+    fn dense_conv_and_batch_norm_apply_a_fused_relu_exactly() {
+        check(|| Box::new(DenseConfig { d_in: 5, d_out: 7 }.init()), 5, 3);
+        let conv = |filters| Conv2dConfig {
+            input: Shape::new(6, 5, 16),
+            filters,
+            kernel: 3,
+            stride: 1,
+        };
+        check(move || Box::new(conv(16).init()), 6 * 5 * 16, 2); // implicit GEMM (AVX-512)
+        check(move || Box::new(conv(3).init()), 6 * 5 * 16, 2); // im2col
+        let bn = BatchNormConfig::keras(Shape::new(4, 4, 3));
+        check(move || Box::new(bn.init()), 4 * 4 * 3, 2);
     }
 }

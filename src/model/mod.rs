@@ -90,6 +90,9 @@ pub struct Sequential {
     capacity: usize,
     /// Layers up to this index need no input gradient (nothing trainable before them).
     no_dx_through: usize,
+    /// Per layer: a ReLU whose forward the layer before applies (its output is written straight
+    /// into this layer's output buffer).
+    fused: Vec<bool>,
     /// Time spent in each layer's forward and backward, while profiling.
     profile: Option<Vec<LayerTime>>,
     /// Randomness for dropout.
@@ -100,6 +103,17 @@ pub struct Sequential {
 pub const MAX_PARAMS: usize = 100_000_000;
 /// Largest sum of layer outputs per image accepted (batch buffers scale with it).
 pub const MAX_ACTIVATIONS_PER_IMAGE: usize = 16_000_000;
+
+/// Lets every layer followed by a ReLU apply it itself; returns which ReLUs were absorbed.
+fn fuse_relus(layers: &mut [Box<dyn Layer>]) -> Vec<bool> {
+    let mut fused = vec![false; layers.len()];
+    for i in 1..layers.len() {
+        if layers[i].token().as_deref() == Some("ReLU") && !fused[i - 1] {
+            fused[i] = layers[i - 1].fuse_relu();
+        }
+    }
+    fused
+}
 
 /// The layers of `config`, each with whether its output is flat.
 fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
@@ -207,7 +221,8 @@ impl Sequential {
         if !(0.0..1.0).contains(&config.bn_momentum) {
             return Err(Error::config("--bn-momentum", "must be in [0, 1)"));
         }
-        let (layers, flat): (Vec<_>, Vec<_>) = build_layers(&config)?.into_iter().unzip();
+        let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(&config)?.into_iter().unzip();
+        let fused = fuse_relus(&mut layers);
         let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
         let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
         if count > MAX_PARAMS {
@@ -234,6 +249,7 @@ impl Sequential {
             dacts: [Vec::new(), Vec::new()],
             capacity: 0,
             no_dx_through,
+            fused,
             profile: None,
             rng,
         })
@@ -279,7 +295,15 @@ impl Sequential {
         self.capacity = capacity;
         let mut lens = vec![self.config.input.len()];
         lens.extend(self.layers.iter().map(|l| l.output_shape().len()));
-        self.acts = lens.iter().map(|len| vec![0.0; len * capacity]).collect();
+        // A layer that applies the next ReLU writes into that ReLU's buffer, not its own.
+        self.acts = lens
+            .iter()
+            .enumerate()
+            .map(|(j, len)| match self.fused.get(j) {
+                Some(true) => Vec::new(),
+                _ => vec![0.0; len * capacity],
+            })
+            .collect();
         let max = lens.iter().max().copied().unwrap_or(0) * capacity;
         self.dacts = [vec![0.0; max], vec![0.0; max]];
         for layer in &mut self.layers {
@@ -301,12 +325,19 @@ impl Sequential {
             self.capacity
         );
         for (i, layer) in self.layers.iter_mut().enumerate() {
+            if self.fused[i] {
+                continue; // applied by layer i − 1, into this layer's output
+            }
             let start = self.profile.is_some().then(Instant::now);
             let (before, after) = self.acts.split_at_mut(i + 1);
+            let y = match self.fused.get(i + 1) {
+                Some(true) => &mut after[1],
+                _ => &mut after[0],
+            };
             let (weights, state) = &self.params.layer_ranges[i];
             layer.forward(ForwardArgs {
                 x: &before[i],
-                y: &mut after[0],
+                y,
                 n,
                 weights: &self.params.values[weights.clone()],
                 state: &mut self.params.state[state.clone()],
