@@ -368,3 +368,81 @@ fn unwritable_logdir_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn bench_reports_speeds_and_every_layer_and_respects_threads() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("data");
+    fixture_dataset(&root, 300, 100, 28);
+    let data = root.to_str().unwrap();
+    let args = [
+        "--threads",
+        "1",
+        "bench",
+        "--arch",
+        "8C3-BN-ReLU-MP2-D10",
+        "--steps",
+        "3",
+        "--batch-size",
+        "32",
+        "--inference-batches",
+        "2",
+        "--json",
+        "--data-dir",
+        data,
+    ];
+    let (code, out, err) = run(mnistlab(home.path()).args(args));
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["threads"], 1, "{report}");
+    assert_eq!(report["steps"], 3);
+    assert!(report["train_images_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report["inference_images_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["data_dir"], root.join("mnist").display().to_string());
+    let layers: Vec<&str> = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["layer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        layers,
+        ["Normalization", "8C3", "BN", "ReLU", "MP2", "F", "D10"]
+    );
+    let conv = &report["layers"][1];
+    assert!(
+        conv["forward_ms"].as_f64().unwrap() > 0.0 && conv["backward_ms"].as_f64().unwrap() > 0.0
+    );
+
+    let (code, out, err) = run(mnistlab(home.path()).args([
+        "bench",
+        "--model",
+        "linear",
+        "--steps",
+        "2",
+        "--data-dir",
+        data,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("images/s") && out.contains("D10"), "{out}");
+
+    refused(
+        home.path(),
+        &["bench", "--steps", "0", "--data-dir", data],
+        "--steps",
+    );
+    refused(
+        home.path(),
+        &[
+            "bench",
+            "--model",
+            "linear",
+            "--steps",
+            "100",
+            "--data-dir",
+            data,
+        ],
+        "need 12800 training images, the data has 300",
+    );
+    refused(home.path(), &["bench", "--model", "vgg"], "--model");
+}
