@@ -2,6 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::ParamStore;
+use crate::layers::PAR_CHUNK;
+use rayon::prelude::*;
 
 /// Which optimiser, with its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -140,16 +142,20 @@ impl Optimizer {
             } => {
                 let t = self.step as i32;
                 let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
-                for (((w, &g), m), v) in values
-                    .iter_mut()
-                    .zip(grads)
-                    .zip(&mut self.m)
-                    .zip(&mut self.v)
-                {
-                    *m += (g - *m) * (1.0 - beta1);
-                    *v += (g * g - *v) * (1.0 - beta2);
-                    *w -= alpha * *m / (v.sqrt() + epsilon);
-                }
+                // Element-wise, so threads split it without changing any result.
+                values
+                    .par_chunks_mut(PAR_CHUNK)
+                    .zip(grads.par_chunks(PAR_CHUNK))
+                    .zip(self.m.par_chunks_mut(PAR_CHUNK))
+                    .zip(self.v.par_chunks_mut(PAR_CHUNK))
+                    .for_each(|(((values, grads), m), v)| {
+                        let params = values.iter_mut().zip(grads).zip(m).zip(v);
+                        for (((w, &g), m), v) in params {
+                            *m += (g - *m) * (1.0 - beta1);
+                            *v += (g * g - *v) * (1.0 - beta2);
+                            *w -= alpha * *m / (v.sqrt() + epsilon);
+                        }
+                    });
             }
             OptimizerConfig::Sgd { momentum, .. } => {
                 for ((w, &g), velocity) in values.iter_mut().zip(grads).zip(&mut self.m) {
