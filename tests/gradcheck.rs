@@ -169,3 +169,11 @@ fn implicit_convolutions_with_sixteen_filters() {
     check("4C3-16C4-ReLU-GAP-D10", Shape::new(6, 5, 1), 3);
     check("16C5-BN-32C3-GAP-D10", Shape::new(6, 6, 1), 2);
 }
+
+#[test]
+fn skipped_layers_relu_taken_over_then_flatten() {
+    // The convolution applies the ReLU and writes past the (skipped) Flatten into the buffer the
+    // dense layer reads; gradients pass through both.
+    check("4C3-ReLU-D10", Shape::new(5, 5, 2), 3);
+    check("4C3-BN-ReLU-F-D6-ReLU-D10", Shape::new(4, 4, 1), 3);
+}

@@ -1,5 +1,6 @@
 //! Flatten `(h, w, c)` to `h·w·c` features. NHWC is already row-major in that order, so this
-//! only relabels the shape; the copy keeps every layer's output in its own buffer.
+//! only relabels the shape: a model skips it (see [`Layer::is_reshape`]); run on its own it
+//! copies.
 
 use super::{BackwardArgs, ForwardArgs, Layer, Shape};
 
@@ -25,6 +26,9 @@ impl Layer for Flatten {
     }
     fn output_shape(&self) -> Shape {
         Shape::flat(self.len)
+    }
+    fn is_reshape(&self) -> bool {
+        true
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let len = a.n * self.len;

@@ -202,6 +202,11 @@ pub trait Layer: Send + Sync {
     fn fuse_relu(&mut self) -> bool {
         false
     }
+    /// True for layers that only relabel the shape (NHWC values stay in place): the model skips
+    /// them, the layer before writing into their buffer and gradients passing through as they are.
+    fn is_reshape(&self) -> bool {
+        false
+    }
 }
 
 /// Elements per task when an elementwise loop is split across threads: big enough that

@@ -2,7 +2,9 @@
 //! model (stored in the model file, not counted as parameters), so a saved model normalizes raw
 //! pixels the same way at evaluation as in training. Identity until the statistics are set.
 
-use super::{par_zip_map, BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
+use super::{
+    par_zip_map, BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape, PAR_CHUNK,
+};
 use rayon::prelude::*;
 
 /// Per-value affine input normalization; state is `mean` then `std`, each of `shape.len()` values.
@@ -47,12 +49,15 @@ impl Layer for Normalize {
             *inv = 1.0 / s;
         }
         let inv_std = &self.inv_std;
+        let task = (PAR_CHUNK / len).max(1) * len; // whole images, a few per task
         a.y[..a.n * len]
-            .par_chunks_mut(len)
-            .zip(a.x.par_chunks(len))
+            .par_chunks_mut(task)
+            .zip(a.x.par_chunks(task))
             .for_each(|(y, x)| {
-                for (((y, x), m), s) in y.iter_mut().zip(x).zip(mean).zip(inv_std) {
-                    *y = (x - m) * s;
+                for (y, x) in y.chunks_exact_mut(len).zip(x.chunks_exact(len)) {
+                    for (((y, x), m), s) in y.iter_mut().zip(x).zip(mean).zip(inv_std) {
+                        *y = (x - m) * s;
+                    }
                 }
             });
     }

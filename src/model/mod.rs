@@ -90,9 +90,11 @@ pub struct Sequential {
     capacity: usize,
     /// Layers up to this index need no input gradient (nothing trainable before them).
     no_dx_through: usize,
-    /// Per layer: a ReLU whose forward the layer before applies (its output is written straight
-    /// into this layer's output buffer).
-    fused: Vec<bool>,
+    /// Per layer: its forward is skipped (a reshape, or a ReLU the layer before applies).
+    skipped: Vec<bool>,
+    /// Per layer: the activation buffer its output goes to, `acts[i + 1]` unless the layers
+    /// after it are skipped: then the buffer of the last of them, where the next layer reads.
+    dest: Vec<usize>,
     /// Time spent in each layer's forward and backward, while profiling.
     profile: Option<Vec<LayerTime>>,
     /// Randomness for dropout.
@@ -104,15 +106,22 @@ pub const MAX_PARAMS: usize = 100_000_000;
 /// Largest sum of layer outputs per image accepted (batch buffers scale with it).
 pub const MAX_ACTIVATIONS_PER_IMAGE: usize = 16_000_000;
 
-/// Lets every layer followed by a ReLU apply it itself; returns which ReLUs were absorbed.
-fn fuse_relus(layers: &mut [Box<dyn Layer>]) -> Vec<bool> {
-    let mut fused = vec![false; layers.len()];
+/// Which layers' forward passes are skipped: reshapes, and ReLUs the layer before takes over;
+/// and where each layer's output goes (see [`Sequential::dest`]).
+fn skip_layers(layers: &mut [Box<dyn Layer>]) -> (Vec<bool>, Vec<usize>) {
+    let mut skipped = vec![false; layers.len()];
     for i in 1..layers.len() {
-        if layers[i].token().as_deref() == Some("ReLU") && !fused[i - 1] {
-            fused[i] = layers[i - 1].fuse_relu();
+        let relu = layers[i].token().as_deref() == Some("ReLU");
+        skipped[i] =
+            layers[i].is_reshape() || (relu && !skipped[i - 1] && layers[i - 1].fuse_relu());
+    }
+    let mut dest: Vec<usize> = (1..=layers.len()).collect();
+    for i in (0..layers.len().saturating_sub(1)).rev() {
+        if skipped[i + 1] {
+            dest[i] = dest[i + 1];
         }
     }
-    fused
+    (skipped, dest)
 }
 
 /// The layers of `config`, each with whether its output is flat.
@@ -222,7 +231,7 @@ impl Sequential {
             return Err(Error::config("--bn-momentum", "must be in [0, 1)"));
         }
         let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(&config)?.into_iter().unzip();
-        let fused = fuse_relus(&mut layers);
+        let (skipped, dest) = skip_layers(&mut layers);
         let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
         let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
         if count > MAX_PARAMS {
@@ -249,7 +258,8 @@ impl Sequential {
             dacts: [Vec::new(), Vec::new()],
             capacity: 0,
             no_dx_through,
-            fused,
+            skipped,
+            dest,
             profile: None,
             rng,
         })
@@ -295,13 +305,13 @@ impl Sequential {
         self.capacity = capacity;
         let mut lens = vec![self.config.input.len()];
         lens.extend(self.layers.iter().map(|l| l.output_shape().len()));
-        // A layer that applies the next ReLU writes into that ReLU's buffer, not its own.
+        // Only the input and the buffers layers write to hold data.
         self.acts = lens
             .iter()
             .enumerate()
-            .map(|(j, len)| match self.fused.get(j) {
-                Some(true) => Vec::new(),
-                _ => vec![0.0; len * capacity],
+            .map(|(j, len)| match j == 0 || self.dest.contains(&j) {
+                true => vec![0.0; len * capacity],
+                false => Vec::new(),
             })
             .collect();
         let max = lens.iter().max().copied().unwrap_or(0) * capacity;
@@ -325,15 +335,12 @@ impl Sequential {
             self.capacity
         );
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            if self.fused[i] {
-                continue; // applied by layer i − 1, into this layer's output
+            if self.skipped[i] {
+                continue;
             }
             let start = self.profile.is_some().then(Instant::now);
             let (before, after) = self.acts.split_at_mut(i + 1);
-            let y = match self.fused.get(i + 1) {
-                Some(true) => &mut after[1],
-                _ => &mut after[0],
-            };
+            let y = &mut after[self.dest[i] - i - 1];
             let (weights, state) = &self.params.layer_ranges[i];
             layer.forward(ForwardArgs {
                 x: &before[i],
@@ -360,13 +367,16 @@ impl Sequential {
         self.dacts[0][..n * classes].copy_from_slice(&dlogits[..n * classes]);
         let mut cur = 0;
         for i in (0..self.layers.len()).rev() {
+            if self.layers[i].is_reshape() {
+                continue; // the gradient passes through unchanged, in the same buffer
+            }
             let start = self.profile.is_some().then(Instant::now);
             let (weights, _) = self.params.layer_ranges[i].clone();
             let [a, b] = &mut self.dacts;
             let (dy, dx) = if cur == 0 { (&*a, b) } else { (&*b, a) };
             self.layers[i].backward(BackwardArgs {
                 x: &self.acts[i],
-                y: &self.acts[i + 1],
+                y: &self.acts[self.dest[i]],
                 dy,
                 dx: (i > self.no_dx_through).then_some(dx.as_mut_slice()),
                 n,

@@ -1,8 +1,9 @@
 //! Speed measurement: training steps and batch inference of a model, with the time of each layer.
 
-use super::{evaluate, fit, Callback, EpochMetrics, TrainConfig};
+use super::{fit, Callback, EpochMetrics, TrainConfig};
 use crate::data::Images;
 use crate::error::{Error, Result};
+use crate::layers::Mode;
 use crate::model::Sequential;
 use std::time::Instant;
 
@@ -41,7 +42,7 @@ pub struct BenchReport {
     pub step_ms: f64,
     /// Training throughput.
     pub train_images_per_s: f64,
-    /// Inference (forward only, eval mode) throughput.
+    /// Inference throughput: forward passes in eval mode over a batch already in the model.
     pub inference_images_per_s: f64,
     /// Training-step time by layer, normalization first.
     pub layers: Vec<LayerReport>,
@@ -63,7 +64,7 @@ impl Callback for WarmupThenProfile {
 }
 
 /// Trains `model` for `2 × steps` steps on the first images of `train` (the second pass timed) and
-/// runs `inference_batches` batches of `test` in inference mode.
+/// runs `inference_batches` forward passes in inference mode over a batch of `test`.
 pub fn benchmark(
     model: &mut Sequential,
     train: &Images,
@@ -117,11 +118,18 @@ pub fn benchmark(
         })
         .collect();
 
-    let inference_images = (config.inference_batches * config.batch_size).min(test.len());
-    let inference_set = test.slice(0..inference_images);
-    evaluate(model, &inference_set, config.batch_size)?; // warm-up
+    // Inference: forward passes (eval mode) over one batch of test images already in the
+    // input buffer, as a serving loop would run them.
+    let n = config.batch_size.min(test.len());
+    let pixels = &test.pixels[..n * test.shape.len()];
+    for (x, &p) in model.input_mut(n).iter_mut().zip(pixels) {
+        *x = f32::from(p);
+    }
+    model.forward(n, Mode::Eval); // warm-up
     let start = Instant::now();
-    evaluate(model, &inference_set, config.batch_size)?;
+    for _ in 0..config.inference_batches {
+        model.forward(n, Mode::Eval);
+    }
     let inference_seconds = start.elapsed().as_secs_f64();
     Ok(BenchReport {
         batch_size: config.batch_size,
@@ -129,7 +137,7 @@ pub fn benchmark(
         threads: rayon::current_num_threads(),
         step_ms: step_seconds * 1e3,
         train_images_per_s: config.batch_size as f64 / step_seconds,
-        inference_images_per_s: inference_images as f64 / inference_seconds,
+        inference_images_per_s: (config.inference_batches * n) as f64 / inference_seconds,
         layers,
     })
 }

@@ -1,8 +1,8 @@
 //! Optimisers over a model's flat parameter buffer, plus L2 regularization of kernels.
 
 use crate::error::{Error, Result};
-use crate::model::ParamStore;
 use crate::layers::PAR_CHUNK;
+use crate::model::ParamStore;
 use rayon::prelude::*;
 
 /// Which optimiser, with its hyper-parameters.
