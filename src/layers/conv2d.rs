@@ -120,7 +120,8 @@ pub struct Conv2d {
     padded: Vec<f32>,
     /// Implicit path: one padded output-gradient image per slice.
     dy_scratch: Vec<f32>,
-    /// One weight gradient per slice, summed at the end of backward.
+    /// One weight-and-bias gradient per slice (laid out as the parameters), summed at the end of
+    /// backward.
     dweight_parts: Vec<f32>,
     /// `Wᵀ` (C_out, K·K·C_in) for dcol = dy · Wᵀ, or the flipped kernel (K·K·C_out, C_in) for the
     /// implicit input gradient; refreshed in backward.
@@ -182,6 +183,16 @@ impl Conv2d {
     }
 }
 
+/// Starts one slice's gradient part (`weights` values, then the bias): the weight gradient
+/// zeroed, the bias gradient the slice's sum of `dy` rows. Returns the weight gradient.
+fn start_part<'a>(part: &'a mut [f32], dy: &[f32], weights: usize) -> &'a mut [f32] {
+    let (dw, db) = part.split_at_mut(weights);
+    dw.fill(0.0);
+    db.fill(0.0);
+    sum_rows_into(db, dy);
+    dw
+}
+
 impl Layer for Conv2d {
     fn type_name(&self) -> &'static str {
         "Conv2D"
@@ -236,7 +247,8 @@ impl Layer for Conv2d {
             }
             None => self.col.resize(capacity * rows * patch, 0.0),
         }
-        self.dweight_parts.resize(slices * patch * filters, 0.0);
+        self.dweight_parts
+            .resize(slices * (patch + 1) * filters, 0.0);
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
@@ -276,14 +288,13 @@ impl Layer for Conv2d {
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
-        let (dweight, dbias) = a.dweights.split_at_mut(patch * filters);
         let (g, s) = (&self.geometry, self.backward_slice(a.n));
         let dy = &a.dy[..a.n * rows * filters];
-        sum_rows_into(dbias, dy);
         let slices = a.n.div_ceil(s);
+        let part_len = (patch + 1) * filters;
         // More slices than reserved only if the thread count grew since `reserve`.
-        if self.dweight_parts.len() < slices * patch * filters {
-            self.dweight_parts.resize(slices * patch * filters, 0.0);
+        if self.dweight_parts.len() < slices * part_len {
+            self.dweight_parts.resize(slices * part_len, 0.0);
         }
         if let Some(plan) = self.implicit.as_ref().filter(|p| p.has_input_grad()) {
             if self.dy_scratch.len() < slices * plan.padded_dy_len() {
@@ -306,7 +317,7 @@ impl Layer for Conv2d {
                 _ => transpose(weight, &mut self.weight_t, patch, filters),
             }
         }
-        let parts = self.dweight_parts[..slices * patch * filters].par_chunks_mut(patch * filters);
+        let parts = self.dweight_parts[..slices * part_len].par_chunks_mut(part_len);
         let dy_slices = dy.par_chunks(s * rows * filters);
         match &self.implicit {
             Some(plan) if plan.has_input_grad() => {
@@ -317,8 +328,8 @@ impl Layer for Conv2d {
                     .zip(self.padded.par_chunks(s * plen))
                     .zip(self.dy_scratch.par_chunks_mut(slen))
                     .zip(dx_slices.par_iter_mut())
-                    .for_each(|((((dw, dy), inputs), scratch), dx)| {
-                        dw.fill(0.0);
+                    .for_each(|((((part, dy), inputs), scratch), dx)| {
+                        let dw = start_part(part, dy, patch * filters);
                         for (i, dy) in dy.chunks(rows * filters).enumerate() {
                             plan.weight_grad(&inputs[i * plen..], dy, dw);
                             if let Some(dx) = dx.as_deref_mut() {
@@ -340,8 +351,8 @@ impl Layer for Conv2d {
                     .zip(self.padded.par_chunks(s * plen))
                     .zip(self.col.par_chunks_mut(s * rows * patch))
                     .zip(dx_slices.par_iter_mut())
-                    .for_each(|((((dw, dy), inputs), dcol), dx)| {
-                        dw.fill(0.0);
+                    .for_each(|((((part, dy), inputs), dcol), dx)| {
+                        let dw = start_part(part, dy, patch * filters);
                         for (i, dy) in dy.chunks(rows * filters).enumerate() {
                             plan.weight_grad(&inputs[i * plen..], dy, dw);
                         }
@@ -356,7 +367,8 @@ impl Layer for Conv2d {
                     .zip(dy_slices)
                     .zip(self.col.par_chunks_mut(s * rows * patch))
                     .zip(dx_slices.par_iter_mut())
-                    .for_each(|(((dw, dy), col), dx)| {
+                    .for_each(|(((part, dy), col), dx)| {
+                        let dw = start_part(part, dy, patch * filters);
                         let m = dy.len() / filters;
                         // dW (patch, filters) = colᵀ · dy
                         matmul(dw, col, dy, (patch, m, filters), Transpose::A, false, false);
@@ -367,8 +379,8 @@ impl Layer for Conv2d {
                     });
             }
         }
-        for part in self.dweight_parts[..slices * patch * filters].chunks_exact(patch * filters) {
-            for (d, p) in dweight.iter_mut().zip(part) {
+        for part in self.dweight_parts[..slices * part_len].chunks_exact(part_len) {
+            for (d, p) in a.dweights.iter_mut().zip(part) {
                 *d += p;
             }
         }
