@@ -6,6 +6,7 @@ use mnistlab::kernels::{im2col, matmul, ConvGeometry, ImplicitConv, Transpose};
 use mnistlab::layers::{
     BackwardArgs, BatchNormConfig, ForwardArgs, Layer, MaxPoolConfig, Mode, Shape,
 };
+use mnistlab::train::loss::softmax_cross_entropy;
 use std::hint::black_box;
 
 fn filled(len: usize) -> Vec<f32> {
@@ -208,5 +209,22 @@ fn max_pool(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm, conv, conv_parts, max_pool);
+/// Softmax and cross-entropy with its gradient over a batch of 128 × 10 logits.
+fn softmax_ce(c: &mut Criterion) {
+    let (n, classes) = (128, 10);
+    let logits = filled(n * classes);
+    let mut targets = vec![0.0; n * classes];
+    for (i, row) in targets.chunks_exact_mut(classes).enumerate() {
+        row[i % classes] = 1.0;
+    }
+    let mut grad = vec![0.0; n * classes];
+    let mut group = c.benchmark_group("softmax_ce");
+    group.throughput(Throughput::Elements((n * classes) as u64));
+    group.bench_function("128x10 with gradient", |bench| {
+        bench.iter(|| softmax_cross_entropy(black_box(&logits), &targets, classes, Some(&mut grad)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, gemm, conv, conv_parts, max_pool, softmax_ce);
 criterion_main!(benches);
