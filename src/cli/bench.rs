@@ -25,7 +25,7 @@ pub(super) struct BenchArgs {
     /// Images per step.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    /// Timed inference batches.
+    /// Timed inference passes (forward, eval mode) over one batch.
     #[arg(long, default_value_t = 40)]
     inference_batches: usize,
     /// Print one JSON object instead of the table.

@@ -14,7 +14,7 @@ pub struct BenchConfig {
     pub steps: usize,
     /// Images per step, for training and inference.
     pub batch_size: usize,
-    /// Timed inference batches.
+    /// Timed inference passes (forward, eval mode) over one batch.
     pub inference_batches: usize,
 }
 
