@@ -1,6 +1,7 @@
-//! Row-major matrix product over the `gemm` crate, wrapped once so no caller sees its conventions
-//! (`gemm::gemm` computes `dst := alpha·dst + beta·lhs·rhs`, takes strides as (column, row), and
-//! overwrites `dst` when `read_dst` is false).
+//! Row-major matrix product: the AVX-512 kernel of `sgemm_avx512` where the CPU has it (row blocks
+//! split across threads), else — and for `Bᵀ` — the `gemm` crate, wrapped once so no caller sees
+//! its conventions (`gemm::gemm` computes `dst := alpha·dst + beta·lhs·rhs`, takes strides as
+//! (column, row), and overwrites `dst` when `read_dst` is false).
 
 use gemm::Parallelism;
 use rayon::prelude::*;

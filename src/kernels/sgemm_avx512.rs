@@ -1,7 +1,7 @@
 //! An AVX-512 matrix product for the shapes this engine meets: `C (m, n) (+)= A (m, k) · B (k, n)`,
-//! `n` in vectors of 16 columns (a ragged last vector is loaded and stored masked). `A` is read through a [`Layout`]: strides
-//! (so `Aᵀ` costs nothing) or offset tables (implicit-GEMM convolution reads a padded image
-//! directly). Each microkernel keeps an `MR × 16·NV` block of `C` in zmm registers and, for every
+//! `n` in vectors of 16 columns (a ragged last vector is loaded and stored masked). `A` is read
+//! through a [`Layout`]: strides (so `Aᵀ` costs nothing) or offset tables (implicit-GEMM
+//! convolution reads a padded image directly). Each microkernel keeps an `MR × 16·NV` block of `C` in zmm registers and, for every
 //! `p`, broadcasts `MR` values of `A` against `NV` vectors of `B` row `p`. No packing: a block of
 //! `B` stays in L1, and `A` streams.
 
@@ -54,6 +54,9 @@ impl Layout for Tables {
         unsafe { *self.rows.add(i) + *self.cols.add(p) }
     }
     fn row_run(&self, rows: usize) -> Option<(usize, usize, *const usize)> {
+        if rows < 2 {
+            return None;
+        }
         // SAFETY: the caller asks only for rows inside its block, which the tables cover.
         let row = |i: usize| unsafe { *self.rows.add(i) };
         let (first, stride) = (row(0), row(1).checked_sub(row(0))?);
