@@ -197,8 +197,8 @@ pub trait Layer: Send + Sync {
     /// Adds parameter gradients and writes `dx`.
     fn backward(&mut self, args: BackwardArgs<'_>);
     /// Asks the layer to apply ReLU to its output itself, because a ReLU layer follows (whose
-    /// forward is then skipped: one pass over the activations less); true if it will. A layer
-    /// that does must not read `y` in backward.
+    /// forward is then skipped: one pass over the activations less); true if it will. Its
+    /// output then lives in the ReLU's buffer, which its backward receives as `y`.
     fn fuse_relu(&mut self) -> bool {
         false
     }

@@ -67,12 +67,8 @@ impl ModelConfig {
 pub struct LayerTime {
     /// Total time in `forward`.
     pub forward: Duration,
-    /// Number of `forward` calls.
-    pub forward_calls: usize,
     /// Total time in `backward`.
     pub backward: Duration,
-    /// Number of `backward` calls.
-    pub backward_calls: usize,
 }
 
 /// A sequential stack of layers with its parameters and activation buffers.
@@ -210,7 +206,13 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
     }
     let activations: usize = layers.iter().map(|(l, _)| l.output_shape().len()).sum();
     if activations > MAX_ACTIVATIONS_PER_IMAGE {
-        return Err(Error::config(what(), format!("needs {activations} activations per image, more than the {MAX_ACTIVATIONS_PER_IMAGE} supported")));
+        return Err(Error::config(
+            what(),
+            format!(
+                "needs {activations} activations per image, more than the \
+                 {MAX_ACTIVATIONS_PER_IMAGE} supported"
+            ),
+        ));
     }
     if !flat || shape.len() != config.classes {
         return Err(Error::config(
@@ -353,7 +355,6 @@ impl Sequential {
             });
             if let (Some(profile), Some(start)) = (self.profile.as_mut(), start) {
                 profile[i].forward += start.elapsed();
-                profile[i].forward_calls += 1;
             }
         }
         let last = self.acts.last().expect("at least the input");
@@ -385,7 +386,6 @@ impl Sequential {
             });
             if let (Some(profile), Some(start)) = (self.profile.as_mut(), start) {
                 profile[i].backward += start.elapsed();
-                profile[i].backward_calls += 1;
             }
             if i <= self.no_dx_through {
                 break;
