@@ -30,32 +30,17 @@ fn gemm(c: &mut Criterion) {
     for (name, m, k, n) in GEMM_SHAPES {
         let (a, b, mut out) = (filled(m * k), filled(k * n), vec![0.0; m * n]);
         group.throughput(Throughput::Elements((2 * m * k * n) as u64));
-        group.bench_function(BenchmarkId::new("single-thread", name), |bench| {
-            bench.iter(|| {
-                matmul(
-                    &mut out,
-                    black_box(&a),
-                    &b,
-                    (m, k, n),
-                    Transpose::None,
-                    false,
-                    false,
-                )
-            })
-        });
-        group.bench_function(BenchmarkId::new("transposed-a", name), |bench| {
-            bench.iter(|| {
-                matmul(
-                    &mut out,
-                    black_box(&a),
-                    &b,
-                    (m, k, n),
-                    Transpose::A,
-                    false,
-                    false,
-                )
-            })
-        });
+        for (variant, transpose) in [
+            ("single-thread", Transpose::None),
+            ("transposed-a", Transpose::A),
+        ] {
+            group.bench_function(BenchmarkId::new(variant, name), |bench| {
+                bench.iter(|| {
+                    let dims = (m, k, n);
+                    matmul(&mut out, black_box(&a), &b, dims, transpose, false, false)
+                })
+            });
+        }
     }
     group.finish();
 }
