@@ -208,18 +208,19 @@ unsafe fn broadcast_fma<const NV: usize>(a: *const f32, row: &mut [__m512; NV], 
     }
 }
 
-/// [`block`] for `MR = 14`, `NV = 1` where the 14 rows of `A` are equally spaced: element
-/// (i, p) at `a[i·stride + cols[p]]`. The whole `k` loop is one assembly block whose 14
-/// multiply-adds take their broadcast operand straight from memory, addressed from two row
-/// pointers and three stride registers, so no row offset is reloaded (the table-driven [`block`]
-/// is load-bound here).
+/// [`block`] for rows of `A` that are equally spaced, element (i, p) at `a[i·stride + cols[p]]`
+/// (a run of output pixels in one image row), with `MR × NV` 14 × 1 or 14 × 2. The whole `k`
+/// loop is one assembly block that addresses the rows from two row pointers and three stride
+/// registers, so no row offset is reloaded (the table-driven [`block`] is load-bound on them). With one vector the multiply-adds take their
+/// broadcast straight from memory; with two, one broadcast register feeds both (broadcasting
+/// from memory per multiply-add makes the loop load-bound, as a 7 × 4 variant measured).
 ///
 /// # Safety
 /// AVX-512F must be available; `cols` must hold `k` offsets, and every element reached must lie
 /// inside the caller's buffers.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block_run14(
+unsafe fn block_run<const MR: usize, const NV: usize>(
     k: usize,
     a: *const f32,
     stride: usize,
@@ -231,71 +232,179 @@ unsafe fn block_run14(
     accumulate: bool,
 ) {
     use std::arch::asm;
-    let mut acc = [_mm512_setzero_ps(); 14];
+    let mut acc = [_mm512_setzero_ps(); 28];
     if accumulate {
-        for (i, reg) in acc.iter_mut().enumerate() {
-            *reg = _mm512_loadu_ps(c.add(i * ldc));
+        for i in 0..MR * NV {
+            acc[i] = _mm512_loadu_ps(c.add((i / NV) * ldc + 16 * (i % NV)));
         }
     }
     if k > 0 {
         let s = stride * 4;
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13] = &mut acc;
-        asm!(
-            "2:",
-            "mov {t}, qword ptr [{cols}]",
-            "lea {r0}, [{a} + {t}*4]",
-            "lea {r7}, [{r0} + {s7}]",
-            "vmovups {bv}, zmmword ptr [{b}]",
-            "vfmadd231ps {c0}, {bv}, dword ptr [{r0}]{{1to16}}",
-            "vfmadd231ps {c1}, {bv}, dword ptr [{r0} + {s}]{{1to16}}",
-            "vfmadd231ps {c2}, {bv}, dword ptr [{r0} + {s}*2]{{1to16}}",
-            "vfmadd231ps {c3}, {bv}, dword ptr [{r0} + {s3}]{{1to16}}",
-            "vfmadd231ps {c4}, {bv}, dword ptr [{r0} + {s}*4]{{1to16}}",
-            "vfmadd231ps {c5}, {bv}, dword ptr [{r0} + {s5}]{{1to16}}",
-            "vfmadd231ps {c6}, {bv}, dword ptr [{r0} + {s3}*2]{{1to16}}",
-            "vfmadd231ps {c7}, {bv}, dword ptr [{r7}]{{1to16}}",
-            "vfmadd231ps {c8}, {bv}, dword ptr [{r7} + {s}]{{1to16}}",
-            "vfmadd231ps {c9}, {bv}, dword ptr [{r7} + {s}*2]{{1to16}}",
-            "vfmadd231ps {c10}, {bv}, dword ptr [{r7} + {s3}]{{1to16}}",
-            "vfmadd231ps {c11}, {bv}, dword ptr [{r7} + {s}*4]{{1to16}}",
-            "vfmadd231ps {c12}, {bv}, dword ptr [{r7} + {s5}]{{1to16}}",
-            "vfmadd231ps {c13}, {bv}, dword ptr [{r7} + {s3}*2]{{1to16}}",
-            "add {cols}, 8",
-            "add {b}, {ldb}",
-            "dec {k}",
-            "jnz 2b",
-            a = in(reg) a,
-            cols = inout(reg) cols => _,
-            b = inout(reg) b => _,
-            k = inout(reg) k => _,
-            ldb = in(reg) ldb * 4,
-            s = in(reg) s,
-            s3 = in(reg) 3 * s,
-            s5 = in(reg) 5 * s,
-            s7 = in(reg) 7 * s,
-            t = out(reg) _,
-            r0 = out(reg) _,
-            r7 = out(reg) _,
-            bv = out(zmm_reg) _,
-            c0 = inout(zmm_reg) *c0,
-            c1 = inout(zmm_reg) *c1,
-            c2 = inout(zmm_reg) *c2,
-            c3 = inout(zmm_reg) *c3,
-            c4 = inout(zmm_reg) *c4,
-            c5 = inout(zmm_reg) *c5,
-            c6 = inout(zmm_reg) *c6,
-            c7 = inout(zmm_reg) *c7,
-            c8 = inout(zmm_reg) *c8,
-            c9 = inout(zmm_reg) *c9,
-            c10 = inout(zmm_reg) *c10,
-            c11 = inout(zmm_reg) *c11,
-            c12 = inout(zmm_reg) *c12,
-            c13 = inout(zmm_reg) *c13,
-            options(nostack, readonly),
-        );
+        match (MR, NV) {
+            (14, 1) => asm!(
+                "2:",
+                "mov {t0}, qword ptr [{cols}]",
+                "lea {r0}, [{a} + {t0}*4]",
+                "lea {r7}, [{r0} + {s7}]",
+                "vmovups {b0}, zmmword ptr [{b} + 0]",
+                "vfmadd231ps {c0}, {b0}, dword ptr [{r0}]{{1to16}}",
+                "vfmadd231ps {c1}, {b0}, dword ptr [{r0} + {s}]{{1to16}}",
+                "vfmadd231ps {c2}, {b0}, dword ptr [{r0} + {s}*2]{{1to16}}",
+                "vfmadd231ps {c3}, {b0}, dword ptr [{r0} + {s3}]{{1to16}}",
+                "vfmadd231ps {c4}, {b0}, dword ptr [{r0} + {s}*4]{{1to16}}",
+                "vfmadd231ps {c5}, {b0}, dword ptr [{r0} + {s5}]{{1to16}}",
+                "vfmadd231ps {c6}, {b0}, dword ptr [{r0} + {s3}*2]{{1to16}}",
+                "vfmadd231ps {c7}, {b0}, dword ptr [{r7}]{{1to16}}",
+                "vfmadd231ps {c8}, {b0}, dword ptr [{r7} + {s}]{{1to16}}",
+                "vfmadd231ps {c9}, {b0}, dword ptr [{r7} + {s}*2]{{1to16}}",
+                "vfmadd231ps {c10}, {b0}, dword ptr [{r7} + {s3}]{{1to16}}",
+                "vfmadd231ps {c11}, {b0}, dword ptr [{r7} + {s}*4]{{1to16}}",
+                "vfmadd231ps {c12}, {b0}, dword ptr [{r7} + {s5}]{{1to16}}",
+                "vfmadd231ps {c13}, {b0}, dword ptr [{r7} + {s3}*2]{{1to16}}",
+                "add {cols}, 8",
+                "add {b}, {ldb}",
+                "dec {k}",
+                "jnz 2b",
+                a = in(reg) a,
+                cols = inout(reg) cols => _,
+                b = inout(reg) b => _,
+                k = inout(reg) k => _,
+                ldb = in(reg) ldb * 4,
+                s = in(reg) s,
+                s3 = in(reg) 3 * s,
+                s5 = in(reg) 5 * s,
+                s7 = in(reg) 7 * s,
+                r7 = out(reg) _,
+                t0 = out(reg) _,
+                r0 = out(reg) _,
+                b0 = out(zmm_reg) _,
+                c0 = inout(zmm_reg) acc[0],
+                c1 = inout(zmm_reg) acc[1],
+                c2 = inout(zmm_reg) acc[2],
+                c3 = inout(zmm_reg) acc[3],
+                c4 = inout(zmm_reg) acc[4],
+                c5 = inout(zmm_reg) acc[5],
+                c6 = inout(zmm_reg) acc[6],
+                c7 = inout(zmm_reg) acc[7],
+                c8 = inout(zmm_reg) acc[8],
+                c9 = inout(zmm_reg) acc[9],
+                c10 = inout(zmm_reg) acc[10],
+                c11 = inout(zmm_reg) acc[11],
+                c12 = inout(zmm_reg) acc[12],
+                c13 = inout(zmm_reg) acc[13],
+                options(nostack, readonly),
+            ),
+            (14, 2) => asm!(
+                "2:",
+                "mov {t0}, qword ptr [{cols}]",
+                "lea {r0}, [{a} + {t0}*4]",
+                "lea {r7}, [{r0} + {s7}]",
+                "vmovups {b0}, zmmword ptr [{b} + 0]",
+                "vmovups {b1}, zmmword ptr [{b} + 64]",
+                "vbroadcastss {t}, dword ptr [{r0}]",
+                "vfmadd231ps {c0}, {t}, {b0}",
+                "vfmadd231ps {c1}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r0} + {s}]",
+                "vfmadd231ps {c2}, {t}, {b0}",
+                "vfmadd231ps {c3}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r0} + {s}*2]",
+                "vfmadd231ps {c4}, {t}, {b0}",
+                "vfmadd231ps {c5}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r0} + {s3}]",
+                "vfmadd231ps {c6}, {t}, {b0}",
+                "vfmadd231ps {c7}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r0} + {s}*4]",
+                "vfmadd231ps {c8}, {t}, {b0}",
+                "vfmadd231ps {c9}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r0} + {s5}]",
+                "vfmadd231ps {c10}, {t}, {b0}",
+                "vfmadd231ps {c11}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r0} + {s3}*2]",
+                "vfmadd231ps {c12}, {t}, {b0}",
+                "vfmadd231ps {c13}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r7}]",
+                "vfmadd231ps {c14}, {t}, {b0}",
+                "vfmadd231ps {c15}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r7} + {s}]",
+                "vfmadd231ps {c16}, {t}, {b0}",
+                "vfmadd231ps {c17}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r7} + {s}*2]",
+                "vfmadd231ps {c18}, {t}, {b0}",
+                "vfmadd231ps {c19}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r7} + {s3}]",
+                "vfmadd231ps {c20}, {t}, {b0}",
+                "vfmadd231ps {c21}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r7} + {s}*4]",
+                "vfmadd231ps {c22}, {t}, {b0}",
+                "vfmadd231ps {c23}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r7} + {s5}]",
+                "vfmadd231ps {c24}, {t}, {b0}",
+                "vfmadd231ps {c25}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{r7} + {s3}*2]",
+                "vfmadd231ps {c26}, {t}, {b0}",
+                "vfmadd231ps {c27}, {t}, {b1}",
+                "add {cols}, 8",
+                "add {b}, {ldb}",
+                "dec {k}",
+                "jnz 2b",
+                a = in(reg) a,
+                cols = inout(reg) cols => _,
+                b = inout(reg) b => _,
+                k = inout(reg) k => _,
+                ldb = in(reg) ldb * 4,
+                s = in(reg) s,
+                s3 = in(reg) 3 * s,
+                s5 = in(reg) 5 * s,
+                s7 = in(reg) 7 * s,
+                r7 = out(reg) _,
+                t0 = out(reg) _,
+                r0 = out(reg) _,
+                t = out(zmm_reg) _,
+                b0 = out(zmm_reg) _,
+                b1 = out(zmm_reg) _,
+                c0 = inout(zmm_reg) acc[0],
+                c1 = inout(zmm_reg) acc[1],
+                c2 = inout(zmm_reg) acc[2],
+                c3 = inout(zmm_reg) acc[3],
+                c4 = inout(zmm_reg) acc[4],
+                c5 = inout(zmm_reg) acc[5],
+                c6 = inout(zmm_reg) acc[6],
+                c7 = inout(zmm_reg) acc[7],
+                c8 = inout(zmm_reg) acc[8],
+                c9 = inout(zmm_reg) acc[9],
+                c10 = inout(zmm_reg) acc[10],
+                c11 = inout(zmm_reg) acc[11],
+                c12 = inout(zmm_reg) acc[12],
+                c13 = inout(zmm_reg) acc[13],
+                c14 = inout(zmm_reg) acc[14],
+                c15 = inout(zmm_reg) acc[15],
+                c16 = inout(zmm_reg) acc[16],
+                c17 = inout(zmm_reg) acc[17],
+                c18 = inout(zmm_reg) acc[18],
+                c19 = inout(zmm_reg) acc[19],
+                c20 = inout(zmm_reg) acc[20],
+                c21 = inout(zmm_reg) acc[21],
+                c22 = inout(zmm_reg) acc[22],
+                c23 = inout(zmm_reg) acc[23],
+                c24 = inout(zmm_reg) acc[24],
+                c25 = inout(zmm_reg) acc[25],
+                c26 = inout(zmm_reg) acc[26],
+                c27 = inout(zmm_reg) acc[27],
+                options(nostack, readonly),
+            ),
+            _ => unreachable!("no run kernel for {MR} × {NV}"),
+        }
     }
-    for (i, reg) in acc.iter().enumerate() {
-        _mm512_storeu_ps(c.add(i * ldc), *reg);
+    for i in 0..MR * NV {
+        _mm512_storeu_ps(c.add((i / NV) * ldc + 16 * (i % NV)), acc[i]);
+    }
+}
+
+/// Rows of the run kernel for `NV` vectors of columns, if there is one.
+const fn run_rows(nv: usize) -> Option<usize> {
+    match nv {
+        1 | 2 => Some(14),
+        _ => None,
     }
 }
 
@@ -329,20 +438,15 @@ unsafe fn column_block<const NV: usize, L: Layout>(
         let rows = (m - i).min(mr);
         let (li, shift) = la.shifted(i, 0);
         let (ai, ci) = (a.add(shift), c.add(i * ldc));
-        if NV == 1 && rows == 14 && out.last_mask == 0xFFFF {
-            if let Some((first, stride, cols)) = li.row_run(14) {
-                block_run14(
-                    k,
-                    ai.add(first),
-                    stride,
-                    cols,
-                    b,
-                    ldb,
-                    ci,
-                    ldc,
-                    out.accumulate,
-                );
-                i += rows;
+        if let Some(run) = run_rows(NV).filter(|&r| m - i >= r && out.last_mask == 0xFFFF) {
+            if let Some((first, stride, cols)) = li.row_run(run) {
+                let a = ai.add(first);
+                let acc = out.accumulate;
+                match NV {
+                    1 => block_run::<14, 1>(k, a, stride, cols, b, ldb, ci, ldc, acc),
+                    _ => block_run::<14, 2>(k, a, stride, cols, b, ldb, ci, ldc, acc),
+                }
+                i += run;
                 continue;
             }
         }
