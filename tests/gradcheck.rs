@@ -177,3 +177,16 @@ fn skipped_layers_relu_taken_over_then_flatten() {
     check("4C3-ReLU-D10", Shape::new(5, 5, 2), 3);
     check("4C3-BN-ReLU-F-D6-ReLU-D10", Shape::new(4, 4, 1), 3);
 }
+
+#[test]
+fn relu_gradient_masked_by_the_max_pool_after_it() {
+    // The max-pool applies the ReLU's gradient mask and the ReLU's backward is skipped: after
+    // a fused ReLU, after batch norm, and after a ReLU that runs its own forward.
+    check("4C3-ReLU-MP2-F-D10", Shape::new(6, 6, 1), 3);
+    check(
+        "4C3-BN-ReLU-MP2-4C3-ReLU-MP2-GAP-D10",
+        Shape::new(8, 8, 1),
+        3,
+    );
+    check("4C3-MP2-ReLU-MP2-F-D10", Shape::new(8, 8, 1), 3);
+}

@@ -73,6 +73,7 @@ impl MaxPoolConfig {
             config: *self,
             output,
             argmax: Vec::new(),
+            relu_mask: false,
         }
     }
 }
@@ -84,6 +85,9 @@ pub struct MaxPool {
     output: Shape,
     /// Index, within its sample, of the input each output came from.
     argmax: Vec<u32>,
+    /// Backward also applies the gradient mask of the ReLU before: its input is then ≥ 0, so a
+    /// window's maximum is positive exactly where the ReLU passes the gradient of its argmax.
+    relu_mask: bool,
 }
 
 impl Layer for MaxPool {
@@ -138,16 +142,24 @@ impl Layer for MaxPool {
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let Some(dx) = a.dx else { return };
         let (in_len, out_len) = (self.config.input.len(), self.output.len());
+        let relu_mask = self.relu_mask;
         dx[..a.n * in_len]
             .par_chunks_mut(in_len)
             .zip(self.argmax.par_chunks(out_len))
             .zip(a.dy.par_chunks(out_len))
-            .for_each(|((dx, arg), dy)| {
+            .zip(a.y.par_chunks(out_len))
+            .for_each(|(((dx, arg), dy), y)| {
                 dx.fill(0.0);
-                for (&i, g) in arg.iter().zip(dy) {
-                    dx[i as usize] += g;
+                for ((&i, g), y) in arg.iter().zip(dy).zip(y) {
+                    if !relu_mask || *y > 0.0 {
+                        dx[i as usize] += g;
+                    }
                 }
             });
+    }
+    fn mask_relu_grad(&mut self) -> bool {
+        self.relu_mask = true;
+        true
     }
 }
 
@@ -170,6 +182,23 @@ mod tests {
         assert_eq!(y, [5.0, 9.0]);
         let (dx, _) = backward(&mut mp, &x, &y, &[1.0, 2.0], 1, &[]);
         assert_eq!(dx, [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn after_a_relu_windows_whose_maximum_is_zero_pass_no_gradient() {
+        let mut mp = MaxPoolConfig {
+            input: Shape::new(2, 4, 1),
+            pool: 2,
+            stride: 2,
+        }
+        .init();
+        assert!(mp.mask_relu_grad());
+        // ReLU outputs: the left window is all zero (every input was ≤ 0 before the ReLU).
+        let x = [0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 9.0, 1.0];
+        let y = forward(&mut mp, &x, 1, &[], &mut [], Mode::Train);
+        assert_eq!(y, [0.0, 9.0]);
+        let (dx, _) = backward(&mut mp, &x, &y, &[1.0, 2.0], 1, &[]);
+        assert_eq!(dx, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0]);
     }
 
     #[test]

@@ -202,6 +202,12 @@ pub trait Layer: Send + Sync {
     fn fuse_relu(&mut self) -> bool {
         false
     }
+    /// Asks the layer, whose input is the output of a ReLU, to apply that ReLU's gradient mask in
+    /// its own backward; true if it will (the model then skips the ReLU's backward: one pass over
+    /// the activations less).
+    fn mask_relu_grad(&mut self) -> bool {
+        false
+    }
     /// True for layers that only relabel the shape (NHWC values stay in place): the model skips
     /// them, the layer before writing into their buffer and gradients passing through as they are.
     fn is_reshape(&self) -> bool {

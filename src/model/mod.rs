@@ -88,6 +88,8 @@ pub struct Sequential {
     no_dx_through: usize,
     /// Per layer: its forward is skipped (a reshape, or a ReLU the layer before applies).
     skipped: Vec<bool>,
+    /// Per layer: a ReLU whose gradient mask the layer after applies; its backward is skipped.
+    relu_grad_taken: Vec<bool>,
     /// Per layer: the activation buffer its output goes to, `acts[i + 1]` unless the layers
     /// after it are skipped: then the buffer of the last of them, where the next layer reads.
     dest: Vec<usize>,
@@ -103,13 +105,18 @@ pub const MAX_PARAMS: usize = 100_000_000;
 pub const MAX_ACTIVATIONS_PER_IMAGE: usize = 16_000_000;
 
 /// Which layers' forward passes are skipped: reshapes, and ReLUs the layer before takes over;
-/// and where each layer's output goes (see [`Sequential::dest`]).
-fn skip_layers(layers: &mut [Box<dyn Layer>]) -> (Vec<bool>, Vec<usize>) {
+/// which ReLUs' backward passes are skipped, the layer after applying their mask; and where
+/// each layer's output goes (see [`Sequential::dest`]).
+fn skip_layers(layers: &mut [Box<dyn Layer>]) -> (Vec<bool>, Vec<bool>, Vec<usize>) {
+    let is_relu = |layer: &dyn Layer| layer.token().as_deref() == Some("ReLU");
     let mut skipped = vec![false; layers.len()];
     for i in 1..layers.len() {
-        let relu = layers[i].token().as_deref() == Some("ReLU");
-        skipped[i] =
-            layers[i].is_reshape() || (relu && !skipped[i - 1] && layers[i - 1].fuse_relu());
+        skipped[i] = layers[i].is_reshape()
+            || (is_relu(layers[i].as_ref()) && !skipped[i - 1] && layers[i - 1].fuse_relu());
+    }
+    let mut relu_grad_taken = vec![false; layers.len()];
+    for i in 0..layers.len().saturating_sub(1) {
+        relu_grad_taken[i] = is_relu(layers[i].as_ref()) && layers[i + 1].mask_relu_grad();
     }
     let mut dest: Vec<usize> = (1..=layers.len()).collect();
     for i in (0..layers.len().saturating_sub(1)).rev() {
@@ -117,7 +124,7 @@ fn skip_layers(layers: &mut [Box<dyn Layer>]) -> (Vec<bool>, Vec<usize>) {
             dest[i] = dest[i + 1];
         }
     }
-    (skipped, dest)
+    (skipped, relu_grad_taken, dest)
 }
 
 /// The layers of `config`, each with whether its output is flat.
@@ -233,7 +240,7 @@ impl Sequential {
             return Err(Error::config("--bn-momentum", "must be in [0, 1)"));
         }
         let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(&config)?.into_iter().unzip();
-        let (skipped, dest) = skip_layers(&mut layers);
+        let (skipped, relu_grad_taken, dest) = skip_layers(&mut layers);
         let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
         let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
         if count > MAX_PARAMS {
@@ -261,6 +268,7 @@ impl Sequential {
             capacity: 0,
             no_dx_through,
             skipped,
+            relu_grad_taken,
             dest,
             profile: None,
             rng,
@@ -368,7 +376,7 @@ impl Sequential {
         self.dacts[0][..n * classes].copy_from_slice(&dlogits[..n * classes]);
         let mut cur = 0;
         for i in (0..self.layers.len()).rev() {
-            if self.layers[i].is_reshape() {
+            if self.layers[i].is_reshape() || self.relu_grad_taken[i] {
                 continue; // the gradient passes through unchanged, in the same buffer
             }
             let start = self.profile.is_some().then(Instant::now);
@@ -432,6 +440,31 @@ mod tests {
         assert_eq!(counts("mlp"), (269_322, 0));
         assert_eq!(counts("cnn"), (147_274, 0));
         assert_eq!(counts("cnn-bn"), (72_890, 448));
+    }
+
+    #[test]
+    fn relus_are_taken_over_by_their_neighbours() {
+        let model = Sequential::new(ModelConfig::new("cnn", "mnist", Normalization::None), 0);
+        let model = model.unwrap();
+        let tokens: Vec<_> = model.layers.iter().map(|l| l.token()).collect();
+        let relu = |i: usize| tokens[i].as_deref() == Some("ReLU");
+        for i in 1..tokens.len() {
+            // Every ReLU's forward is done by the convolution or dense layer before it.
+            assert_eq!(
+                model.skipped[i],
+                relu(i) || tokens[i].as_deref() == Some("F")
+            );
+            // The max-pools mask the gradient of the ReLUs before them.
+            let before_pool = tokens
+                .get(i + 1)
+                .is_some_and(|t| t.as_deref() == Some("MP2"));
+            assert_eq!(
+                model.relu_grad_taken[i],
+                relu(i) && before_pool,
+                "layer {i}"
+            );
+        }
+        assert_eq!(model.relu_grad_taken.iter().filter(|&&t| t).count(), 3);
     }
 
     #[test]
