@@ -234,8 +234,8 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
     use std::arch::asm;
     let mut acc = [_mm512_setzero_ps(); 28];
     if accumulate {
-        for i in 0..MR * NV {
-            acc[i] = _mm512_loadu_ps(c.add((i / NV) * ldc + 16 * (i % NV)));
+        for (i, reg) in acc[..MR * NV].iter_mut().enumerate() {
+            *reg = _mm512_loadu_ps(c.add((i / NV) * ldc + 16 * (i % NV)));
         }
     }
     if k > 0 {
@@ -395,8 +395,8 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
             _ => unreachable!("no run kernel for {MR} × {NV}"),
         }
     }
-    for i in 0..MR * NV {
-        _mm512_storeu_ps(c.add((i / NV) * ldc + 16 * (i % NV)), acc[i]);
+    for (i, reg) in acc[..MR * NV].iter().enumerate() {
+        _mm512_storeu_ps(c.add((i / NV) * ldc + 16 * (i % NV)), *reg);
     }
 }
 
