@@ -152,6 +152,9 @@ unsafe fn block<const MR: usize, const NV: usize, L: Layout>(
 unsafe fn broadcast_fma<const NV: usize>(a: *const f32, row: &mut [__m512; NV], b: &[__m512; NV]) {
     use std::arch::asm;
     let (r, b) = (row.as_mut_ptr(), b.as_ptr());
+    // A typed scratch register: an untyped `out(zmm_reg) _` is given a type that prints as an
+    // invalid register name once AVX-512VL is enabled crate-wide (`-C target-cpu=native`).
+    let _t: __m512;
     match NV {
         1 => asm!(
             "vfmadd231ps {c0}, {b0}, dword ptr [{a}]{{1to16}}",
@@ -165,7 +168,7 @@ unsafe fn broadcast_fma<const NV: usize>(a: *const f32, row: &mut [__m512; NV], 
             "vfmadd231ps {c0}, {t}, {b0}",
             "vfmadd231ps {c1}, {t}, {b1}",
             a = in(reg) a,
-            t = out(zmm_reg) _,
+            t = out(zmm_reg) _t,
             c0 = inout(zmm_reg) *r,
             c1 = inout(zmm_reg) *r.add(1),
             b0 = in(zmm_reg) *b,
@@ -178,7 +181,7 @@ unsafe fn broadcast_fma<const NV: usize>(a: *const f32, row: &mut [__m512; NV], 
             "vfmadd231ps {c1}, {t}, {b1}",
             "vfmadd231ps {c2}, {t}, {b2}",
             a = in(reg) a,
-            t = out(zmm_reg) _,
+            t = out(zmm_reg) _t,
             c0 = inout(zmm_reg) *r,
             c1 = inout(zmm_reg) *r.add(1),
             c2 = inout(zmm_reg) *r.add(2),
@@ -194,7 +197,7 @@ unsafe fn broadcast_fma<const NV: usize>(a: *const f32, row: &mut [__m512; NV], 
             "vfmadd231ps {c2}, {t}, {b2}",
             "vfmadd231ps {c3}, {t}, {b3}",
             a = in(reg) a,
-            t = out(zmm_reg) _,
+            t = out(zmm_reg) _t,
             c0 = inout(zmm_reg) *r,
             c1 = inout(zmm_reg) *r.add(1),
             c2 = inout(zmm_reg) *r.add(2),
@@ -232,6 +235,8 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
     accumulate: bool,
 ) {
     use std::arch::asm;
+    // Typed scratch registers (see `broadcast_fma`).
+    let (_t, _b0, _b1): (__m512, __m512, __m512);
     let mut acc = [_mm512_setzero_ps(); 28];
     if accumulate {
         for (i, reg) in acc[..MR * NV].iter_mut().enumerate() {
@@ -277,7 +282,7 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
                 r7 = out(reg) _,
                 t0 = out(reg) _,
                 r0 = out(reg) _,
-                b0 = out(zmm_reg) _,
+                b0 = out(zmm_reg) _b0,
                 c0 = inout(zmm_reg) acc[0],
                 c1 = inout(zmm_reg) acc[1],
                 c2 = inout(zmm_reg) acc[2],
@@ -359,9 +364,9 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
                 r7 = out(reg) _,
                 t0 = out(reg) _,
                 r0 = out(reg) _,
-                t = out(zmm_reg) _,
-                b0 = out(zmm_reg) _,
-                b1 = out(zmm_reg) _,
+                t = out(zmm_reg) _t,
+                b0 = out(zmm_reg) _b0,
+                b1 = out(zmm_reg) _b1,
                 c0 = inout(zmm_reg) acc[0],
                 c1 = inout(zmm_reg) acc[1],
                 c2 = inout(zmm_reg) acc[2],
