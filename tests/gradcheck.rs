@@ -171,6 +171,15 @@ fn implicit_convolutions_with_sixteen_filters() {
 }
 
 #[test]
+fn winograd_five_by_five_convolutions() {
+    // 5×5 kernels on sixteen channels take the Winograd path where AVX-512 exists: forward,
+    // input gradient (the flipped-kernel plan) and the weight gradient summed transformed; an
+    // odd size leaves partial tiles.
+    check("16C3-16C5-GAP-D10", Shape::new(6, 5, 1), 3);
+    check("16C3-32C5-ReLU-MP2-16C5-F-D10", Shape::new(7, 7, 1), 2);
+}
+
+#[test]
 fn skipped_layers_relu_taken_over_then_flatten() {
     // The convolution applies the ReLU and writes past the (skipped) Flatten into the buffer the
     // dense layer reads; gradients pass through both.

@@ -9,8 +9,12 @@ mod gemm;
 mod im2col;
 #[cfg(target_arch = "x86_64")]
 mod sgemm_avx512;
+#[cfg(target_arch = "x86_64")]
+mod winograd;
 
 #[cfg(target_arch = "x86_64")]
 pub use conv::ImplicitConv;
 pub use gemm::{matmul, transpose, Transpose};
 pub use im2col::{col2im, im2col, same_padding, ConvGeometry};
+#[cfg(target_arch = "x86_64")]
+pub use winograd::WinogradConv;

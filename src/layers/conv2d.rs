@@ -4,7 +4,10 @@
 //! x: (N, H, W, C_in), weight: (K, K, C_in, C_out) as Keras stores it, bias: (C_out),
 //! y: (N, ceil(H/s), ceil(W/s), C_out). Weight Glorot-uniform with fans K·K·C_in and K·K·C_out.
 //!
-//! Two ways to compute it, chosen at build time:
+//! Three ways to compute it, chosen at build time:
+//! - Winograd F(2×2, 5×5) for 5×5 kernels on top of the implicit path's conditions (channels in
+//!   sixteens too): 2.8× fewer multiplies; the weight gradient is summed per slice in the
+//!   transformed domain and transformed back once;
 //! - implicit GEMM (stride 1, C_out a multiple of 16, AVX-512): each image is zero-padded once
 //!   and the matrix kernel reads it through offset tables; backward reuses the padded input for
 //!   the weight gradient and convolves the padded output gradient with the flipped kernel;
@@ -20,7 +23,7 @@ use crate::kernels::{col2im, im2col, matmul, transpose, ConvGeometry, Transpose}
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::ImplicitConv;
+use crate::kernels::{ImplicitConv, WinogradConv};
 
 /// Stand-in where the implicit kernels do not exist: never built.
 #[cfg(not(target_arch = "x86_64"))]
@@ -57,6 +60,76 @@ impl ImplicitConv {
     }
 }
 
+/// Stand-in where the Winograd kernels do not exist: never built.
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Debug)]
+struct WinogradConv;
+#[cfg(not(target_arch = "x86_64"))]
+impl WinogradConv {
+    fn new(_: &ConvGeometry, _: usize) -> Option<Self> {
+        None
+    }
+    fn padded_len(&self) -> usize {
+        unreachable!()
+    }
+    fn transformed_len(&self) -> usize {
+        unreachable!()
+    }
+    fn scratch_len(&self) -> usize {
+        unreachable!()
+    }
+    fn pad_input(&self, _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    fn transform_weight(&self, _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    fn untransform_weight_grad(&self, _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    fn forward(&self, _: &[f32], _: &[f32], _: &mut [f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    fn weight_grad(&self, _: &[f32], _: &[f32], _: &mut [f32], _: &mut [f32]) {
+        unreachable!()
+    }
+}
+
+/// The Winograd plans of a 5×5 layer: its forward pass, and its input gradient (the output
+/// gradient convolved with the flipped kernel, F → C channels); with the transformed kernels.
+#[derive(Clone, Debug)]
+struct Winograd {
+    forward: WinogradConv,
+    input_grad: WinogradConv,
+    /// The transformed kernel, refreshed in every forward pass.
+    u: Vec<f32>,
+    /// The transformed flipped kernel, refreshed in backward.
+    u_flipped: Vec<f32>,
+}
+
+impl Winograd {
+    fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
+        let forward = WinogradConv::new(g, filters)?;
+        let input_grad = WinogradConv::new(&ConvGeometry::same(g.h, g.w, filters, g.k, 1), g.c)?;
+        Some(Winograd {
+            u: vec![0.0; forward.transformed_len()],
+            u_flipped: vec![0.0; input_grad.transformed_len()],
+            forward,
+            input_grad,
+        })
+    }
+
+    /// Floats of one backward slice's scratch: a padded output-gradient image, then the
+    /// transforms' scratch.
+    fn backward_scratch_len(&self) -> usize {
+        self.input_grad.padded_len()
+            + self
+                .forward
+                .scratch_len()
+                .max(self.input_grad.scratch_len())
+    }
+}
+
 /// Builds a [`Conv2d`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dConfig {
@@ -88,11 +161,16 @@ impl Conv2dConfig {
             self.stride,
         );
         let implicit = ImplicitConv::new(&g, self.filters);
+        // Winograd also needs the implicit plan's flipped kernel.
+        let winograd = implicit
+            .as_ref()
+            .and_then(|_| Winograd::new(&g, self.filters));
         let slice = (SLICE_COL_FLOATS / (g.out_h * g.out_w * g.patch_len())).clamp(1, 8);
         Conv2d {
             config: *self,
             geometry: g,
             implicit,
+            winograd,
             slice,
             col: Vec::new(),
             padded: Vec::new(),
@@ -111,17 +189,20 @@ pub struct Conv2d {
     geometry: ConvGeometry,
     /// The implicit-GEMM plan, where it applies.
     implicit: Option<ImplicitConv>,
+    /// The Winograd plans, where they apply (they take precedence).
+    winograd: Option<Winograd>,
     /// Images per slice of the im2col path.
     slice: usize,
     /// im2col path: the unfolded input of the last forward pass, (N·out_h·out_w, K·K·C_in),
     /// reused as dcol in backward. Implicit path: dcol scratch when C_in is not a multiple of 16.
     col: Vec<f32>,
-    /// Implicit path: padded input images of the last forward pass.
+    /// Implicit and Winograd paths: padded input images of the last forward pass.
     padded: Vec<f32>,
-    /// Implicit path: one padded output-gradient image per slice.
+    /// Implicit path: one padded output-gradient image per slice; Winograd path: that and the
+    /// transforms' scratch.
     dy_scratch: Vec<f32>,
-    /// One weight-and-bias gradient per slice (laid out as the parameters), summed at the end of
-    /// backward.
+    /// One weight-and-bias gradient per slice (laid out as the parameters, the weight part
+    /// transformed on the Winograd path), summed at the end of backward.
     dweight_parts: Vec<f32>,
     /// `Wᵀ` (C_out, K·K·C_in) for dcol = dy · Wᵀ, or the flipped kernel (K·K·C_out, C_in) for the
     /// implicit input gradient; refreshed in backward.
@@ -151,11 +232,42 @@ impl Conv2d {
         )
     }
 
-    /// Images per slice of a backward pass over `n` images.
+    /// Images per slice of a backward pass over `n` images (and of a Winograd forward pass).
     fn backward_slice(&self, n: usize) -> usize {
         match self.implicit {
             Some(_) => n.div_ceil(rayon::current_num_threads()).max(1),
             None => self.slice,
+        }
+    }
+
+    /// Floats of one slice's gradient part: the weight gradient (transformed on the Winograd
+    /// path), then the bias gradient.
+    fn part_len(&self) -> usize {
+        let (_, _, patch, filters) = self.sizes();
+        match &self.winograd {
+            Some(w) => w.forward.transformed_len() + filters,
+            None => (patch + 1) * filters,
+        }
+    }
+
+    /// Floats of one slice's scratch in `dy_scratch`.
+    fn slice_scratch_len(&self) -> usize {
+        match (&self.winograd, &self.implicit) {
+            (Some(w), _) => w.backward_scratch_len(),
+            (None, Some(plan)) if plan.has_input_grad() => plan.padded_dy_len(),
+            _ => 0,
+        }
+    }
+
+    /// Grows the per-slice buffers for `slices` slices: more than reserved when the thread count
+    /// grew since `reserve`, or a smaller batch cuts into more, thinner slices.
+    fn ensure_slices(&mut self, slices: usize) {
+        let (part, scratch) = (self.part_len(), self.slice_scratch_len());
+        if self.dweight_parts.len() < slices * part {
+            self.dweight_parts.resize(slices * part, 0.0);
+        }
+        if self.dy_scratch.len() < slices * scratch {
+            self.dy_scratch.resize(slices * scratch, 0.0);
         }
     }
 
@@ -234,21 +346,19 @@ impl Layer for Conv2d {
         ]
     }
     fn reserve(&mut self, capacity: usize) {
-        let (_, rows, patch, filters) = self.sizes();
+        let (_, rows, patch, _) = self.sizes();
         let slices = capacity.div_ceil(self.backward_slice(capacity));
-        match &self.implicit {
-            Some(plan) => {
+        match (&self.winograd, &self.implicit) {
+            (Some(w), _) => self.padded.resize(capacity * w.forward.padded_len(), 0.0),
+            (None, Some(plan)) => {
                 self.padded.resize(capacity * plan.padded_len(), 0.0);
-                if plan.has_input_grad() {
-                    self.dy_scratch.resize(slices * plan.padded_dy_len(), 0.0);
-                } else {
+                if !plan.has_input_grad() {
                     self.col.resize(capacity * rows * patch, 0.0);
                 }
             }
-            None => self.col.resize(capacity * rows * patch, 0.0),
+            (None, None) => self.col.resize(capacity * rows * patch, 0.0),
         }
-        self.dweight_parts
-            .resize(slices * (patch + 1) * filters, 0.0);
+        self.ensure_slices(slices);
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
@@ -256,6 +366,28 @@ impl Layer for Conv2d {
         let (g, s, relu) = (&self.geometry, self.slice, self.relu);
         let y = &mut a.y[..a.n * rows * filters];
         let x = &a.x[..a.n * in_len];
+        if self.winograd.is_some() {
+            // One slice per thread, each with its own scratch.
+            let s = self.backward_slice(a.n);
+            self.ensure_slices(a.n.div_ceil(s));
+            let scratch_len = self.slice_scratch_len();
+            let w = self.winograd.as_mut().expect("checked");
+            w.forward.transform_weight(weight, &mut w.u);
+            let (plan, u, plen) = (&w.forward, &w.u, w.forward.padded_len());
+            y.par_chunks_mut(s * rows * filters)
+                .zip(self.padded[..a.n * plen].par_chunks_mut(s * plen))
+                .zip(x.par_chunks(s * in_len))
+                .zip(self.dy_scratch.par_chunks_mut(scratch_len))
+                .for_each(|(((y, padded), x), scratch)| {
+                    let images = y.chunks_mut(rows * filters).zip(padded.chunks_mut(plen));
+                    for ((y, padded), x) in images.zip(x.chunks(in_len)) {
+                        plan.pad_input(x, padded);
+                        plan.forward(padded, u, scratch, y);
+                        add_bias_rows(y, bias, relu);
+                    }
+                });
+            return;
+        }
         match &self.implicit {
             Some(plan) => {
                 let plen = plan.padded_len();
@@ -288,19 +420,12 @@ impl Layer for Conv2d {
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();
-        let (g, s) = (&self.geometry, self.backward_slice(a.n));
+        let s = self.backward_slice(a.n);
         let dy = &a.dy[..a.n * rows * filters];
         let slices = a.n.div_ceil(s);
-        let part_len = (patch + 1) * filters;
-        // More slices than reserved only if the thread count grew since `reserve`.
-        if self.dweight_parts.len() < slices * part_len {
-            self.dweight_parts.resize(slices * part_len, 0.0);
-        }
-        if let Some(plan) = self.implicit.as_ref().filter(|p| p.has_input_grad()) {
-            if self.dy_scratch.len() < slices * plan.padded_dy_len() {
-                self.dy_scratch.resize(slices * plan.padded_dy_len(), 0.0);
-            }
-        }
+        let (part_len, scratch_len) = (self.part_len(), self.slice_scratch_len());
+        self.ensure_slices(slices);
+        let g = &self.geometry;
         let want_dx = a.dx.is_some();
         let mut dx_slices: Vec<Option<&mut [f32]>> = match a.dx {
             Some(dx) => dx[..a.n * in_len]
@@ -319,14 +444,53 @@ impl Layer for Conv2d {
         }
         let parts = self.dweight_parts[..slices * part_len].par_chunks_mut(part_len);
         let dy_slices = dy.par_chunks(s * rows * filters);
+        if let Some(w) = self.winograd.as_mut() {
+            if want_dx {
+                w.input_grad
+                    .transform_weight(&self.weight_t, &mut w.u_flipped);
+            }
+            let (fwd, igrad, u_flipped) = (&w.forward, &w.input_grad, &w.u_flipped);
+            let (plen, dy_plen) = (fwd.padded_len(), igrad.padded_len());
+            parts
+                .zip(dy_slices)
+                .zip(self.padded.par_chunks(s * plen))
+                .zip(self.dy_scratch.par_chunks_mut(scratch_len))
+                .zip(dx_slices.par_iter_mut())
+                .for_each(|((((part, dy), inputs), scratch), dx)| {
+                    let du = start_part(part, dy, fwd.transformed_len());
+                    let (padded_dy, scratch) = scratch.split_at_mut(dy_plen);
+                    for (i, dy) in dy.chunks(rows * filters).enumerate() {
+                        fwd.weight_grad(&inputs[i * plen..], dy, scratch, du);
+                        if let Some(dx) = dx.as_deref_mut() {
+                            igrad.pad_input(dy, padded_dy);
+                            let dx = &mut dx[i * in_len..(i + 1) * in_len];
+                            igrad.forward(padded_dy, u_flipped, scratch, dx);
+                        }
+                    }
+                });
+            // Sum the slices' parts, then transform the kernel gradient back once.
+            let (total, rest) = self.dweight_parts[..slices * part_len].split_at_mut(part_len);
+            for part in rest.chunks_exact(part_len) {
+                for (t, p) in total.iter_mut().zip(part) {
+                    *t += p;
+                }
+            }
+            let (du, dbias) = total.split_at(fwd.transformed_len());
+            let (dweight, dbias_out) = a.dweights.split_at_mut(patch * filters);
+            fwd.untransform_weight_grad(du, dweight);
+            for (d, p) in dbias_out.iter_mut().zip(dbias) {
+                *d += p;
+            }
+            return;
+        }
         match &self.implicit {
             Some(plan) if plan.has_input_grad() => {
-                let (plen, slen) = (plan.padded_len(), plan.padded_dy_len());
                 let flipped = &self.weight_t;
+                let plen = plan.padded_len();
                 parts
                     .zip(dy_slices)
                     .zip(self.padded.par_chunks(s * plen))
-                    .zip(self.dy_scratch.par_chunks_mut(slen))
+                    .zip(self.dy_scratch.par_chunks_mut(scratch_len))
                     .zip(dx_slices.par_iter_mut())
                     .for_each(|((((part, dy), inputs), scratch), dx)| {
                         let dw = start_part(part, dy, patch * filters);
