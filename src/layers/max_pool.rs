@@ -202,6 +202,24 @@ mod tests {
     }
 
     #[test]
+    fn inputs_past_the_last_window_get_a_zero_gradient() {
+        // 3×3 with two channels, 2×2 windows: the last row and column are in no window.
+        let mut mp = MaxPoolConfig {
+            input: Shape::new(3, 3, 2),
+            pool: 2,
+            stride: 2,
+        }
+        .init();
+        let x: Vec<f32> = (0..18).map(|i| ((i * 7) % 11) as f32).collect();
+        let y = forward(&mut mp, &x, 1, &[], &mut [], Mode::Train);
+        assert_eq!(y, [9.0, 10.0]); // channel 0 max at pixel (1, 0), channel 1 at (0, 1)
+        let (dx, _) = backward(&mut mp, &x, &y, &[1.5, 2.5], 1, &[]);
+        let mut want = vec![0.0; 18];
+        (want[6], want[3]) = (1.5, 2.5);
+        assert_eq!(dx, want);
+    }
+
+    #[test]
     fn odd_sizes_floor_and_oversized_windows_are_refused() {
         let cfg = MaxPoolConfig {
             input: Shape::new(7, 7, 64),
