@@ -122,6 +122,14 @@ impl ImplicitConv {
     pub fn weight_grad(&self, padded: &[f32], dy: &[f32], dweight: &mut [f32]) {
         let (k, f, m) = (self.tap.len(), self.filters, self.pixel.len());
         assert!(padded.len() >= self.padded_len() && dy.len() >= m * f && dweight.len() >= k * f);
+        if self.g.c == 1 {
+            // SAFETY: AVX-512F is present (checked in `new`); the sizes are asserted above.
+            match self.g.k {
+                3 => return unsafe { self.weight_grad_one_channel::<3, 9>(padded, dy, dweight) },
+                5 => return unsafe { self.weight_grad_one_channel::<5, 25>(padded, dy, dweight) },
+                _ => {}
+            }
+        }
         let la = Tables {
             rows: self.tap.as_ptr(),
             cols: self.pixel.as_ptr(),
@@ -139,6 +147,44 @@ impl ImplicitConv {
                 f,
                 true,
             )
+        }
+    }
+
+    /// [`Self::weight_grad`] for a single input channel and a K×K kernel (`TAPS` = K²): per block
+    /// of 16 filters, all taps' gradients stay in registers over the whole image, each pixel
+    /// adding its K² input values times its 16 output gradients. (As a matrix product its rows
+    /// would be the taps: K² rows of one vector each, reloaded per block of pixels.)
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `padded`, `dy` and `dweight` hold what `weight_grad` asserts.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn weight_grad_one_channel<const K: usize, const TAPS: usize>(
+        &self,
+        padded: &[f32],
+        dy: &[f32],
+        dweight: &mut [f32],
+    ) {
+        use std::arch::x86_64::*;
+        let (f, wp) = (self.filters, self.wp);
+        for fb in (0..f).step_by(16) {
+            let mut acc = [_mm512_setzero_ps(); TAPS];
+            for (t, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_loadu_ps(dweight.as_ptr().add(t * f + fb));
+            }
+            for (p, &start) in self.pixel.iter().enumerate() {
+                let g = _mm512_loadu_ps(dy.as_ptr().add(p * f + fb));
+                let window = padded.as_ptr().add(start);
+                for ky in 0..K {
+                    let row = window.add(ky * wp);
+                    for kx in 0..K {
+                        let x = _mm512_set1_ps(*row.add(kx));
+                        acc[ky * K + kx] = _mm512_fmadd_ps(x, g, acc[ky * K + kx]);
+                    }
+                }
+            }
+            for (t, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(dweight.as_mut_ptr().add(t * f + fb), *acc);
+            }
         }
     }
 
@@ -210,6 +256,8 @@ mod tests {
             (7, 7, 32, 3, 64),
             (6, 5, 1, 4, 16),
             (6, 5, 16, 4, 32),
+            (28, 28, 1, 5, 16),
+            (9, 7, 1, 3, 32),
         ] {
             let g = ConvGeometry::same(h, w, c, k, 1);
             let Some(plan) = ImplicitConv::new(&g, f) else {
