@@ -2,7 +2,7 @@
 //! `cargo bench --bench kernels`; throughput is reported in FLOP/s (2 per multiply-add).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mnistlab::kernels::{im2col, matmul, ConvGeometry, ImplicitConv, Transpose};
+use mnistlab::kernels::{im2col, matmul, ConvGeometry, ImplicitConv, Transpose, WinogradConv};
 use mnistlab::layers::{
     BackwardArgs, BatchNormConfig, ForwardArgs, Layer, MaxPoolConfig, Mode, Shape,
 };
@@ -146,6 +146,42 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
+/// One image through the Winograd F(2×2, 5×5) convolution, single thread: the 5×5 layers of the
+/// CNN, and their input gradients (the output gradient convolved with the flipped kernel).
+/// Throughput counts the direct convolution's multiply-adds, so it compares with `conv`.
+fn winograd(c: &mut Criterion) {
+    let mut group = c.benchmark_group("winograd");
+    for (h, w, ch, f, role) in [
+        (14, 14, 16, 32, "32C5 forward"),
+        (7, 7, 32, 64, "64C5 forward"),
+        (14, 14, 32, 16, "32C5 input-grad"),
+        (7, 7, 64, 32, "64C5 input-grad"),
+    ] {
+        let g = ConvGeometry::same(h, w, ch, 5, 1);
+        let Some(plan) = WinogradConv::new(&g, f) else {
+            return; // no AVX-512 here
+        };
+        let (x, weight, dy) = (filled(h * w * ch), filled(25 * ch * f), filled(h * w * f));
+        let mut padded = vec![0.0; plan.padded_len()];
+        plan.pad_input(&x, &mut padded);
+        let mut u = vec![0.0; plan.transformed_len()];
+        plan.transform_weight(&weight, &mut u);
+        let mut scratch = vec![0.0; plan.scratch_len()];
+        let (mut y, mut du) = (vec![0.0; h * w * f], vec![0.0; plan.transformed_len()]);
+        group.throughput(Throughput::Elements((2 * h * w * 25 * ch * f) as u64));
+        group.bench_function(BenchmarkId::new("conv", role), |bench| {
+            bench.iter(|| plan.forward(black_box(&padded), &u, &mut scratch, &mut y))
+        });
+        if role.ends_with("forward") {
+            let name = role.replace("forward", "weight-grad");
+            group.bench_function(BenchmarkId::new("conv", name), |bench| {
+                bench.iter(|| plan.weight_grad(black_box(&padded), &dy, &mut scratch, &mut du))
+            });
+        }
+    }
+    group.finish();
+}
+
 /// Max-pooling 2×2 over a batch of 128, forward (training) and backward.
 fn max_pool(c: &mut Criterion) {
     let mut group = c.benchmark_group("max_pool");
@@ -211,5 +247,5 @@ fn softmax_ce(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm, conv, conv_parts, max_pool, softmax_ce);
+criterion_group!(benches, gemm, conv, winograd, conv_parts, max_pool, softmax_ce);
 criterion_main!(benches);
