@@ -1,4 +1,4 @@
-//! Compute kernels on flat `f32` slices: matrix products, implicit-GEMM convolution, NHWC
+//! Compute kernels on flat `f32` slices: matrix products, implicit-GEMM and Winograd convolution, NHWC
 //! im2col/col2im. This is the only module that may use `unsafe` (SIMD intrinsics and assembly,
 //! the GEMM crate); everything it exports is safe.
 #![allow(unsafe_code)]
