@@ -1,6 +1,6 @@
-//! Compute kernels on flat `f32` slices: matrix products, implicit-GEMM and Winograd convolution, NHWC
-//! im2col/col2im. This is the only module that may use `unsafe` (SIMD intrinsics and assembly,
-//! the GEMM crate); everything it exports is safe.
+//! Compute kernels on flat `f32` slices: matrix products, implicit-GEMM and Winograd
+//! convolution, NHWC im2col/col2im. This is the only module that may use `unsafe` (SIMD
+//! intrinsics and assembly, the GEMM crate); everything it exports is safe.
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86_64")]
