@@ -8,6 +8,8 @@ mod conv;
 mod gemm;
 mod im2col;
 #[cfg(target_arch = "x86_64")]
+mod pool;
+#[cfg(target_arch = "x86_64")]
 mod sgemm_avx512;
 #[cfg(target_arch = "x86_64")]
 mod winograd;
@@ -17,4 +19,12 @@ pub use conv::ImplicitConv;
 pub use gemm::{matmul, transpose, Transpose};
 pub use im2col::{col2im, im2col, same_padding, ConvGeometry};
 #[cfg(target_arch = "x86_64")]
+pub use pool::{max_pool2_applies, max_pool2_backward, max_pool2_forward};
+#[cfg(target_arch = "x86_64")]
 pub use winograd::WinogradConv;
+
+/// Where the AVX-512 pooling kernel does not exist, it never applies.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn max_pool2_applies(_: usize) -> bool {
+    false
+}

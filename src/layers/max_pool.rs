@@ -2,6 +2,9 @@
 //! Forward keeps the argmax of each output so backward routes the gradient to it.
 
 use super::{BackwardArgs, ForwardArgs, Layer, Shape};
+use crate::kernels::max_pool2_applies;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::{max_pool2_backward, max_pool2_forward};
 use rayon::prelude::*;
 
 /// Channels handled together in the forward loop.
@@ -74,6 +77,7 @@ impl MaxPoolConfig {
             output,
             argmax: Vec::new(),
             relu_mask: false,
+            vector_kernel: self.pool == 2 && self.stride == 2 && max_pool2_applies(self.input.c),
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct MaxPool {
     /// Backward also applies the gradient mask of the ReLU before: its input is then ≥ 0, so a
     /// window's maximum is positive exactly where the ReLU passes the gradient of its argmax.
     relu_mask: bool,
+    /// 2×2 windows with stride 2 on channels in sixteens: the AVX-512 kernel runs them.
+    vector_kernel: bool,
 }
 
 impl Layer for MaxPool {
@@ -115,6 +121,16 @@ impl Layer for MaxPool {
             stride,
         } = self.config;
         let (out, c) = (self.output, input.c);
+        #[cfg(target_arch = "x86_64")]
+        if self.vector_kernel {
+            let dims = (input.h, input.w, c);
+            a.y[..a.n * out.len()]
+                .par_chunks_mut(out.len())
+                .zip(self.argmax.par_chunks_mut(out.len()))
+                .zip(a.x.par_chunks(input.len()))
+                .for_each(|((y, arg), x)| max_pool2_forward(x, dims, y, arg));
+            return;
+        }
         a.y[..a.n * out.len()]
             .par_chunks_mut(out.len())
             .zip(self.argmax.par_chunks_mut(out.len()))
@@ -143,6 +159,20 @@ impl Layer for MaxPool {
         let Some(dx) = a.dx else { return };
         let (in_len, out_len) = (self.config.input.len(), self.output.len());
         let relu_mask = self.relu_mask;
+        #[cfg(target_arch = "x86_64")]
+        if self.vector_kernel {
+            let input = self.config.input;
+            dx[..a.n * in_len]
+                .par_chunks_mut(in_len)
+                .zip(self.argmax.par_chunks(out_len))
+                .zip(a.dy.par_chunks(out_len))
+                .zip(a.y.par_chunks(out_len))
+                .for_each(|(((dx, arg), dy), y)| {
+                    let dims = (input.h, input.w, input.c);
+                    max_pool2_backward((arg, dy, y), dims, relu_mask, dx)
+                });
+            return;
+        }
         dx[..a.n * in_len]
             .par_chunks_mut(in_len)
             .zip(self.argmax.par_chunks(out_len))

@@ -1,0 +1,166 @@
+//! 2×2 max-pooling with stride 2 over NHWC images whose channels come in sixteens, on AVX-512:
+//! one vector of channels per window position, the maximum and its index chosen by compare
+//! masks. The generic pooling loop spends most of its time on bookkeeping per window at these
+//! sizes; this is the tutorial's pooling layer.
+
+use super::gemm::HAS_AVX512;
+use std::arch::x86_64::*;
+
+const LANES: usize = 16;
+
+/// Whether the kernels below run here for `c` channels.
+pub fn max_pool2_applies(c: usize) -> bool {
+    c.is_multiple_of(LANES) && *HAS_AVX512
+}
+
+/// One image `x` (h, w, c) → `y` (h/2, w/2, c), and for each output the index in `x` of the
+/// first maximum of its window (windows read row by row; NaN never replaces a maximum).
+pub fn max_pool2_forward(
+    x: &[f32],
+    (h, w, c): (usize, usize, usize),
+    y: &mut [f32],
+    arg: &mut [u32],
+) {
+    let (oh, ow) = (h / 2, w / 2);
+    assert!(max_pool2_applies(c) && x.len() >= h * w * c);
+    assert!(y.len() >= oh * ow * c && arg.len() >= oh * ow * c && h * w * c <= u32::MAX as usize);
+    // SAFETY: AVX-512F is present (checked above); every index stays below the asserted sizes.
+    unsafe { forward(x, (h, w, c), y, arg) }
+}
+
+/// The input gradient of one image: `dy` of each output goes to the input its maximum came from
+/// (only where `y > 0` with `relu_mask`, the ReLU before having been folded in); every other
+/// value of `dx` (h, w, c) is written zero.
+pub fn max_pool2_backward(
+    (arg, dy, y): (&[u32], &[f32], &[f32]),
+    (h, w, c): (usize, usize, usize),
+    relu_mask: bool,
+    dx: &mut [f32],
+) {
+    let outputs = (h / 2) * (w / 2) * c;
+    assert!(max_pool2_applies(c) && dx.len() >= h * w * c);
+    assert!(arg.len() >= outputs && dy.len() >= outputs && y.len() >= outputs);
+    // SAFETY: as in `max_pool2_forward`.
+    unsafe { backward((arg, dy, y), (h, w, c), relu_mask, dx) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn forward(x: &[f32], (h, w, c): (usize, usize, usize), y: &mut [f32], arg: &mut [u32]) {
+    let (oh, ow) = (h / 2, w / 2);
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let o = (oy * ow + ox) * c;
+            let top = (2 * oy * w + 2 * ox) * c;
+            let window = [top, top + c, top + w * c, top + (w + 1) * c];
+            for ch in (0..c).step_by(LANES) {
+                let mut best = _mm512_loadu_ps(x.as_ptr().add(window[0] + ch));
+                let mut at = _mm512_add_epi32(_mm512_set1_epi32((window[0] + ch) as i32), lane);
+                for &start in &window[1..] {
+                    let v = _mm512_loadu_ps(x.as_ptr().add(start + ch));
+                    let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+                    best = _mm512_mask_blend_ps(take, best, v);
+                    let here = _mm512_add_epi32(_mm512_set1_epi32((start + ch) as i32), lane);
+                    at = _mm512_mask_blend_epi32(take, at, here);
+                }
+                _mm512_storeu_ps(y.as_mut_ptr().add(o + ch), best);
+                _mm512_storeu_si512(arg.as_mut_ptr().add(o + ch).cast(), at);
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn backward(
+    (arg, dy, y): (&[u32], &[f32], &[f32]),
+    (h, w, c): (usize, usize, usize),
+    relu_mask: bool,
+    dx: &mut [f32],
+) {
+    let (oh, ow) = (h / 2, w / 2);
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    // Rows and columns past the last window get no gradient.
+    dx[2 * oh * w * c..h * w * c].fill(0.0);
+    for row in 0..2 * oh {
+        dx[(row * w + 2 * ow) * c..(row + 1) * w * c].fill(0.0);
+    }
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let o = (oy * ow + ox) * c;
+            let top = (2 * oy * w + 2 * ox) * c;
+            for ch in (0..c).step_by(LANES) {
+                let g = _mm512_loadu_ps(dy.as_ptr().add(o + ch));
+                let from = _mm512_loadu_si512(arg.as_ptr().add(o + ch).cast());
+                let passes = if relu_mask {
+                    let yv = _mm512_loadu_ps(y.as_ptr().add(o + ch));
+                    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(yv, _mm512_setzero_ps())
+                } else {
+                    0xFFFF
+                };
+                for start in [top, top + c, top + w * c, top + (w + 1) * c] {
+                    let here = _mm512_add_epi32(_mm512_set1_epi32((start + ch) as i32), lane);
+                    let hit = _mm512_mask_cmpeq_epi32_mask(passes, from, here);
+                    _mm512_storeu_ps(dx.as_mut_ptr().add(start + ch), _mm512_maskz_mov_ps(hit, g));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pooling as the definition says, one value at a time.
+    fn reference(x: &[f32], (h, w, c): (usize, usize, usize)) -> (Vec<f32>, Vec<u32>) {
+        let (oh, ow) = (h / 2, w / 2);
+        let (mut y, mut arg) = (vec![0.0; oh * ow * c], vec![0; oh * ow * c]);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let o = (oy * ow + ox) * c + ch;
+                    for (py, px) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let i = ((2 * oy + py) * w + 2 * ox + px) * c + ch;
+                        if (py, px) == (0, 0) || x[i] > y[o] {
+                            (y[o], arg[o]) = (x[i], i as u32);
+                        }
+                    }
+                }
+            }
+        }
+        (y, arg)
+    }
+
+    #[test]
+    fn matches_the_definition_with_ties_odd_sizes_and_the_relu_mask() {
+        if !max_pool2_applies(16) {
+            eprintln!("no AVX-512 here: the pooling kernel is not tested");
+            return;
+        }
+        for (h, w, c) in [(4, 4, 16), (7, 5, 32), (28, 28, 16)] {
+            // Coarse values: many ties, and zeros as after a ReLU.
+            let x: Vec<f32> = (0..h * w * c)
+                .map(|i| ((i * 37) % 7) as f32 - 3.0)
+                .collect();
+            let x: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+            let (want_y, want_arg) = reference(&x, (h, w, c));
+            let outputs = want_y.len();
+            let (mut y, mut arg) = (vec![f32::NAN; outputs], vec![u32::MAX; outputs]);
+            max_pool2_forward(&x, (h, w, c), &mut y, &mut arg);
+            assert_eq!((&y, &arg), (&want_y, &want_arg), "{h}x{w}x{c}");
+
+            let dy: Vec<f32> = (0..outputs).map(|i| i as f32 + 0.5).collect();
+            for relu_mask in [false, true] {
+                let mut want_dx = vec![0.0; h * w * c];
+                for o in 0..outputs {
+                    if !relu_mask || y[o] > 0.0 {
+                        want_dx[arg[o] as usize] = dy[o];
+                    }
+                }
+                let mut dx = vec![f32::NAN; h * w * c];
+                max_pool2_backward((&arg, &dy, &y), (h, w, c), relu_mask, &mut dx);
+                assert_eq!(dx, want_dx, "{h}x{w}x{c} mask {relu_mask}");
+            }
+        }
+    }
+}
