@@ -1,13 +1,14 @@
 //! Winograd convolution F(2×2, 5×5) for stride-1 "same" convolutions with 5×5 kernels and
-//! channel counts in sixteens: each 2×2 block of outputs comes from a 6×6 input tile with 36
-//! multiplies per channel pair instead of 100 (2.8× fewer). (F(2×2, 3×3) saves only 2.25× and
-//! measured slower than the direct kernel at the tutorial's channel counts.) Per image: the tiles are transformed (`V = Bᵀ d B`), multiplied per tile position ξ
-//! by the transformed kernel (`M[ξ] = V[ξ] · U[ξ]`, one matrix product per ξ) and transformed
-//! back (`y = Aᵀ M A`). The weight gradient is the transpose of the same linear map:
+//! channel counts in sixteens: each 2×2 block of outputs comes from a 6×6 input tile (α = 6)
+//! with 36 multiplies per channel pair instead of 100 (2.8× fewer). (F(2×2, 3×3) saves only
+//! 2.25× and measured slower than the direct kernel at the tutorial's channel counts.) Per
+//! image: the tiles are transformed (`V = Bᵀ d B`), multiplied per tile position ξ by the
+//! transformed kernel (`M[ξ] = V[ξ] · U[ξ]`, one matrix product per ξ) and transformed back
+//! (`y = Aᵀ M A`). The weight gradient is the transpose of the same linear map:
 //! `dU[ξ] += V[ξ]ᵀ · (A dy Aᵀ)[ξ]`, `dW = Gᵀ dU G`; the input gradient is this convolution of
 //! the output gradient with the flipped kernel.
 //!
-//! The transform matrices come from the interpolation points 0, 1, −1 (, 2, −2) and ∞
+//! The transform matrices come from the interpolation points 0, 1, −1, 2, −2 and ∞
 //! (Toom-Cook); the Lagrange denominators are folded into `G`, so the data transforms have
 //! small integer entries.
 //!
@@ -22,8 +23,9 @@ use std::arch::x86_64::*;
 
 /// Outputs per tile side.
 const TILE: usize = 2;
-/// Kernel side and input tile side.
+/// Kernel side.
 const R: usize = 5;
+/// Input tile side.
 const ALPHA: usize = TILE + R - 1;
 /// Channels transformed together (one AVX-512 vector).
 const LANES: usize = 16;
