@@ -241,11 +241,7 @@ impl ImplicitConv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::{col2im, im2col, matmul, Transpose};
-
-    fn filled(len: usize, seed: f32) -> Vec<f32> {
-        (0..len).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
-    }
+    use crate::kernels::reference::{convolution, filled};
 
     /// The implicit path against im2col + matrix product, for forward and both gradients.
     #[test]
@@ -270,28 +266,7 @@ mod tests {
                 filled(patch * f, 0.7),
                 filled(h * w * f, 1.3),
             );
-            let mut col = vec![0.0; h * w * patch];
-            im2col(&x, &mut col, 1, &g);
-            let mut want_y = vec![0.0; h * w * f];
-            matmul(
-                &mut want_y,
-                &col,
-                &weight,
-                (h * w, patch, f),
-                Transpose::None,
-                false,
-                false,
-            );
-            let mut want_dw = vec![0.0; patch * f];
-            matmul(
-                &mut want_dw,
-                &col,
-                &dy,
-                (patch, h * w, f),
-                Transpose::A,
-                false,
-                false,
-            );
+            let (want_y, want_dw, want_dx) = convolution(&g, f, (&x, &weight, &dy));
 
             let mut padded = vec![f32::NAN; plan.padded_len()];
             plan.pad_input(&x, &mut padded);
@@ -311,20 +286,6 @@ mod tests {
             close(&dw, &want_dw, "weight grad");
 
             if plan.has_input_grad() {
-                let mut dcol = vec![0.0; h * w * patch];
-                let mut wt = vec![0.0; patch * f];
-                crate::kernels::transpose(&weight, &mut wt, patch, f);
-                matmul(
-                    &mut dcol,
-                    &dy,
-                    &wt,
-                    (h * w, f, patch),
-                    Transpose::None,
-                    false,
-                    false,
-                );
-                let mut want_dx = vec![0.0; h * w * c];
-                col2im(&dcol, &mut want_dx, 1, &g);
                 let (mut flipped, mut scratch) =
                     (vec![0.0; patch * f], vec![f32::NAN; plan.padded_dy_len()]);
                 plan.flip_weight(&weight, &mut flipped);

@@ -9,6 +9,8 @@ mod gemm;
 mod im2col;
 #[cfg(target_arch = "x86_64")]
 mod pool;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod reference;
 #[cfg(target_arch = "x86_64")]
 mod sgemm_avx512;
 #[cfg(target_arch = "x86_64")]

@@ -461,15 +461,13 @@ impl WinogradConv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::{im2col, matmul, Transpose};
+    use crate::kernels::reference::{convolution, filled};
+    use crate::kernels::ImplicitConv;
 
-    fn filled(len: usize, seed: f32) -> Vec<f32> {
-        (0..len).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
-    }
-
-    /// Forward and weight gradient against im2col + matrix product.
+    /// Forward, weight gradient, and input gradient (the flipped kernel through a plan for F → C
+    /// channels, as the layer runs it) against im2col + matrix products.
     #[test]
-    fn matches_im2col_for_forward_and_weight_gradient() {
+    fn matches_im2col_for_forward_and_gradients() {
         for (h, w, c, k, f) in [
             (14, 14, 16, 5, 32),
             (7, 7, 32, 5, 64),
@@ -488,22 +486,7 @@ mod tests {
                 filled(patch * f, 0.7),
                 filled(h * w * f, 1.3),
             );
-            let mut col = vec![0.0; h * w * patch];
-            im2col(&x, &mut col, 1, &g);
-            let mut want_y = vec![0.0; h * w * f];
-            let dims = (h * w, patch, f);
-            matmul(
-                &mut want_y,
-                &col,
-                &weight,
-                dims,
-                Transpose::None,
-                false,
-                false,
-            );
-            let mut want_dw = vec![0.0; patch * f];
-            let dims = (patch, h * w, f);
-            matmul(&mut want_dw, &col, &dy, dims, Transpose::A, false, false);
+            let (want_y, want_dw, want_dx) = convolution(&g, f, (&x, &weight, &dy));
 
             let mut padded = vec![f32::NAN; plan.padded_len()];
             plan.pad_input(&x, &mut padded);
@@ -516,6 +499,20 @@ mod tests {
             plan.weight_grad(&padded, &dy, &mut scratch, &mut du);
             let mut dw = vec![0.0; patch * f];
             plan.untransform_weight_grad(&du, &mut dw);
+
+            let input_grad = WinogradConv::new(&ConvGeometry::same(h, w, f, k, 1), c).unwrap();
+            let mut flipped = vec![0.0; patch * f];
+            ImplicitConv::new(&g, f)
+                .unwrap()
+                .flip_weight(&weight, &mut flipped);
+            let mut u_flipped = vec![0.0; input_grad.transformed_len()];
+            input_grad.transform_weight(&flipped, &mut u_flipped);
+            let mut padded_dy = vec![f32::NAN; input_grad.padded_len()];
+            input_grad.pad_input(&dy, &mut padded_dy);
+            let mut scratch = vec![f32::NAN; input_grad.scratch_len()];
+            let mut dx = vec![f32::NAN; h * w * c];
+            input_grad.forward(&padded_dy, &u_flipped, &mut scratch, &mut dx);
+
             let close = |got: &[f32], want: &[f32], what: &str| {
                 let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
                 for (i, (a, b)) in got.iter().zip(want).enumerate() {
@@ -527,6 +524,7 @@ mod tests {
             };
             close(&y, &want_y, "forward");
             close(&dw, &want_dw, "weight grad");
+            close(&dx, &want_dx, "input grad");
         }
     }
 
