@@ -199,14 +199,18 @@ mod tests {
     use crate::layers::testing::{backward, forward};
     use crate::layers::Mode;
 
-    #[test]
-    fn picks_the_max_and_routes_the_gradient_to_it() {
-        let mut mp = MaxPoolConfig {
-            input: Shape::new(2, 4, 1),
+    fn pool_2x2(input: Shape) -> MaxPool {
+        MaxPoolConfig {
+            input,
             pool: 2,
             stride: 2,
         }
-        .init();
+        .init()
+    }
+
+    #[test]
+    fn picks_the_max_and_routes_the_gradient_to_it() {
+        let mut mp = pool_2x2(Shape::new(2, 4, 1));
         let x = [1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 1.0];
         let y = forward(&mut mp, &x, 1, &[], &mut [], Mode::Train);
         assert_eq!(y, [5.0, 9.0]);
@@ -216,12 +220,7 @@ mod tests {
 
     #[test]
     fn after_a_relu_windows_whose_maximum_is_zero_pass_no_gradient() {
-        let mut mp = MaxPoolConfig {
-            input: Shape::new(2, 4, 1),
-            pool: 2,
-            stride: 2,
-        }
-        .init();
+        let mut mp = pool_2x2(Shape::new(2, 4, 1));
         assert!(mp.mask_relu_grad());
         // ReLU outputs: the left window is all zero (every input was ≤ 0 before the ReLU).
         let x = [0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 9.0, 1.0];
@@ -234,12 +233,7 @@ mod tests {
     #[test]
     fn inputs_past_the_last_window_get_a_zero_gradient() {
         // 3×3 with two channels, 2×2 windows: the last row and column are in no window.
-        let mut mp = MaxPoolConfig {
-            input: Shape::new(3, 3, 2),
-            pool: 2,
-            stride: 2,
-        }
-        .init();
+        let mut mp = pool_2x2(Shape::new(3, 3, 2));
         let x: Vec<f32> = (0..18).map(|i| ((i * 7) % 11) as f32).collect();
         let y = forward(&mut mp, &x, 1, &[], &mut [], Mode::Train);
         assert_eq!(y, [9.0, 10.0]); // channel 0 max at pixel (1, 0), channel 1 at (0, 1)
