@@ -245,12 +245,39 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
     }
     if k > 0 {
         let s = stride * 4;
+        // The loop head and tail and the operands both kernels share; `$body` is the work of
+        // one `p`, addressing the rows from `r0` (rows 0–6) and `r7` (rows 7–13).
+        macro_rules! run_loop {
+            ($($body:literal,)* ; $($operands:tt)*) => {
+                asm!(
+                    "2:",
+                    "mov {t0}, qword ptr [{cols}]",
+                    "lea {r0}, [{a} + {t0}*4]",
+                    "lea {r7}, [{r0} + {s7}]",
+                    $($body,)*
+                    "add {cols}, 8",
+                    "add {b}, {ldb}",
+                    "dec {k}",
+                    "jnz 2b",
+                    a = in(reg) a,
+                    cols = inout(reg) cols => _,
+                    b = inout(reg) b => _,
+                    k = inout(reg) k => _,
+                    ldb = in(reg) ldb * 4,
+                    s = in(reg) s,
+                    s3 = in(reg) 3 * s,
+                    s5 = in(reg) 5 * s,
+                    s7 = in(reg) 7 * s,
+                    r7 = out(reg) _,
+                    t0 = out(reg) _,
+                    r0 = out(reg) _,
+                    $($operands)*
+                    options(nostack, readonly),
+                )
+            };
+        }
         match (MR, NV) {
-            (14, 1) => asm!(
-                "2:",
-                "mov {t0}, qword ptr [{cols}]",
-                "lea {r0}, [{a} + {t0}*4]",
-                "lea {r7}, [{r0} + {s7}]",
+            (14, 1) => run_loop!(
                 "vmovups {b0}, zmmword ptr [{b} + 0]",
                 "vfmadd231ps {c0}, {b0}, dword ptr [{r0}]{{1to16}}",
                 "vfmadd231ps {c1}, {b0}, dword ptr [{r0} + {s}]{{1to16}}",
@@ -266,22 +293,7 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
                 "vfmadd231ps {c11}, {b0}, dword ptr [{r7} + {s}*4]{{1to16}}",
                 "vfmadd231ps {c12}, {b0}, dword ptr [{r7} + {s5}]{{1to16}}",
                 "vfmadd231ps {c13}, {b0}, dword ptr [{r7} + {s3}*2]{{1to16}}",
-                "add {cols}, 8",
-                "add {b}, {ldb}",
-                "dec {k}",
-                "jnz 2b",
-                a = in(reg) a,
-                cols = inout(reg) cols => _,
-                b = inout(reg) b => _,
-                k = inout(reg) k => _,
-                ldb = in(reg) ldb * 4,
-                s = in(reg) s,
-                s3 = in(reg) 3 * s,
-                s5 = in(reg) 5 * s,
-                s7 = in(reg) 7 * s,
-                r7 = out(reg) _,
-                t0 = out(reg) _,
-                r0 = out(reg) _,
+                ;
                 b0 = out(zmm_reg) _b0,
                 c0 = inout(zmm_reg) acc[0],
                 c1 = inout(zmm_reg) acc[1],
@@ -297,13 +309,8 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
                 c11 = inout(zmm_reg) acc[11],
                 c12 = inout(zmm_reg) acc[12],
                 c13 = inout(zmm_reg) acc[13],
-                options(nostack, readonly),
             ),
-            (14, 2) => asm!(
-                "2:",
-                "mov {t0}, qword ptr [{cols}]",
-                "lea {r0}, [{a} + {t0}*4]",
-                "lea {r7}, [{r0} + {s7}]",
+            (14, 2) => run_loop!(
                 "vmovups {b0}, zmmword ptr [{b} + 0]",
                 "vmovups {b1}, zmmword ptr [{b} + 64]",
                 "vbroadcastss {t}, dword ptr [{r0}]",
@@ -348,22 +355,7 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
                 "vbroadcastss {t}, dword ptr [{r7} + {s3}*2]",
                 "vfmadd231ps {c26}, {t}, {b0}",
                 "vfmadd231ps {c27}, {t}, {b1}",
-                "add {cols}, 8",
-                "add {b}, {ldb}",
-                "dec {k}",
-                "jnz 2b",
-                a = in(reg) a,
-                cols = inout(reg) cols => _,
-                b = inout(reg) b => _,
-                k = inout(reg) k => _,
-                ldb = in(reg) ldb * 4,
-                s = in(reg) s,
-                s3 = in(reg) 3 * s,
-                s5 = in(reg) 5 * s,
-                s7 = in(reg) 7 * s,
-                r7 = out(reg) _,
-                t0 = out(reg) _,
-                r0 = out(reg) _,
+                ;
                 t = out(zmm_reg) _t,
                 b0 = out(zmm_reg) _b0,
                 b1 = out(zmm_reg) _b1,
@@ -395,7 +387,6 @@ unsafe fn block_run<const MR: usize, const NV: usize>(
                 c25 = inout(zmm_reg) acc[25],
                 c26 = inout(zmm_reg) acc[26],
                 c27 = inout(zmm_reg) acc[27],
-                options(nostack, readonly),
             ),
             _ => unreachable!("no run kernel for {MR} × {NV}"),
         }
