@@ -119,9 +119,9 @@ impl Winograd {
         })
     }
 
-    /// Floats of one backward slice's scratch: a padded output-gradient image, then the
-    /// transforms' scratch.
-    fn backward_scratch_len(&self) -> usize {
+    /// Floats of one slice's scratch, forward and backward: a padded output-gradient image,
+    /// then the transforms' scratch.
+    fn slice_scratch_len(&self) -> usize {
         self.input_grad.padded_len()
             + self
                 .forward
@@ -253,7 +253,7 @@ impl Conv2d {
     /// Floats of one slice's scratch in `dy_scratch`.
     fn slice_scratch_len(&self) -> usize {
         match (&self.winograd, &self.implicit) {
-            (Some(w), _) => w.backward_scratch_len(),
+            (Some(w), _) => w.slice_scratch_len(),
             (None, Some(plan)) if plan.has_input_grad() => plan.padded_dy_len(),
             _ => 0,
         }
