@@ -37,6 +37,7 @@ pub mod fsutil;
 pub mod kernels;
 pub mod layers;
 pub mod model;
+pub mod onnx;
 pub mod pictures;
 pub mod plot;
 pub mod rng;

@@ -2,6 +2,7 @@
 //! one function per subcommand. Only this module knows about clap and `anyhow`.
 
 mod bench;
+mod export;
 mod predict;
 mod train;
 
@@ -44,6 +45,8 @@ enum Command {
     Plot(PlotArgs),
     /// Measure training and inference speed, with the time of each layer.
     Bench(bench::BenchArgs),
+    /// Export a saved model to ONNX (for ONNX Runtime, OpenCV, Netron).
+    Export(export::ExportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -131,7 +134,7 @@ struct EvaluateArgs {
 
 #[derive(Args, Debug)]
 struct SummaryArgs {
-    /// Saved model file.
+    /// Saved model file (.safetensors, or an exported .onnx).
     #[arg(conflicts_with_all = ["model", "arch"])]
     file: Option<PathBuf>,
     /// Preset: linear, mlp, cnn, cnn-bn.
@@ -203,6 +206,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Runs(args) => run_runs(args),
         Command::Plot(args) => run_plot(args),
         Command::Bench(args) => bench::run(args),
+        Command::Export(args) => export::run(args),
     }
 }
 
@@ -225,6 +229,10 @@ fn run_evaluate(args: EvaluateArgs) -> Result<()> {
 
 fn run_summary(args: SummaryArgs) -> Result<()> {
     let model = match (&args.file, &args.model, &args.arch) {
+        (Some(file), _, _) if file.extension().is_some_and(|e| e == "onnx") => {
+            print!("{}", mnistlab::onnx::describe(file)?);
+            return Ok(());
+        }
         (Some(file), _, _) => load(file)?,
         (_, Some(m), _) | (_, _, Some(m)) => {
             let spec = model_spec(m, args.arch.as_deref())?;

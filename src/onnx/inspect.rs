@@ -1,0 +1,162 @@
+//! Reading an ONNX file back (through the same message types the exporter writes) into a
+//! table of its operators, so a user can check what was exported.
+
+use super::proto::*;
+use crate::error::{Error, Result};
+use prost::Message;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+/// What an ONNX file holds, as `summary` prints it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnnxSummary {
+    /// `producer_name producer_version`.
+    pub producer: String,
+    /// IR version and the default-domain opset.
+    pub ir_version: i64,
+    /// Opset of the default domain (0 when not declared).
+    pub opset: i64,
+    /// Graph inputs and outputs: name and shape (`N` for a named dimension).
+    pub inputs: Vec<(String, String)>,
+    /// Graph outputs.
+    pub outputs: Vec<(String, String)>,
+    /// One row per node: name, operator, attributes, parameters it reads from initializers.
+    pub nodes: Vec<(String, String, String, usize)>,
+    /// `metadata_props`, in file order.
+    pub metadata: Vec<(String, String)>,
+}
+
+fn shape_of(value: &ValueInfoProto) -> String {
+    let dims = value
+        .r#type
+        .as_ref()
+        .and_then(|t| t.tensor_type.as_ref())
+        .and_then(|t| t.shape.as_ref())
+        .map(|s| &s.dim[..])
+        .unwrap_or_default();
+    let dims: Vec<String> = dims
+        .iter()
+        .map(|d| match &d.value {
+            Some(DimensionValue::DimValue(v)) => v.to_string(),
+            Some(DimensionValue::DimParam(p)) => p.clone(),
+            None => "?".into(),
+        })
+        .collect();
+    format!("[{}]", dims.join(", "))
+}
+
+fn attribute_text(a: &AttributeProto) -> String {
+    let value = match a.r#type {
+        ATTR_INTS => format!("{:?}", a.ints),
+        ATTR_INT => a.i.unwrap_or_default().to_string(),
+        ATTR_FLOAT => a.f.unwrap_or_default().to_string(),
+        _ => "…".into(),
+    };
+    format!("{}={value}", a.name)
+}
+
+/// Reads the ONNX file at `path`.
+pub fn describe(path: &Path) -> Result<OnnxSummary> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let model = ModelProto::decode(bytes.as_slice())
+        .map_err(|e| Error::format(path, format!("not an ONNX model: {e}")))?;
+    let graph = model
+        .graph
+        .ok_or_else(|| Error::format(path, "not an ONNX model: it has no graph"))?;
+    let sizes: HashMap<&str, usize> = graph
+        .initializer
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.dims.iter().product::<i64>().max(0) as usize,
+            )
+        })
+        .collect();
+    let nodes = graph
+        .node
+        .iter()
+        .map(|n| {
+            let params = n.input.iter().filter_map(|i| sizes.get(i.as_str())).sum();
+            let attrs: Vec<String> = n.attribute.iter().map(attribute_text).collect();
+            (n.name.clone(), n.op_type.clone(), attrs.join(" "), params)
+        })
+        .collect();
+    let values = |v: &[ValueInfoProto]| v.iter().map(|v| (v.name.clone(), shape_of(v))).collect();
+    Ok(OnnxSummary {
+        producer: format!("{} {}", model.producer_name, model.producer_version)
+            .trim()
+            .to_string(),
+        ir_version: model.ir_version,
+        opset: model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(0, |o| o.version),
+        inputs: values(&graph.input),
+        outputs: values(&graph.output),
+        nodes,
+        metadata: model
+            .metadata_props
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect(),
+    })
+}
+
+impl fmt::Display for OnnxSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "ONNX model by {} (IR {}, opset {})",
+            self.producer, self.ir_version, self.opset
+        )?;
+        for (key, value) in &self.metadata {
+            writeln!(f, "  {key}: {value}")?;
+        }
+        let header = ("Node", "Operator", "Attributes", "Param #");
+        let name_w = self
+            .nodes
+            .iter()
+            .map(|n| n.0.len())
+            .chain([header.0.len()])
+            .max();
+        let op_w = self
+            .nodes
+            .iter()
+            .map(|n| n.1.len())
+            .chain([header.1.len()])
+            .max();
+        let attr_w = self
+            .nodes
+            .iter()
+            .map(|n| n.2.len())
+            .chain([header.2.len()])
+            .max();
+        let (name_w, op_w, attr_w) = (name_w.unwrap_or(0), op_w.unwrap_or(0), attr_w.unwrap_or(0));
+        let rule = "─".repeat(name_w + op_w + attr_w + 16);
+        writeln!(f, "{rule}")?;
+        writeln!(
+            f,
+            "{:name_w$}  {:op_w$}  {:attr_w$}  {:>10}",
+            header.0, header.1, header.2, header.3
+        )?;
+        writeln!(f, "{rule}")?;
+        for (name, op, attrs, params) in &self.nodes {
+            writeln!(
+                f,
+                "{name:name_w$}  {op:op_w$}  {attrs:attr_w$}  {params:>10}"
+            )?;
+        }
+        writeln!(f, "{rule}")?;
+        let total: usize = self.nodes.iter().map(|n| n.3).sum();
+        writeln!(f, "Constants: {total}")?;
+        for (kind, values) in [("Input", &self.inputs), ("Output", &self.outputs)] {
+            for (name, shape) in values {
+                writeln!(f, "{kind} {name}: float32 {shape}")?;
+            }
+        }
+        Ok(())
+    }
+}
