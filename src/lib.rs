@@ -31,6 +31,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod classify;
 pub mod data;
 pub mod error;
 pub mod fsutil;
@@ -40,8 +41,10 @@ pub mod model;
 pub mod onnx;
 pub mod pictures;
 pub mod plot;
+pub mod preprocess;
 pub mod rng;
 pub mod runs;
+pub mod serve;
 pub mod tensorboard;
 pub mod train;
 

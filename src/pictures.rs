@@ -52,6 +52,34 @@ where
     out.into_inner()
 }
 
+/// Side of each picture in [`before_after`].
+const SHOW_SIDE: u32 = 112;
+
+/// One row per picture: the original (fitted into a square, aspect kept) beside what the model
+/// saw (`h × w` gray levels, enlarged without smoothing), so preprocessing can be checked by eye.
+pub fn before_after(pairs: &[(&image::DynamicImage, &[u8])], (h, w): (usize, usize)) -> GrayImage {
+    let gap = 8;
+    let width = 2 * SHOW_SIDE + 3 * gap;
+    let height = pairs.len() as u32 * (SHOW_SIDE + gap) + gap;
+    let mut out = GrayImage::from_pixel(width, height, Luma([128]));
+    for (row, (original, seen)) in pairs.iter().enumerate() {
+        let y = gap + row as u32 * (SHOW_SIDE + gap);
+        let thumb = original.thumbnail(SHOW_SIDE, SHOW_SIDE).to_luma8();
+        let dx = (SHOW_SIDE - thumb.width()) / 2;
+        let dy = (SHOW_SIDE - thumb.height()) / 2;
+        image::imageops::overlay(&mut out, &thumb, (gap + dx) as i64, (y + dy) as i64);
+        let seen = GrayImage::from_raw(w as u32, h as u32, seen.to_vec()).expect("h × w values");
+        let big = image::imageops::resize(
+            &seen,
+            SHOW_SIDE,
+            SHOW_SIDE,
+            image::imageops::FilterType::Nearest,
+        );
+        image::imageops::overlay(&mut out, &big, (2 * gap + SHOW_SIDE) as i64, y as i64);
+    }
+    out
+}
+
 /// Gray images of `h × w` side by side in rows of `cols`, 2 pixels apart.
 pub fn gray_grid(images: &[&[u8]], (h, w): (usize, usize), cols: usize) -> GrayImage {
     let rows = images.len().div_ceil(cols);

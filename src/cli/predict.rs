@@ -1,77 +1,133 @@
-//! `mnistlab predict`: classify PNG images with a saved model.
+//! `mnistlab predict`: classify pictures (files or folders of them) with a saved model.
 
 use anyhow::{Context, Result};
 use clap::Args;
-use mnistlab::data::{dataset_info, Images};
+use mnistlab::classify::Classifier;
 use mnistlab::model::load;
-use mnistlab::train::{loss::argmax, predict_proba};
+use mnistlab::preprocess::Polarity;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub(super) struct PredictArgs {
     /// Model file (.safetensors).
     model: PathBuf,
-    /// Grayscale PNG images; other sizes are resized to the model's input.
+    /// Pictures (PNG, JPEG, BMP, TIFF; any size, colour or gray), or folders of them.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Invert the images first (for dark digits on a light background; MNIST is light on dark).
-    #[arg(long)]
-    invert: bool,
+    #[command(flatten)]
+    input: InputArgs,
     /// Print one JSON object per image.
     #[arg(long)]
     json: bool,
+    /// Write each original beside the 28×28 input the model saw to this PNG.
+    #[arg(long, value_name = "PNG")]
+    show: Option<PathBuf>,
 }
 
-/// Reads `path` as a grayscale `h × w` image.
-fn read_image(path: &PathBuf, h: usize, w: usize, invert: bool) -> Result<Vec<u8>> {
-    let img = image::open(path)
-        .with_context(|| format!("{}: cannot read as an image", path.display()))?
-        .to_luma8();
-    let img = if (img.height() as usize, img.width() as usize) == (h, w) {
-        img
-    } else {
-        image::imageops::resize(
-            &img,
-            w as u32,
-            h as u32,
-            image::imageops::FilterType::Triangle,
-        )
-    };
-    Ok(img
-        .into_raw()
-        .into_iter()
-        .map(|p| if invert { 255 - p } else { p })
-        .collect())
+/// How pictures are turned into model inputs (also used by `serve`).
+#[derive(Args, Debug, Clone, Copy)]
+pub(super) struct InputArgs {
+    /// Always invert (dark ink on a light background); default: decided from the border.
+    #[arg(long, conflicts_with = "no_invert")]
+    invert: bool,
+    /// Never invert.
+    #[arg(long)]
+    no_invert: bool,
+    /// Only resize the whole picture to the model's input (no cropping or centring).
+    #[arg(long)]
+    raw: bool,
+}
+
+impl InputArgs {
+    pub(super) fn classifier(
+        &self,
+        models: Vec<mnistlab::model::Sequential>,
+    ) -> Result<Classifier> {
+        let polarity = match (self.invert, self.no_invert) {
+            (true, _) => Polarity::Invert,
+            (_, true) => Polarity::Keep,
+            _ => Polarity::Auto,
+        };
+        Ok(Classifier::new(models, polarity, self.raw)?)
+    }
+}
+
+/// File names `predict` takes from a folder.
+const EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
+
+/// The pictures named: files as given, folders as their picture files in name order.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("{}: cannot list the folder", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            })
+            .collect();
+        if found.is_empty() {
+            anyhow::bail!(
+                "{}: the folder holds no PNG, JPEG, BMP or TIFF file",
+                path.display()
+            );
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
 }
 
 pub(super) fn run(args: PredictArgs) -> Result<()> {
-    let mut model = load(&args.model)?;
-    let config = model.config().clone();
-    let classes = dataset_info(&config.dataset)
-        .map(|d| d.classes.to_vec())
-        .unwrap_or_default();
-    let (h, w) = (config.input.h, config.input.w);
-    let mut pixels = Vec::new();
-    for path in &args.images {
-        pixels.extend(read_image(path, h, w, args.invert)?);
+    let mut classifier = args.input.classifier(vec![load(&args.model)?])?;
+    let files = expand(&args.images)?;
+    let mut originals = Vec::with_capacity(files.len());
+    let mut inputs = Vec::with_capacity(files.len());
+    for path in &files {
+        let image = mnistlab::preprocess::open(path)?;
+        inputs.push(classifier.prepare(path, &image)?);
+        originals.push(image);
     }
-    let images = Images {
-        pixels,
-        labels: vec![0; args.images.len()],
-        shape: config.input,
-    };
-    let probs = predict_proba(&mut model, &images, 128)?;
-    for (path, row) in args.images.iter().zip(probs.chunks_exact(config.classes)) {
-        let class = argmax(row);
-        let name = classes.get(class).copied().unwrap_or("?");
+    let predictions = classifier.classify(&inputs)?;
+    for (path, p) in files.iter().zip(&predictions) {
         if args.json {
-            let obj = serde_json::json!({ "image": path, "class": class, "name": name, "probability": row[class], "probabilities": row });
+            let mut obj = serde_json::to_value(p)?;
+            obj["image"] = serde_json::json!(path);
             println!("{obj}");
         } else {
+            let top: Vec<String> = p
+                .top(3)
+                .iter()
+                .map(|(c, q)| format!("{} {:.2}%", classifier.classes()[*c], 100.0 * q))
+                .collect();
             println!(
-                "{}: {class} ({name}) {:.2}%",
+                "{}: {} ({}) {:.2}%   top 3: {}",
                 path.display(),
-                100.0 * row[class]
+                p.class,
+                p.name,
+                100.0 * p.probability,
+                top.join(", ")
+            );
+        }
+    }
+    if let Some(out) = &args.show {
+        let pairs: Vec<_> = originals
+            .iter()
+            .zip(&inputs)
+            .map(|(o, i)| (o, i.as_slice()))
+            .collect();
+        let picture = mnistlab::pictures::before_after(&pairs, classifier.input_size());
+        mnistlab::fsutil::write_atomic(out, &mnistlab::pictures::png(&picture))?;
+        if !args.json {
+            println!(
+                "Originals beside the model's inputs written to {}",
+                out.display()
             );
         }
     }

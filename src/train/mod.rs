@@ -374,14 +374,29 @@ pub fn ensemble(
         ));
     }
     let classes = models[0].config().classes;
-    let mut mean = vec![0.0f64; data.len() * classes];
-    let mut each = Vec::with_capacity(models.len());
-    for model in models.iter_mut() {
-        let probs = predict_proba(model, data, batch)?;
-        each.push(score_probabilities(&probs, &data.labels, classes));
-        mean.iter_mut().zip(&probs).for_each(|(m, p)| *m += p);
-    }
-    let k = models.len() as f64;
-    mean.iter_mut().for_each(|m| *m /= k);
+    let (probs, mean) = ensemble_proba(models, data, batch)?;
+    let each = probs
+        .iter()
+        .map(|p| score_probabilities(p, &data.labels, classes))
+        .collect();
     Ok((each, score_probabilities(&mean, &data.labels, classes)))
+}
+
+/// Each model's probabilities for `data`, and their mean (the ensemble's prediction).
+pub fn ensemble_proba(
+    models: &mut [Sequential],
+    data: &Images,
+    batch: usize,
+) -> Result<(Vec<Vec<f64>>, Vec<f64>)> {
+    let each = models
+        .iter_mut()
+        .map(|model| predict_proba(model, data, batch))
+        .collect::<Result<Vec<_>>>()?;
+    let mut mean = vec![0.0f64; each.first().map_or(0, Vec::len)];
+    for probs in &each {
+        mean.iter_mut().zip(probs).for_each(|(m, p)| *m += p);
+    }
+    let k = each.len().max(1) as f64;
+    mean.iter_mut().for_each(|m| *m /= k);
+    Ok((each, mean))
 }

@@ -1,0 +1,137 @@
+//! Pictures in, classes out: the one path `predict` and `serve` share — decode, preprocess for
+//! the models' dataset, run one model or the average of several.
+
+use crate::data::{dataset_info, Images};
+use crate::error::{Error, Result};
+use crate::model::Sequential;
+use crate::preprocess::{prepare, Fit, Polarity, Preprocess};
+use crate::train::{ensemble_proba, loss::argmax};
+use image::DynamicImage;
+use std::path::Path;
+
+/// One picture's answer.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Prediction {
+    /// The most probable class.
+    pub class: usize,
+    /// Its name (`"3"`, `"Sneaker"`).
+    pub name: String,
+    /// Its probability.
+    pub probability: f64,
+    /// Every class's probability, by class.
+    pub probabilities: Vec<f64>,
+}
+
+impl Prediction {
+    /// The `k` most probable classes with their probabilities, most probable first.
+    pub fn top(&self, k: usize) -> Vec<(usize, f64)> {
+        let mut ranked: Vec<(usize, f64)> =
+            self.probabilities.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.truncate(k);
+        ranked
+    }
+}
+
+/// One model, or several averaged, with the preprocessing of their dataset.
+pub struct Classifier {
+    models: Vec<Sequential>,
+    recipe: Preprocess,
+    classes: Vec<String>,
+}
+
+impl Classifier {
+    /// Models trained on the same dataset with the same input shape; `polarity` and `raw`
+    /// override the dataset's recipe.
+    pub fn new(models: Vec<Sequential>, polarity: Polarity, raw: bool) -> Result<Self> {
+        let first = models
+            .first()
+            .ok_or_else(|| Error::config("models", "at least one is needed"))?
+            .config()
+            .clone();
+        if let Some(other) = models.iter().find(|m| {
+            let c = m.config();
+            (c.dataset.as_str(), c.input, c.classes)
+                != (first.dataset.as_str(), first.input, first.classes)
+        }) {
+            return Err(Error::config(
+                "models",
+                format!(
+                    "cannot be averaged: one is for {} images of {:?}, another for {} of {:?}",
+                    first.dataset,
+                    first.input,
+                    other.config().dataset,
+                    other.config().input
+                ),
+            ));
+        }
+        let recipe = match raw {
+            // Only a resize: inverted when asked, never by guess.
+            true => Preprocess {
+                polarity: match polarity {
+                    Polarity::Auto => Polarity::Keep,
+                    other => other,
+                },
+                fit: Fit::Raw,
+            },
+            false => Preprocess {
+                polarity,
+                ..Preprocess::for_dataset(&first.dataset)
+            },
+        };
+        let classes = match dataset_info(&first.dataset) {
+            Ok(info) => info.classes.iter().map(|c| c.to_string()).collect(),
+            Err(_) => (0..first.classes).map(|c| c.to_string()).collect(),
+        };
+        Ok(Classifier {
+            models,
+            recipe,
+            classes,
+        })
+    }
+
+    /// The models.
+    pub fn models(&self) -> &[Sequential] {
+        &self.models
+    }
+
+    /// Class names, by class.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// The models' input side lengths `(h, w)`.
+    pub fn input_size(&self) -> (usize, usize) {
+        let s = self.models[0].config().input;
+        (s.h, s.w)
+    }
+
+    /// The picture as the models see it (`h × w` gray levels); `source` names it in errors.
+    pub fn prepare(&self, source: &Path, image: &DynamicImage) -> Result<Vec<u8>> {
+        prepare(source, image, self.recipe, self.input_size())
+    }
+
+    /// Predictions for prepared inputs (each `h × w`).
+    pub fn classify(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<Prediction>> {
+        let shape = self.models[0].config().input;
+        let images = Images {
+            pixels: inputs.concat(),
+            labels: vec![0; inputs.len()],
+            shape,
+        };
+        let (_, mean) = ensemble_proba(&mut self.models, &images, 128)?;
+        let k = self.classes.len();
+        Ok(mean
+            .chunks_exact(k)
+            .map(|row| {
+                let class = argmax(row);
+                Prediction {
+                    class,
+                    name: self.classes[class].clone(),
+                    probability: row[class],
+                    probabilities: row.to_vec(),
+                }
+            })
+            .collect())
+    }
+}
