@@ -4,6 +4,7 @@
 mod bench;
 mod export;
 mod predict;
+mod serve;
 mod train;
 
 use anyhow::{Context, Result};
@@ -33,8 +34,10 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Print a Keras-like summary of a preset, a notation, or a saved model.
     Summary(SummaryArgs),
-    /// Classify PNG images with a saved model.
+    /// Classify pictures (PNG, JPEG, BMP, TIFF) with a saved model, preprocessed as MNIST was.
     Predict(predict::PredictArgs),
+    /// Serve a page to draw digits on, and /predict, over HTTP.
+    Serve(serve::ServeArgs),
     /// Evaluate several models and the average of their predicted probabilities.
     Ensemble(EnsembleArgs),
     /// Write an image beside 8 randomly augmented versions of it (PNG).
@@ -201,6 +204,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Evaluate(args) => run_evaluate(args),
         Command::Summary(args) => run_summary(args),
         Command::Predict(args) => predict::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Ensemble(args) => run_ensemble(args),
         Command::AugmentPreview(args) => run_augment_preview(args),
         Command::Runs(args) => run_runs(args),

@@ -5,8 +5,9 @@
 use flate2::{write::GzEncoder, Compression};
 use mnistlab::data::idx::encode_idx;
 use std::io::Write;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Synthetic images whose class is visible: class `k` lights up row band `k` (a learnable toy task).
 pub fn synthetic(n: usize, side: usize, seed: usize) -> (Vec<u8>, Vec<u8>) {
@@ -119,4 +120,43 @@ pub fn load_mnist_from(root: &Path) -> mnistlab::data::Dataset {
         ..Default::default()
     };
     mnistlab::data::Dataset::load("mnist", &sources).unwrap()
+}
+
+/// A running `mnistlab serve`, killed when dropped.
+pub struct Served {
+    /// The server process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Served {
+    pub fn start(home: &Path, models: &[PathBuf]) -> Served {
+        let mut child = mnistlab(home)
+            .arg("serve")
+            .args(models)
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Served { child, base }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

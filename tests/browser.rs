@@ -1,0 +1,107 @@
+//! The drawing page in real headless Chromium (Debian's chromium and chromium-driver, driven by
+//! Python's selenium; installed by `.ci/run`): three digits drawn stroke by stroke with pointer
+//! events, and the page's answers checked against `mnistlab predict` on the PNGs it sent.
+
+mod common;
+
+use common::{mnistlab, python_has, real_data, run, Served};
+use std::path::Path;
+use std::process::Command;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/draw_digits.py");
+
+#[test]
+fn digits_drawn_in_chromium_are_answered_as_predict_answers_them() {
+    let Some(root) = real_data() else { return };
+    let chromium =
+        Path::new("/usr/bin/chromium").is_file() && Path::new("/usr/bin/chromedriver").is_file();
+    assert!(
+        chromium || std::env::var_os("CI").is_none(),
+        "CI must install chromium and chromium-driver"
+    );
+    if !chromium || !python_has("selenium") {
+        return eprintln!("no chromium/chromedriver/selenium: skipping");
+    }
+    let home = tempfile::tempdir().unwrap();
+    // A few hundred steps of the 5×5 CNN on real MNIST.
+    let (code, _, err) = run(mnistlab(home.path())
+        .args([
+            "train",
+            "--model",
+            "cnn",
+            "--epochs",
+            "1",
+            "--train-images",
+            "30000",
+            "--no-histograms",
+            "--data-dir",
+        ])
+        .arg(&root));
+    assert_eq!(code, 0, "{err}");
+    let model = home.path().join("logs/cnn-0/best_model.safetensors");
+    let served = Served::start(home.path(), std::slice::from_ref(&model));
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let out = Command::new("python3")
+        .arg(SCRIPT)
+        .arg(&served.base)
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "Chromium run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drawn: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(drawn.len(), 3);
+    let mut right = 0;
+    for d in &drawn {
+        let png = d["png"].as_str().unwrap();
+        let (code, line, err) = run(mnistlab(home.path())
+            .args(["predict", "--json"])
+            .arg(&model)
+            .arg(png));
+        assert_eq!(code, 0, "{err}");
+        let predicted: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(d["shown"], predicted["name"], "page vs predict for {d}");
+        assert_eq!(d["server_class"], predicted["class"]);
+        let probs: Vec<f64> = serde_json::from_value(d["bar_probabilities"].clone()).unwrap();
+        assert_eq!(probs.len(), 10);
+        assert!(
+            (probs.iter().sum::<f64>() - 1.0).abs() < 1e-6,
+            "bars sum to 100%: {probs:?}"
+        );
+        let shown: f64 = d["bar_percent_texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .unwrap()
+                    .trim_end_matches('%')
+                    .parse::<f64>()
+                    .unwrap()
+            })
+            .sum();
+        assert!(
+            (shown - 100.0).abs() <= 0.6,
+            "shown percentages sum to {shown}"
+        );
+        assert_eq!(
+            d["seen_src"], "data:image/png;base64,",
+            "the 28×28 input is shown"
+        );
+        assert!(d["requests"].as_u64().unwrap() >= 1);
+        right += usize::from(predicted["class"] == d["digit"]);
+    }
+    // Clearly drawn digits are read by a model of a few hundred steps.
+    assert!(
+        right >= 2,
+        "only {right} of 3 drawn digits read right: {drawn:?}"
+    );
+    let screenshot = artifacts.join("page.png");
+    assert!(image::open(&screenshot).unwrap().width() >= 800);
+    eprintln!("screenshot: {}", screenshot.display());
+}
