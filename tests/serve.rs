@@ -49,7 +49,7 @@ fn drawing(i: usize) -> GrayImage {
     GrayImage::from_fn(120, 90, |x, y| {
         let on = (x as i64 - (30 + 3 * i as i64) - (y as i64 * (i as i64 % 3)) / 4).abs() < 6
             && (10..80).contains(&y);
-        let bar = i % 2 == 0 && (10..16).contains(&y) && (20..90).contains(&x);
+        let bar = i.is_multiple_of(2) && (10..16).contains(&y) && (20..90).contains(&x);
         Luma([if on || bar { 15 } else { 245 }])
     })
 }
@@ -115,7 +115,9 @@ fn serves_the_page_the_model_and_predictions_and_refuses_bad_requests() {
 
     let blank = png(&GrayImage::from_pixel(280, 280, Luma([255])));
     let huge = vec![0u8; 50 << 20];
-    let cases: [(&str, &str, Option<&str>, &[u8], u16, &str); 8] = [
+    // (method, path, Content-Type, body, status, words of the error)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a [u8], u16, &'a str);
+    let cases: [Case; 8] = [
         (
             "POST",
             "/predict",
