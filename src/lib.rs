@@ -45,6 +45,7 @@ pub mod preprocess;
 pub mod rng;
 pub mod runs;
 pub mod serve;
+pub mod sweep;
 pub mod tensorboard;
 pub mod train;
 

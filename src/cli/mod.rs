@@ -5,6 +5,7 @@ mod bench;
 mod export;
 mod predict;
 mod serve;
+mod sweep;
 mod train;
 
 use anyhow::{Context, Result};
@@ -50,13 +51,18 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Export a saved model to ONNX (for ONNX Runtime, OpenCV, Netron).
     Export(export::ExportArgs),
+    /// Many training runs from one TOML file: plan, run here K at a time, or as a Slurm job array.
+    Sweep(sweep::SweepArgs),
 }
 
 #[derive(Args, Debug)]
 struct EnsembleArgs {
-    /// Model files (.safetensors); architectures may differ.
+    /// Model files (.safetensors; architectures may differ), or sweep directories with --best.
     #[arg(required = true)]
     models: Vec<PathBuf>,
+    /// Average the K best models of each sweep directory given (lowest validation loss).
+    #[arg(long, value_name = "K")]
+    best: Option<usize>,
     /// Dataset to test on (default: the one the models were trained on).
     #[arg(long)]
     dataset: Option<String>,
@@ -89,9 +95,12 @@ struct AugmentPreviewArgs {
 
 #[derive(Args, Debug)]
 struct RunsArgs {
-    /// Directory holding run directories.
+    /// Directory holding run directories, or a sweep's directory.
     #[arg(default_value = "logs")]
     logdir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -151,6 +160,9 @@ struct SummaryArgs {
 /// Exit code for an error: 3 when training diverged (like Keras' TerminateOnNaN), 130 when
 /// interrupted by Ctrl-C (as shells report SIGINT), else 2.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<sweep::SweepStopped>().is_some() {
+        return 130;
+    }
     match err.downcast_ref::<mnistlab::Error>() {
         Some(mnistlab::Error::NonFinite { .. }) => 3,
         Some(mnistlab::Error::Interrupted { .. }) => 130,
@@ -211,6 +223,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Plot(args) => run_plot(args),
         Command::Bench(args) => bench::run(args),
         Command::Export(args) => export::run(args),
+        Command::Sweep(args) => sweep::run(args),
     }
 }
 
@@ -252,6 +265,9 @@ fn run_summary(args: SummaryArgs) -> Result<()> {
 }
 
 fn run_runs(args: RunsArgs) -> Result<()> {
+    if mnistlab::sweep::is_sweep_dir(&args.logdir) {
+        return sweep::print_report(&args.logdir, args.json);
+    }
     let runs = mnistlab::runs::list_runs(&args.logdir)?;
     if runs.is_empty() {
         anyhow::bail!(
@@ -259,7 +275,29 @@ fn run_runs(args: RunsArgs) -> Result<()> {
             args.logdir.display()
         );
     }
-    print!("{}", mnistlab::runs::runs_table(&runs));
+    if args.json {
+        let rows: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                let best = |f: fn(&mnistlab::runs::HistoryRow) -> Option<f64>, min: bool| {
+                    r.history
+                        .iter()
+                        .filter_map(f)
+                        .reduce(if min { f64::min } else { f64::max })
+                };
+                serde_json::json!({
+                    "run": r.dir, "model": r.model, "epochs": r.history.len(),
+                    "best_val_loss": best(|h| h.val_loss, true),
+                    "best_val_accuracy": best(|h| h.val_accuracy, false),
+                    "test_accuracy": r.test_accuracy,
+                    "seconds": r.history.iter().map(|h| h.seconds).sum::<f64>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", mnistlab::runs::runs_table(&runs));
+    }
     Ok(())
 }
 
@@ -288,7 +326,13 @@ fn run_plot(args: PlotArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_ensemble(args: EnsembleArgs) -> Result<()> {
+fn run_ensemble(mut args: EnsembleArgs) -> Result<()> {
+    if let Some(k) = args.best {
+        if k == 0 {
+            anyhow::bail!("--best: must be at least 1");
+        }
+        args.models = sweep::best_models(&args.models, k)?;
+    }
     let mut models = args
         .models
         .iter()

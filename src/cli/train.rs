@@ -64,7 +64,7 @@ impl AugmentArgs {
 }
 
 #[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(super) struct TrainArgs {
+pub(crate) struct TrainArgs {
     /// Preset: linear, mlp, cnn, cnn-bn.
     #[arg(long, default_value = "cnn-bn", conflicts_with = "arch")]
     model: String,
@@ -132,6 +132,11 @@ pub(super) struct TrainArgs {
     /// Continue the run in RUN_DIR where it stopped (its other flags come from its args.json).
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
+    /// Write the run into exactly this directory (created if missing) instead of
+    /// <logdir>/<name>-<i>; it must not hold a run yet.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    #[serde(default)]
+    run_dir: Option<PathBuf>,
     /// Random affine augmentation of training images (ranges below).
     #[arg(long)]
     augment: bool,
@@ -204,6 +209,11 @@ impl TryFrom<&TrainArgs> for Plan {
         }
         Ok(Plan { model, train })
     }
+}
+
+/// Checks every flag as `train` would, without reading or writing anything.
+pub(super) fn validate(args: &TrainArgs) -> Result<()> {
+    Plan::try_from(args).map(|_| ())
 }
 
 /// The command line as typed (program by its file name), each argument shell-quoted when needed.
@@ -309,7 +319,20 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
                 .name
                 .clone()
                 .unwrap_or_else(|| model.config().name.clone());
-            let dir = create_run_dir(&args.logdir, &name)?;
+            let dir = match &args.run_dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("--run-dir: {}", dir.display()))?;
+                    if dir.join("args.json").is_file() {
+                        bail!(
+                            "--run-dir: {} already holds a run (continue it with --resume)",
+                            dir.display()
+                        );
+                    }
+                    dir.clone()
+                }
+                None => create_run_dir(&args.logdir, &name)?,
+            };
             write_atomic(
                 &dir.join("args.json"),
                 serde_json::to_string_pretty(&args)?.as_bytes(),
