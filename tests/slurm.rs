@@ -255,8 +255,7 @@ fn sweeps_run_as_slurm_job_arrays_and_resubmission_runs_only_unfinished_points()
     }
     let cluster = Cluster::start();
     let home = tempfile::tempdir().unwrap();
-    let base =
-        format!("[base]\nmodel = \"mlp\"\nepochs = 1\ntrain_images = 2000\nno_histograms = true\n");
+    let base = "[base]\nmodel = \"mlp\"\nepochs = 1\ntrain_images = 2000\nno_histograms = true\n";
 
     // Four points on real MNIST, two at a time.
     let file = home.path().join("seeds.toml");
