@@ -30,24 +30,15 @@ pub fn group_thousands(n: usize) -> String {
     out
 }
 
-/// The summary table of `model`.
+/// The summary table of `model`; each column as wide as its widest cell, so long layer names
+/// keep the table a table.
 pub fn summary(model: &Sequential) -> String {
-    let mut out = String::new();
-    let rule = "_".repeat(72);
-    let _ = writeln!(
-        out,
-        "Model: \"{}\"  ({})",
-        model.config().name,
-        model.config().arch
-    );
-    let _ = writeln!(out, "{rule}");
-    let _ = writeln!(
-        out,
-        " {:<36}{:<24}{:>10}",
-        "Layer (type)", "Output Shape", "Param #"
-    );
-    let _ = writeln!(out, "{}", "=".repeat(72));
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut rows: Vec<[String; 3]> = vec![[
+        "Layer (type)".into(),
+        "Output Shape".into(),
+        "Param #".into(),
+    ]];
     for (i, layer) in model.layers().enumerate() {
         let base = keras_name(layer.type_name());
         let count = seen.entry(base.clone()).or_insert(0);
@@ -69,15 +60,28 @@ pub fn summary(model: &Sequential) -> String {
             .filter(|p| p.kind != ParamKind::Constant)
             .map(|p| p.len())
             .sum();
-        let label = format!("{name} ({})", layer.type_name());
-        let _ = writeln!(
-            out,
-            " {label:<36}{shape:<24}{:>10}",
-            group_thousands(params)
-        );
+        rows.push([
+            format!("{name} ({})", layer.type_name()),
+            shape,
+            group_thousands(params),
+        ]);
+    }
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let total = 1 + w0 + 3 + w1 + 3 + w2;
+    let (rule, double) = ("_".repeat(total), "=".repeat(total));
+    let mut out = String::new();
+    let config = model.config();
+    let _ = writeln!(out, "Model: \"{}\"  ({})", config.name, config.arch);
+    let _ = writeln!(out, "{rule}");
+    for (i, [layer, shape, params]) in rows.iter().enumerate() {
+        let _ = writeln!(out, " {layer:<w0$}   {shape:<w1$}   {params:>w2$}");
+        if i == 0 {
+            let _ = writeln!(out, "{double}");
+        }
     }
     let (trainable, non_trainable) = model.params.counts();
-    let _ = writeln!(out, "{}", "=".repeat(72));
+    let _ = writeln!(out, "{double}");
     let _ = writeln!(
         out,
         "Total params: {}",
@@ -112,6 +116,35 @@ mod tests {
         assert!(text.contains("conv2d_1 (Conv2D)"), "{text}");
         assert!(text.contains("(None, 7, 7, 64)"), "{text}");
         assert!(text.contains("(None, 10)"), "{text}");
+    }
+
+    /// Every row's cells start at the same columns, on every preset.
+    #[test]
+    fn columns_line_up_on_every_preset() {
+        for preset in ["linear", "mlp", "cnn", "cnn-bn"] {
+            let model = Sequential::new(ModelConfig::new(preset, "mnist", Normalization::None), 0);
+            let text = summary(&model.unwrap());
+            let lines: Vec<&str> = text.lines().collect();
+            let header = lines[2];
+            let shape_col = header.find("Output Shape").unwrap();
+            let end = header.chars().count();
+            let rows: Vec<&&str> = lines.iter().filter(|l| l.contains("(None,")).collect();
+            assert!(rows.len() >= 3, "{text}");
+            for row in rows {
+                let col = row.find("(None,").unwrap();
+                assert_eq!(col, shape_col, "{preset}: {row:?}\n{text}");
+                assert_eq!(
+                    row.chars().count(),
+                    end,
+                    "{preset}: counts right-aligned: {row:?}"
+                );
+            }
+            let rule = lines[1].chars().count();
+            assert!(
+                lines.iter().skip(2).all(|l| l.chars().count() <= rule),
+                "{text}"
+            );
+        }
     }
 
     #[test]
