@@ -27,7 +27,39 @@ pub fn write_safetensors(
             .expect("shape matches data");
         (name.clone(), view)
     });
-    safetensors::serialize(views, Some(metadata)).expect("tensor names are unique")
+    let bytes = safetensors::serialize(views, Some(metadata)).expect("tensor names are unique");
+    sorted_header(bytes)
+}
+
+/// The same file with its JSON header's keys (tensors and metadata) in sorted order: the
+/// library writes the metadata in hash order, and a model file's bytes should depend only on
+/// its contents, so that checksums of two identical models agree.
+fn sorted_header(bytes: Vec<u8>) -> Vec<u8> {
+    use std::collections::BTreeMap;
+    let len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).expect("safetensors wrote valid JSON");
+    let header: BTreeMap<String, serde_json::Value> = header
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::Object(map) => {
+                    let sorted: BTreeMap<String, serde_json::Value> = map.into_iter().collect();
+                    serde_json::to_value(sorted).expect("serializable")
+                }
+                other => other,
+            };
+            (k, v)
+        })
+        .collect();
+    let mut json = serde_json::to_vec(&header).expect("serializable");
+    // The format pads the header with spaces so the data starts 8-byte aligned.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - len);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + len..]);
+    out
 }
 
 /// Parses safetensors bytes read from `path`: its metadata and a lookup of f32 tensors.
@@ -188,4 +220,36 @@ pub(crate) fn load_tensors_into(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The metadata map iterates in a different order in each new map; the file must not.
+    #[test]
+    fn saving_one_model_twice_gives_the_same_bytes() {
+        let model = Sequential::new(
+            ModelConfig::new("8C3-BN-ReLU-GAP-D10", "mnist", Normalization::MinMax),
+            5,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<Vec<u8>> = (0..8)
+            .map(|i| {
+                let path = dir.path().join(format!("m{i}.safetensors"));
+                save(&model, &path).unwrap();
+                std::fs::read(&path).unwrap()
+            })
+            .collect();
+        assert!(files.windows(2).all(|w| w[0] == w[1]), "byte-identical saves");
+        let header_len = u64::from_le_bytes(files[0][..8].try_into().unwrap()) as usize;
+        assert_eq!((8 + header_len) % 8, 0, "data stays 8-byte aligned");
+        let header = std::str::from_utf8(&files[0][8..8 + header_len]).unwrap();
+        let arch = header.find("\"arch\"").unwrap();
+        assert!(arch < header.find("\"bn_momentum\"").unwrap() && header.find("\"classes\"").unwrap() > arch);
+        let loaded = load(&dir.path().join("m0.safetensors")).unwrap();
+        assert_eq!(loaded.params.values, model.params.values);
+        assert_eq!(loaded.config(), model.config());
+    }
 }
