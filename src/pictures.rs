@@ -17,10 +17,45 @@ const DIGITS: [[u8; 5]; 10] = [
     [0b111, 0b101, 0b111, 0b001, 0b111],
 ];
 
-/// Draws `n` in decimal with its top-left corner at (x, y), each font pixel `scale`×`scale`.
-pub fn draw_number(img: &mut RgbImage, (x, y): (u32, u32), n: usize, scale: u32, color: Rgb<u8>) {
-    for (i, ch) in n.to_string().bytes().enumerate() {
-        let glyph = DIGITS[(ch - b'0') as usize];
+/// 3×5 bitmaps of the letters A‥Z, like [`DIGITS`].
+const LETTERS: [[u8; 5]; 26] = [
+    [0b010, 0b101, 0b111, 0b101, 0b101],
+    [0b110, 0b101, 0b110, 0b101, 0b110],
+    [0b011, 0b100, 0b100, 0b100, 0b011],
+    [0b110, 0b101, 0b101, 0b101, 0b110],
+    [0b111, 0b100, 0b110, 0b100, 0b111],
+    [0b111, 0b100, 0b110, 0b100, 0b100],
+    [0b011, 0b100, 0b101, 0b101, 0b011],
+    [0b101, 0b101, 0b111, 0b101, 0b101],
+    [0b111, 0b010, 0b010, 0b010, 0b111],
+    [0b001, 0b001, 0b001, 0b101, 0b010],
+    [0b101, 0b101, 0b110, 0b101, 0b101],
+    [0b100, 0b100, 0b100, 0b100, 0b111],
+    [0b101, 0b111, 0b111, 0b101, 0b101],
+    [0b110, 0b101, 0b101, 0b101, 0b101],
+    [0b010, 0b101, 0b101, 0b101, 0b010],
+    [0b110, 0b101, 0b110, 0b100, 0b100],
+    [0b010, 0b101, 0b101, 0b110, 0b011],
+    [0b110, 0b101, 0b110, 0b101, 0b101],
+    [0b011, 0b100, 0b010, 0b001, 0b110],
+    [0b111, 0b010, 0b010, 0b010, 0b010],
+    [0b101, 0b101, 0b101, 0b101, 0b111],
+    [0b101, 0b101, 0b101, 0b101, 0b010],
+    [0b101, 0b101, 0b111, 0b111, 0b101],
+    [0b101, 0b101, 0b010, 0b101, 0b101],
+    [0b101, 0b101, 0b010, 0b010, 0b010],
+    [0b111, 0b001, 0b010, 0b100, 0b111],
+];
+
+/// Draws `text` (digits, capital letters, spaces) with its top-left corner at (x, y), each font
+/// pixel `scale`×`scale`, glyphs 4 font pixels apart.
+pub fn draw_text(img: &mut RgbImage, (x, y): (u32, u32), text: &str, scale: u32, color: Rgb<u8>) {
+    for (i, ch) in text.bytes().enumerate() {
+        let glyph = match ch {
+            b'0'..=b'9' => DIGITS[(ch - b'0') as usize],
+            b'A'..=b'Z' => LETTERS[(ch - b'A') as usize],
+            _ => continue, // space
+        };
         for (row, bits) in glyph.iter().enumerate() {
             for col in 0..3 {
                 if bits >> (2 - col) & 1 == 1 {
@@ -37,6 +72,16 @@ pub fn draw_number(img: &mut RgbImage, (x, y): (u32, u32), n: usize, scale: u32,
             }
         }
     }
+}
+
+/// Draws `n` in decimal with its top-left corner at (x, y), each font pixel `scale`×`scale`.
+pub fn draw_number(img: &mut RgbImage, at: (u32, u32), n: usize, scale: u32, color: Rgb<u8>) {
+    draw_text(img, at, &n.to_string(), scale, color);
+}
+
+/// Width in pixels of `text` drawn at `scale`.
+fn text_width(text: &str, scale: u32) -> u32 {
+    (text.len() as u32 * 4).saturating_sub(1) * scale
 }
 
 /// PNG bytes of an image.
@@ -143,28 +188,46 @@ pub fn prediction_grid(
     out
 }
 
-/// A confusion matrix (`counts[true][predicted]`) as a heat map with the counts written in
-/// it, true classes down the left, predicted classes along the top.
+/// A confusion matrix (`counts[true][predicted]`) as a heat map: rows are the true classes
+/// (titled TRUE), columns the predictions (PREDICTED), each cell shaded by its share of the row
+/// and its count written in black or white, whichever stands out from the shade.
 pub fn confusion_matrix(counts: &[Vec<usize>]) -> RgbImage {
     let k = counts.len() as u32;
-    let cell = 36;
-    let margin = 16;
-    let mut out = RgbImage::from_pixel(margin + k * cell, margin + k * cell, Rgb([255, 255, 255]));
+    let cell = 40;
+    let margin = 40;
+    let black = Rgb([0, 0, 0]);
+    let side = margin + k * cell;
+    let mut out = RgbImage::from_pixel(side, side, Rgb([255, 255, 255]));
+    let title = "PREDICTED";
+    draw_text(
+        &mut out,
+        (margin + (k * cell - text_width(title, 2)) / 2, 4),
+        title,
+        2,
+        black,
+    );
+    // TRUE down the left edge, one letter under the other.
+    let top = margin + (k * cell - (4 * 12 - 2)) / 2;
+    for (i, letter) in "TRUE".chars().enumerate() {
+        draw_text(
+            &mut out,
+            (4, top + i as u32 * 12),
+            &letter.to_string(),
+            2,
+            black,
+        );
+    }
     for i in 0..k {
-        draw_number(
+        let label = i.to_string();
+        let centre = margin + i * cell + (cell - text_width(&label, 2)) / 2;
+        draw_text(
             &mut out,
-            (2, margin + i * cell + cell / 2 - 5),
-            i as usize,
+            (22, margin + i * cell + cell / 2 - 5),
+            &label,
             2,
-            Rgb([0, 0, 0]),
+            black,
         );
-        draw_number(
-            &mut out,
-            (margin + i * cell + cell / 2 - 3, 2),
-            i as usize,
-            2,
-            Rgb([0, 0, 0]),
-        );
+        draw_text(&mut out, (centre, 22), &label, 2, black);
     }
     for (t, row) in counts.iter().enumerate() {
         let total = row.iter().sum::<usize>().max(1) as f32;
@@ -178,12 +241,26 @@ pub fn confusion_matrix(counts: &[Vec<usize>]) -> RgbImage {
                     out.put_pixel(x, y, fill);
                 }
             }
-            let ink = if share > 0.5 {
+            let luma = 0.299 * shade as f32 + 0.587 * shade as f32 + 0.114 * 255.0;
+            let ink = if luma < 150.0 {
                 Rgb([255, 255, 255])
             } else {
-                Rgb([0, 0, 0])
+                black
             };
-            draw_number(&mut out, (x0 + 3, y0 + cell / 2 - 3), n, 1, ink);
+            let text = n.to_string();
+            let scale = if text_width(&text, 2) + 4 <= cell {
+                2
+            } else {
+                1
+            };
+            let x = x0 + (cell - text_width(&text, scale)) / 2;
+            draw_text(
+                &mut out,
+                (x, y0 + (cell - 5 * scale) / 2),
+                &text,
+                scale,
+                ink,
+            );
         }
     }
     out
@@ -213,6 +290,28 @@ mod tests {
         let decoded = image::load_from_memory(&png(&grid)).unwrap();
         assert_eq!((decoded.width(), decoded.height()), grid.dimensions());
         let cm = confusion_matrix(&vec![vec![1; 10]; 10]);
-        assert_eq!(cm.dimensions(), (376, 376));
+        assert_eq!(cm.dimensions(), (440, 440));
+    }
+
+    #[test]
+    fn confusion_matrix_names_its_axes_and_counts_stand_out_from_their_cells() {
+        let mut counts = vec![vec![0usize; 10]; 10];
+        for (t, row) in counts.iter_mut().enumerate() {
+            row[t] = 980;
+            row[(t + 1) % 10] = 20;
+        }
+        let cm = confusion_matrix(&counts);
+        let ink = |x0: u32, y0: u32, x1: u32, y1: u32, c: [u8; 3]| {
+            (x0..x1)
+                .flat_map(|x| (y0..y1).map(move |y| (x, y)))
+                .filter(|&(x, y)| cm.get_pixel(x, y).0 == c)
+                .count()
+        };
+        // The titles: PREDICTED across the top, TRUE down the left.
+        assert!(ink(40, 0, 440, 16, [0, 0, 0]) > 100, "PREDICTED");
+        assert!(ink(0, 40, 12, 440, [0, 0, 0]) > 40, "TRUE");
+        // A dark diagonal cell carries white digits, a light one black digits.
+        assert!(ink(41, 41, 80, 80, [255, 255, 255]) > 20, "white on dark");
+        assert!(ink(81, 41, 120, 80, [0, 0, 0]) > 10, "black on light");
     }
 }

@@ -17,7 +17,11 @@ const FONT_PATHS: [&str; 6] = [
 ];
 
 /// (epoch, value) points of one curve.
-type Curve = Vec<(f64, f64)>;
+type Curve = Vec<(i32, f64)>;
+
+/// Runs this short (in epochs) get a marker on every point, so a two-point curve reads as two
+/// measurements, not as a ruler line.
+const MARKERS_UP_TO: usize = 20;
 
 /// Registers a font for plotters once; errors when no font is installed.
 fn register_font() -> Result<()> {
@@ -48,17 +52,13 @@ pub fn plot_runs(runs: &[Run], out: &Path) -> Result<()> {
     let root = BitMapBackend::new(out, (1200, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_err(e.to_string()))?;
     let panels = root.split_evenly((1, 2));
-    let max_epoch = runs
-        .iter()
-        .map(|r| r.history.len())
-        .max()
-        .unwrap_or(1)
-        .max(2) as f64;
+    let epochs = runs.iter().map(|r| r.history.len()).max().unwrap_or(1);
+    let max_epoch = epochs.max(2) as i32;
     for (panel, metric) in panels.iter().zip(["loss", "accuracy"]) {
         let series: Vec<(Curve, Curve)> = runs
             .iter()
             .map(|r| {
-                let pick = |val: bool| -> Vec<(f64, f64)> {
+                let pick = |val: bool| -> Curve {
                     r.history
                         .iter()
                         .filter_map(|h| {
@@ -68,7 +68,7 @@ pub fn plot_runs(runs: &[Run], out: &Path) -> Result<()> {
                                 (_, false) => Some(h.accuracy),
                                 (_, true) => h.val_accuracy,
                             };
-                            v.map(|v| (h.epoch as f64, v))
+                            v.map(|v| (h.epoch as i32, v))
                         })
                         .collect()
                 };
@@ -93,10 +93,12 @@ pub fn plot_runs(runs: &[Run], out: &Path) -> Result<()> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(1.0..max_epoch, (lo - pad)..(hi + pad))
+            // Whole epochs on the x axis: an integer range ticks at integers only.
+            .build_cartesian_2d(1..max_epoch, (lo - pad)..(hi + pad))
             .map_err(|e| draw_err(e.to_string()))?;
         chart
             .configure_mesh()
+            .x_labels((max_epoch as usize).min(12))
             .x_desc("epoch")
             .draw()
             .map_err(|e| draw_err(e.to_string()))?;
@@ -107,6 +109,12 @@ pub fn plot_runs(runs: &[Run], out: &Path) -> Result<()> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            if epochs <= MARKERS_UP_TO {
+                let points = train.iter().chain(&val).copied();
+                chart
+                    .draw_series(points.map(|p| Circle::new(p, 4, color.filled())))
+                    .map_err(|e| draw_err(e.to_string()))?;
+            }
             chart
                 .draw_series(LineSeries::new(train, color.stroke_width(2)))
                 .map_err(|e| draw_err(e.to_string()))?
@@ -130,4 +138,52 @@ pub fn plot_runs(runs: &[Run], out: &Path) -> Result<()> {
             .map_err(|e| draw_err(e.to_string()))?;
     }
     root.present().map_err(|e| draw_err(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::HistoryRow;
+
+    /// A two-epoch run gets a marker on each point: at epoch 1 the series' colour fills discs
+    /// (train and validation), far more pixels than two thin lines starting there.
+    #[test]
+    fn short_runs_get_point_markers() {
+        if register_font().is_err() {
+            return eprintln!("no font: skipping"); // CI installs fonts-dejavu-core
+        }
+        let row = |epoch, loss: f64| HistoryRow {
+            epoch,
+            loss,
+            accuracy: 1.0 - loss / 4.0,
+            val_loss: Some(loss * 0.9),
+            val_accuracy: Some(1.0 - loss / 3.0),
+            seconds: 1.0,
+        };
+        let run = Run {
+            dir: "logs/short-0".into(),
+            model: "linear".into(),
+            history: vec![row(1, 1.2), row(2, 0.6)],
+            test_accuracy: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.png");
+        plot_runs(&[run], &path).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        let color = Palette99::pick(0).to_rgba();
+        let is_series = |x: u32, y: u32| {
+            let p = img.get_pixel(x, y).0;
+            (p[0] as i32 - color.0 as i32).abs() < 8
+                && (p[1] as i32 - color.1 as i32).abs() < 8
+                && (p[2] as i32 - color.2 as i32).abs() < 8
+        };
+        let left = (0..600)
+            .find(|&x| (0..500).any(|y| is_series(x, y)))
+            .unwrap();
+        let band = (left..left + 5)
+            .flat_map(|x| (0..500).map(move |y| (x, y)))
+            .filter(|&(x, y)| is_series(x, y))
+            .count();
+        assert!(band > 50, "markers at epoch 1: {band} pixels");
+    }
 }

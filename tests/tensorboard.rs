@@ -186,7 +186,11 @@ fn runs_and_plot_compare_runs_and_refuse_empty_or_foreign_directories() {
         return;
     }
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("2 runs"), "{out}");
+    assert!(out.contains("Learning curves of 2 runs"), "{out}");
+    let (code, out, err) =
+        run(mnistlab(home.path()).args(["plot", "logs/b-0", "--out", "one.png"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Learning curves of 1 run written"), "{out}");
     let png = image::open(home.path().join("curves.png")).unwrap();
     assert_eq!((png.width(), png.height()), (1200, 500));
 

@@ -319,8 +319,9 @@ fn run_plot(args: PlotArgs) -> Result<()> {
     }
     mnistlab::plot::plot_runs(&runs, &args.out)?;
     println!(
-        "Learning curves of {} runs written to {}",
+        "Learning curves of {} run{} written to {}",
         runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
         args.out.display()
     );
     Ok(())

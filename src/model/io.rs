@@ -242,12 +242,18 @@ mod tests {
                 std::fs::read(&path).unwrap()
             })
             .collect();
-        assert!(files.windows(2).all(|w| w[0] == w[1]), "byte-identical saves");
+        assert!(
+            files.windows(2).all(|w| w[0] == w[1]),
+            "byte-identical saves"
+        );
         let header_len = u64::from_le_bytes(files[0][..8].try_into().unwrap()) as usize;
         assert_eq!((8 + header_len) % 8, 0, "data stays 8-byte aligned");
         let header = std::str::from_utf8(&files[0][8..8 + header_len]).unwrap();
         let arch = header.find("\"arch\"").unwrap();
-        assert!(arch < header.find("\"bn_momentum\"").unwrap() && header.find("\"classes\"").unwrap() > arch);
+        assert!(
+            arch < header.find("\"bn_momentum\"").unwrap()
+                && header.find("\"classes\"").unwrap() > arch
+        );
         let loaded = load(&dir.path().join("m0.safetensors")).unwrap();
         assert_eq!(loaded.params.values, model.params.values);
         assert_eq!(loaded.config(), model.config());
