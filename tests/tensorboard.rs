@@ -118,7 +118,7 @@ fn tensorboard_reads_scalars_text_images_and_histograms() {
     let cm = &events["validation"]["confusion_matrix"]["events"][0];
     assert_eq!(
         (cm["width"].as_u64(), cm["height"].as_u64()),
-        (Some(376), Some(376))
+        (Some(440), Some(440))
     );
 
     // Histograms count every weight of their tensor: the conv kernel (layer 1) is 3×3×1×4, the
