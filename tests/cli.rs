@@ -188,6 +188,33 @@ fn bad_flags_are_refused_before_anything_is_written() {
     );
 }
 
+/// A batch larger than the training set trains (one step per epoch, as Keras clamps it), and
+/// says so.
+#[test]
+fn an_oversized_batch_trains_with_a_warning() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("data");
+    fixture_dataset(&root, 50, 10, 28); // 10% held out: 45 to train on
+    let (code, out, err) = run(mnistlab(home.path())
+        .args([
+            "train",
+            "--model",
+            "linear",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "100000000",
+            "--data-dir",
+        ])
+        .arg(&root));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with("warning: --batch-size 100000000 is larger than the 45 training images: each step uses all of them"),
+        "{err}"
+    );
+    assert!(out.contains("Test accuracy"), "{out}");
+}
+
 #[test]
 fn bad_dataset_files_are_named() {
     let home = tempfile::tempdir().unwrap();
@@ -447,4 +474,35 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
         "need 12800 training images, the data has 300",
     );
     refused(home.path(), &["bench", "--model", "vgg"], "--model");
+}
+
+/// A reader that stops early (`| head`) ends the command quietly, not with a panic.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let home = tempfile::tempdir().unwrap();
+    let values = (1..=100)
+        .map(|i| format!("{}", i as f64 * 1e-4))
+        .collect::<Vec<_>>()
+        .join(", ");
+    std::fs::write(
+        home.path().join("s.toml"),
+        format!("[axes]\nlr = [{values}]\nl2 = [{values}]\n"),
+    )
+    .unwrap();
+    let mut child = mnistlab(home.path())
+        .args(["sweep", "plan", "s.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("Sweep s: 10000 points"), "{first}");
+    // The reader is dropped here: the pipe closes while 10,000 rows are still to come.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no panic message");
 }

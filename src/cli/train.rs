@@ -359,6 +359,15 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
         .as_ref()
         .map(|s| (s.epoch - 1, s.step))
         .unwrap_or((0, 0));
+    if plan.train.batch_size > train.len() {
+        // As Keras does, each step then takes the whole training set; say so, since it is rarely
+        // what was meant (one step per epoch).
+        eprintln!(
+            "warning: --batch-size {} is larger than the {} training images: each step uses all of them (one step per epoch)",
+            plan.train.batch_size,
+            train.len()
+        );
+    }
     println!("{}", summary(&model));
     println!(
         "Training on {} images, validating on {} ({} from {}); run directory {}",
