@@ -487,7 +487,7 @@ fn a_closed_output_pipe_ends_quietly() {
         .join(", ");
     std::fs::write(
         home.path().join("s.toml"),
-        format!("[axes]\nlr = [{values}]\nl2 = [{values}]\n"),
+        format!("[base]\nmodel = \"linear\"\n[axes]\nlr = [{values}]\nl2 = [{values}]\n"),
     )
     .unwrap();
     let mut child = mnistlab(home.path())
