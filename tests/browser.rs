@@ -6,9 +6,6 @@ mod common;
 
 use common::{mnistlab, python_has, real_data, run, Served};
 use std::path::Path;
-use std::process::Command;
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/draw_digits.py");
 
 #[test]
 fn digits_drawn_in_chromium_are_answered_as_predict_answers_them() {
@@ -24,40 +21,17 @@ fn digits_drawn_in_chromium_are_answered_as_predict_answers_them() {
     }
     let home = tempfile::tempdir().unwrap();
     // A few hundred steps of the 5×5 CNN on real MNIST.
-    let (code, _, err) = run(mnistlab(home.path())
-        .args([
-            "train",
-            "--model",
-            "cnn",
-            "--epochs",
-            "1",
-            "--train-images",
-            "30000",
-            "--no-histograms",
-            "--data-dir",
-        ])
-        .arg(&root));
-    assert_eq!(code, 0, "{err}");
-    let model = home.path().join("logs/cnn-0/best_model.safetensors");
+    let model = common::train_quick_cnn(home.path(), &root, 30000);
     let served = Served::start(home.path(), std::slice::from_ref(&model));
 
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .arg(&served.base)
-        .arg(&artifacts)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "Chromium run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let drawn: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let base = std::ffi::OsString::from(&served.base);
+    let drawn = common::python_json("browser/draw_digits.py", &[base, artifacts.clone().into()]);
+    let drawn = drawn.as_array().expect("a list of drawings");
     assert_eq!(drawn.len(), 3);
     let mut right = 0;
-    for d in &drawn {
+    for d in drawn {
         let png = d["png"].as_str().unwrap();
         let (code, line, err) = run(mnistlab(home.path())
             .args(["predict", "--json"])

@@ -32,21 +32,7 @@ fn classes(classifier: &mut Classifier, images: &[DynamicImage]) -> Vec<usize> {
 fn mnist_images_keep_their_predictions_and_digits_on_paper_are_read() {
     let Some(root) = real_data() else { return };
     let home = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(mnistlab(home.path())
-        .args([
-            "train",
-            "--model",
-            "cnn",
-            "--epochs",
-            "1",
-            "--train-images",
-            "12000",
-            "--no-histograms",
-            "--data-dir",
-        ])
-        .arg(&root));
-    assert_eq!(code, 0, "{err}");
-    let path = home.path().join("logs/cnn-0/best_model.safetensors");
+    let path = common::train_quick_cnn(home.path(), &root, 12000);
     let test = load_mnist_from(&root).test;
 
     // 1,000 MNIST test images: as they are (raw) and through the pipeline.

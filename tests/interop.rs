@@ -3,7 +3,6 @@
 mod common;
 
 use common::{fixture_dataset, mnistlab, python_has, run};
-use std::process::Command;
 
 #[test]
 fn python_safetensors_reads_names_shapes_metadata_and_values() {
@@ -24,18 +23,7 @@ fn python_safetensors_reads_names_shapes_metadata_and_values() {
     ]));
     assert_eq!(code, 0, "{err}");
     let path = home.path().join("logs/custom-0/best_model.safetensors");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/read_model.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let py: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let py = common::python_json("interop/read_model.py", &[&path]);
 
     let model = mnistlab::model::load(&path).unwrap();
     assert_eq!(py["metadata"]["arch"], "4C3-BN-ReLU-MP2-D10");

@@ -8,9 +8,8 @@ use mnistlab::data::{DataSources, Dataset, Images};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::train::predict_proba;
 use std::path::Path;
-use std::process::Command;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/check_onnx.py");
+const SCRIPT: &str = "interop/check_onnx.py";
 
 /// Exports `model`, runs ONNX Runtime on `images` and returns the script's report.
 fn check_against_onnxruntime(
@@ -28,19 +27,8 @@ fn check_against_onnxruntime(
     std::fs::write(dir.join("images.u8"), &images.pixels).unwrap();
     std::fs::write(dir.join("probs.f32"), probs).unwrap();
     std::fs::write(dir.join("labels.u8"), &images.labels).unwrap();
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .args(["model.onnx", "images.u8", "probs.f32", "labels.u8"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        model.config().arch,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let files = ["model.onnx", "images.u8", "probs.f32", "labels.u8"].map(|f| dir.join(f));
+    common::python_json(SCRIPT, &files)
 }
 
 /// A model of `arch` with its initial weights, input statistics from `images`, and running
@@ -167,20 +155,7 @@ fn trained_cnn_has_the_same_test_accuracy_through_onnxruntime() {
     }
     let home = tempfile::tempdir().unwrap();
     let data_dir = root.to_str().unwrap();
-    let (code, _, err) = run(mnistlab(home.path()).args([
-        "train",
-        "--model",
-        "cnn",
-        "--epochs",
-        "1",
-        "--train-images",
-        "12000",
-        "--no-histograms",
-        "--data-dir",
-        data_dir,
-    ]));
-    assert_eq!(code, 0, "{err}");
-    let model_path = home.path().join("logs/cnn-0/best_model.safetensors");
+    let model_path = common::train_quick_cnn(home.path(), &root, 12000);
     let (code, out, err) = run(mnistlab(home.path())
         .args(["evaluate", "--json", "--data-dir", data_dir])
         .arg(&model_path));
@@ -233,18 +208,8 @@ fn trained_cnn_has_the_same_test_accuracy_through_onnxruntime() {
     )
     .unwrap();
     std::fs::write(home.path().join("images.u8"), &five.pixels).unwrap();
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .args(["cnn.onnx", "images.u8", "probs.f32"])
-        .current_dir(home.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = ["cnn.onnx", "images.u8", "probs.f32"].map(|f| home.path().join(f));
+    let report = common::python_json(SCRIPT, &files);
     assert!(report["max_abs_diff"].as_f64().unwrap() <= 1e-4, "{report}");
 }
 

@@ -5,7 +5,6 @@ mod common;
 
 use common::{fixture_dataset, mnistlab, python_has, run};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Trains a tiny model for `epochs` on fixture data; returns the run directory.
 fn tiny_run(home: &Path, name: &str, epochs: &str) -> PathBuf {
@@ -33,18 +32,7 @@ fn tiny_run(home: &Path, name: &str, epochs: &str) -> PathBuf {
 }
 
 fn read_events(run_dir: &Path) -> serde_json::Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/read_events.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(run_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::python_json("interop/read_events.py", &[run_dir])
 }
 
 #[test]

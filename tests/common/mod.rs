@@ -160,3 +160,45 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Trains the 5×5 CNN for one epoch on the first `images` real MNIST training images (a few
+/// hundred steps) under `home/logs`; returns its best model file.
+pub fn train_quick_cnn(home: &Path, data: &Path, images: usize) -> PathBuf {
+    let (code, _, err) = run(mnistlab(home)
+        .args([
+            "train",
+            "--model",
+            "cnn",
+            "--epochs",
+            "1",
+            "--no-histograms",
+        ])
+        .args(["--train-images", &images.to_string(), "--data-dir"])
+        .arg(data));
+    assert_eq!(code, 0, "{err}");
+    home.join("logs/cnn-0/best_model.safetensors")
+}
+
+/// Runs the Python script `tests/<script>` with `args`, requires success, and parses the JSON
+/// it prints.
+pub fn python_json<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
