@@ -116,25 +116,16 @@ impl fmt::Display for OnnxSummary {
             writeln!(f, "  {key}: {value}")?;
         }
         let header = ("Node", "Operator", "Attributes", "Param #");
-        let name_w = self
-            .nodes
-            .iter()
-            .map(|n| n.0.len())
-            .chain([header.0.len()])
-            .max();
-        let op_w = self
-            .nodes
-            .iter()
-            .map(|n| n.1.len())
-            .chain([header.1.len()])
-            .max();
-        let attr_w = self
-            .nodes
-            .iter()
-            .map(|n| n.2.len())
-            .chain([header.2.len()])
-            .max();
-        let (name_w, op_w, attr_w) = (name_w.unwrap_or(0), op_w.unwrap_or(0), attr_w.unwrap_or(0));
+        // Each text column as wide as its widest cell, header included.
+        let width = |cell: fn(&(String, String, String, usize)) -> &str, title: &str| {
+            self.nodes
+                .iter()
+                .map(|n| cell(n).len())
+                .fold(title.len(), usize::max)
+        };
+        let name_w = width(|n| &n.0, header.0);
+        let op_w = width(|n| &n.1, header.1);
+        let attr_w = width(|n| &n.2, header.2);
         let rule = "─".repeat(name_w + op_w + attr_w + 16);
         writeln!(f, "{rule}")?;
         writeln!(
