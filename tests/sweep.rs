@@ -252,12 +252,22 @@ fn a_sweep_killed_with_sigkill_finishes_every_point_once_when_run_again() {
         .unwrap();
     let sweep_dir = home.path().join("logs/killed");
     wait_until("a run mid-way", || mid_run(&sweep_dir));
+    // The whole machine dies: `sweep run` and every run it started (each in a group of its
+    // own, found by the sweep file's unique path).
     let group = format!("-{}", child.id());
     assert!(std::process::Command::new("kill")
         .args(["-KILL", "--", &group])
         .status()
         .unwrap()
         .success());
+    let pattern = format!(
+        "sweep task {}",
+        std::fs::canonicalize(&file).unwrap().display()
+    );
+    let _ = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", &pattern])
+        .status();
+
     let _ = child.wait();
     // The killed runs' locks go with them (the kernel releases a dead process's locks).
     wait_until("the killed runs to be gone", || {
@@ -288,12 +298,15 @@ fn ctrl_c_stops_a_sweep_cleanly_and_the_next_run_continues_it() {
         .arg(&file)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
     let sweep_dir = home.path().join("logs/stopped");
     wait_until("a run mid-way", || mid_run(&sweep_dir));
+    // Ctrl-C at a terminal signals the whole foreground group, as here.
+    let group = format!("-{}", child.id());
     assert!(std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", "--", &group])
         .status()
         .unwrap()
         .success());
@@ -307,7 +320,18 @@ fn ctrl_c_stops_a_sweep_cleanly_and_the_next_run_continues_it() {
         "error: stopped by Ctrl-C; run the same command again to continue"
     );
     let rows = report(home.path(), "logs/stopped");
-    assert!(rows.iter().any(|r| r["state"] == "interrupted"), "{rows:?}");
+    let stopped = rows
+        .iter()
+        .find(|r| r["state"] == "interrupted")
+        .expect("an interrupted point");
+    // It stopped gracefully (state saved mid-epoch), not by a second signal's hard exit.
+    let log = std::fs::read_to_string(
+        home.path()
+            .join(stopped["run"].as_str().unwrap())
+            .join("output.log"),
+    )
+    .unwrap();
+    assert!(log.contains("Interrupted. Continue with"), "{log}");
 
     let (code, out, err) = run(mnistlab(home.path()).args(["sweep", "run"]).arg(&file));
     assert_eq!(code, 0, "{out}{err}");

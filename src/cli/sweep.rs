@@ -279,6 +279,40 @@ fn finished_line(sweep: &Sweep, index: usize) -> String {
     }
 }
 
+/// Starts `mnistlab sweep task FILE INDEX` with its output appended to the run's `output.log`.
+/// It gets a process group of its own: a terminal's Ctrl-C then reaches only `sweep run`, which
+/// passes one SIGINT on (a second one would make `train` quit without saving its state).
+fn start_point(
+    exe: &Path,
+    file: &Path,
+    dir: &Path,
+    index: usize,
+    threads: usize,
+    yes: bool,
+) -> Result<Child> {
+    use std::os::unix::process::CommandExt;
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let log_path = dir.join("output.log");
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| log_path.display().to_string())?;
+    let mut command = Command::new(exe);
+    command
+        .args(["--threads", &threads.to_string(), "sweep", "task"])
+        .arg(file)
+        .arg(index.to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0);
+    if yes {
+        command.arg("--yes");
+    }
+    command.spawn().context("cannot start a run")
+}
+
 fn run_local(args: RunArgs) -> Result<()> {
     if args.jobs == 0 {
         bail!("--jobs: must be at least 1");
@@ -312,26 +346,15 @@ fn run_local(args: RunArgs) -> Result<()> {
     loop {
         while !stop.load(Ordering::SeqCst) && running.len() < args.jobs {
             let Some(index) = queue.next() else { break };
-            let dir = sweep.run_dir(index);
-            std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-            let log_path = dir.join("output.log");
-            let log = std::fs::File::options()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .with_context(|| log_path.display().to_string())?;
-            let mut command = Command::new(&exe);
-            command
-                .args(["--threads", &threads.to_string(), "sweep", "task"])
-                .arg(&file)
-                .arg(index.to_string())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
-            if args.sweep.yes {
-                command.arg("--yes");
-            }
-            running.push((index, command.spawn().context("cannot start a run")?));
+            let child = start_point(
+                &exe,
+                &file,
+                &sweep.run_dir(index),
+                index,
+                threads,
+                args.sweep.yes,
+            )?;
+            running.push((index, child));
         }
         if running.is_empty() {
             break;
