@@ -306,7 +306,7 @@ impl WinogradConv {
         unsafe { self.output_transform(m, y) };
     }
 
-    /// du (α², C, F) += the transformed kernel gradient of one image: V[ξ]ᵀ · (A dy Aᵀ)[ξ].
+    /// du (α², C, F) += the transformed kernel gradient of one image: V\[ξ\]ᵀ · (A dy Aᵀ)\[ξ\].
     pub fn weight_grad(&self, padded: &[f32], dy: &[f32], scratch: &mut [f32], du: &mut [f32]) {
         let (c, f, aa) = (self.g.c, self.filters, ALPHA * ALPHA);
         assert!(padded.len() >= self.padded_len() && du.len() >= self.transformed_len());
