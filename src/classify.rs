@@ -5,7 +5,7 @@ use crate::data::{dataset_info, Images};
 use crate::error::{Error, Result};
 use crate::model::Sequential;
 use crate::preprocess::{prepare, Fit, Polarity, Preprocess};
-use crate::train::{ensemble_proba, loss::argmax};
+use crate::train::{ensemble_proba, loss::argmax, EVAL_BATCH};
 use image::DynamicImage;
 use std::path::Path;
 
@@ -119,7 +119,7 @@ impl Classifier {
             labels: vec![0; inputs.len()],
             shape,
         };
-        let (_, mean) = ensemble_proba(&mut self.models, &images, 128)?;
+        let (_, mean) = ensemble_proba(&mut self.models, &images, EVAL_BATCH)?;
         let k = self.classes.len();
         Ok(mean
             .chunks_exact(k)

@@ -148,7 +148,10 @@ fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
         );
         // Same weights and metadata, same bytes: a model file's checksum means something.
         let bytes = |dir: &Path| std::fs::read(dir.join("best_model.safetensors")).unwrap();
-        assert!(bytes(&cut) == bytes(&whole), "delay {delay} ms: model files differ");
+        assert!(
+            bytes(&cut) == bytes(&whole),
+            "delay {delay} ms: model files differ"
+        );
     }
 }
 

@@ -140,7 +140,7 @@ struct EvaluateArgs {
     #[arg(long)]
     json: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = mnistlab::train::EVAL_BATCH)]
     batch_size: usize,
 }
 
@@ -344,7 +344,12 @@ fn run_ensemble(mut args: EnsembleArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| models[0].config().dataset.clone());
     let data = args.data.load(&dataset)?;
-    let (each, mean) = mnistlab::train::ensemble(&mut models, &data.test, &dataset, 256)?;
+    let (each, mean) = mnistlab::train::ensemble(
+        &mut models,
+        &data.test,
+        &dataset,
+        mnistlab::train::EVAL_BATCH,
+    )?;
     if args.json {
         let members: Vec<_> = args
             .models

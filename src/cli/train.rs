@@ -14,7 +14,7 @@ use mnistlab::train::run_dir::{create_run_dir, summary_markdown};
 use mnistlab::train::state::TrainState;
 use mnistlab::train::{
     check_input, evaluate, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, Schedule,
-    TrainConfig,
+    TrainConfig, EVAL_BATCH,
 };
 use mnistlab::train::{fit_with, Control, Optimizer};
 use std::path::{Path, PathBuf};
@@ -385,7 +385,8 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
     let mut progress = Progress::new();
     let mut history = HistoryCsv::resume(run_dir.join("history.csv"), done);
     let mut checkpoint = BestCheckpoint::resume(best_path.clone(), best_val_loss(&run_dir, done));
-    let histograms = !args.no_histograms && model.params.values.len() < 1_000_000;
+    let histograms = !args.no_histograms
+        && model.params.values.len() < mnistlab::tensorboard::HISTOGRAM_MAX_PARAMS;
     let mut tensorboard = TensorBoard::new(&run_dir, &val, args.update_freq, histograms)?;
     let steps_per_epoch = train.len().div_ceil(plan.train.batch_size.min(train.len()));
     tensorboard.set_global_step(done * steps_per_epoch + step);
@@ -429,7 +430,7 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
 
     let run = mnistlab::runs::read_run(&run_dir)?;
     let mut best = load(&best_path)?;
-    let test = evaluate(&mut best, &data.test, 256)?;
+    let test = evaluate(&mut best, &data.test, EVAL_BATCH)?;
     println!("Test loss: {:.4}", test.loss);
     println!("Test accuracy: {:.4}", test.accuracy);
     let results = serde_json::json!({

@@ -160,7 +160,7 @@ const A5: [[f32; TILE]; ALPHA] = transposed(AT5);
 
 impl WinogradConv {
     /// A plan for `g` with `filters` outputs, or `None` where it does not apply (stride ≠ 1,
-    /// kernel not 3 or 5, channels or filters not multiples of 16, no AVX-512, or
+    /// kernel not 5×5, channels or filters not multiples of 16, no AVX-512, or
     /// `MNISTLAB_NO_WINOGRAD` set).
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
         let applies = g.stride == 1

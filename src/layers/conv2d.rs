@@ -212,11 +212,6 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    /// Its configuration.
-    pub fn config(&self) -> &Conv2dConfig {
-        &self.config
-    }
-
     /// Whether it runs as implicit GEMM.
     pub fn is_implicit(&self) -> bool {
         self.implicit.is_some()

@@ -41,12 +41,7 @@ pub struct Dense {
     relu: bool,
 }
 
-impl Dense {
-    /// Its configuration.
-    pub fn config(&self) -> &DenseConfig {
-        &self.config
-    }
-}
+impl Dense {}
 
 /// Adds `bias` to every row of `y` (rows of `bias.len()` values), then clamps at zero if `relu`.
 pub(crate) fn add_bias_rows(y: &mut [f32], bias: &[f32], relu: bool) {

@@ -52,7 +52,7 @@ impl<'a> TensorBoard<'a> {
 
     fn predictions(model: &mut Sequential, images: &Images) -> Result<Vec<usize>> {
         let classes = model.config().classes;
-        Ok(predict_proba(model, images, 256)?
+        Ok(predict_proba(model, images, crate::train::EVAL_BATCH)?
             .chunks_exact(classes)
             .map(argmax)
             .collect())

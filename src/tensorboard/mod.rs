@@ -9,3 +9,7 @@ mod writer;
 
 pub use callback::TensorBoard;
 pub use writer::EventWriter;
+
+/// Models with fewer parameters get weight histograms every epoch by default (a histogram of
+/// a bigger model costs more to compute and to store than it shows).
+pub const HISTOGRAM_MAX_PARAMS: usize = 1_000_000;

@@ -50,11 +50,6 @@ impl BestCheckpoint {
             ..Self::new(path)
         }
     }
-
-    /// The best monitored loss so far.
-    pub fn best(&self) -> f64 {
-        self.best
-    }
 }
 
 impl Callback for BestCheckpoint {

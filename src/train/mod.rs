@@ -122,6 +122,10 @@ pub fn check_input(model: &Sequential, data: &Images) -> Result<()> {
     Ok(())
 }
 
+/// Images per forward pass when evaluating or predicting (no gradients, so larger than a
+/// training batch; the activations of 256 images of the presets stay within a few MB).
+pub const EVAL_BATCH: usize = 256;
+
 /// Trains `model` on `train`, evaluating on `val` after each epoch and calling `callbacks`.
 pub fn fit(
     model: &mut Sequential,
