@@ -46,6 +46,7 @@ pub mod rng;
 pub mod runs;
 pub mod serve;
 pub mod sweep;
+pub mod tensor;
 pub mod tensorboard;
 pub mod train;
 

@@ -3,6 +3,10 @@
 //! intrinsics and assembly, the GEMM crate); everything it exports is safe.
 #![allow(unsafe_code)]
 
+/// Elements per task when an elementwise loop is split across threads: big enough that
+/// scheduling costs nothing, small enough to give both cores work on a 128-image batch.
+pub(crate) const PAR_CHUNK: usize = 1 << 14;
+
 #[cfg(target_arch = "x86_64")]
 mod conv;
 mod gemm;

@@ -22,50 +22,11 @@ pub use max_pool::{MaxPool, MaxPoolConfig};
 pub use normalize::Normalize;
 pub use relu::Relu;
 
+pub use crate::tensor::{Mode, Shape};
+
+pub(crate) use crate::kernels::PAR_CHUNK;
 use crate::rng::Rng;
 use rayon::prelude::*;
-
-/// Per-sample shape (height, width, channels). A flat vector of `d` values is `1 × 1 × d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shape {
-    /// Height.
-    pub h: usize,
-    /// Width.
-    pub w: usize,
-    /// Channels (or features of a flat vector).
-    pub c: usize,
-}
-
-impl Shape {
-    /// A `h × w × c` shape.
-    pub const fn new(h: usize, w: usize, c: usize) -> Self {
-        Shape { h, w, c }
-    }
-
-    /// A flat vector of `d` features.
-    pub const fn flat(d: usize) -> Self {
-        Shape { h: 1, w: 1, c: d }
-    }
-
-    /// Values per sample.
-    pub const fn len(&self) -> usize {
-        self.h * self.w * self.c
-    }
-
-    /// True when a sample holds no value.
-    pub const fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Training (batch statistics, dropout on) or inference.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Training step: BatchNorm uses and updates batch statistics, dropout is active.
-    Train,
-    /// Evaluation/prediction: running statistics, no dropout.
-    Eval,
-}
 
 /// How a tensor counts and changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,10 +175,6 @@ pub trait Layer: Send + Sync {
         false
     }
 }
-
-/// Elements per task when an elementwise loop is split across threads: big enough that
-/// scheduling costs nothing, small enough to give both cores work on a 128-image batch.
-pub(crate) const PAR_CHUNK: usize = 1 << 14;
 
 /// `out[i] = f(a[i], b[i])` over the first `len` elements, split across the rayon pool.
 pub(crate) fn par_zip_map(

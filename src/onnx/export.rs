@@ -5,9 +5,10 @@
 use super::proto::*;
 use crate::error::{Error, Result};
 use crate::kernels::same_padding;
-use crate::layers::{BatchNormConfig, Shape};
+use crate::layers::BatchNormConfig;
 use crate::model::notation::{self, LayerSpec};
 use crate::model::Sequential;
+use crate::tensor::Shape;
 use prost::Message;
 
 /// Opsets accepted by [`export`]: every operator used here is unchanged across them.

@@ -3,8 +3,8 @@
 use super::{fit, Callback, EpochMetrics, TrainConfig};
 use crate::data::Images;
 use crate::error::{Error, Result};
-use crate::layers::Mode;
 use crate::model::Sequential;
+use crate::tensor::Mode;
 use std::time::Instant;
 
 /// What to measure.

@@ -14,9 +14,9 @@ pub use optim::{Optimizer, OptimizerConfig, Schedule};
 
 use crate::data::{one_hot_into, Images};
 use crate::error::{Error, Result};
-use crate::layers::Mode;
 use crate::model::Sequential;
 use crate::rng::seeded;
+use crate::tensor::Mode;
 use loss::{softmax_cross_entropy, softmax_into, BatchScore};
 use state::TrainState;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 //! Optimisers over a model's flat parameter buffer, plus L2 regularization of kernels.
 
 use crate::error::{Error, Result};
-use crate::layers::PAR_CHUNK;
+use crate::kernels::PAR_CHUNK;
 use crate::model::ParamStore;
 use rayon::prelude::*;
 
