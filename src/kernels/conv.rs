@@ -241,7 +241,7 @@ impl ImplicitConv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::{convolution, filled};
+    use crate::kernels::reference::{convolution, filled, kernel_unavailable};
 
     /// The implicit path against im2col + matrix product, for forward and both gradients.
     #[test]
@@ -257,8 +257,7 @@ mod tests {
         ] {
             let g = ConvGeometry::same(h, w, c, k, 1);
             let Some(plan) = ImplicitConv::new(&g, f) else {
-                eprintln!("no AVX-512 here: implicit convolution not tested");
-                return;
+                return kernel_unavailable("implicit convolution");
             };
             let patch = g.patch_len();
             let (x, weight, dy) = (
