@@ -2,7 +2,9 @@
 //! `cargo bench --bench kernels`; throughput is reported in FLOP/s (2 per multiply-add).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mnistlab::kernels::{im2col, matmul, ConvGeometry, ImplicitConv, Transpose, WinogradConv};
+use mnistlab::kernels::{
+    im2col, matmul, ConvGeometry, ImplicitConv, Output, Threads, Transpose, WinogradConv,
+};
 use mnistlab::layers::{
     BackwardArgs, BatchNormConfig, ForwardArgs, Layer, MaxPoolConfig, Mode, Shape,
 };
@@ -37,7 +39,15 @@ fn gemm(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(variant, name), |bench| {
                 bench.iter(|| {
                     let dims = (m, k, n);
-                    matmul(&mut out, black_box(&a), &b, dims, transpose, false, false)
+                    matmul(
+                        &mut out,
+                        black_box(&a),
+                        &b,
+                        dims,
+                        transpose,
+                        Output::Overwrite,
+                        Threads::Caller,
+                    )
                 })
             });
         }

@@ -23,23 +23,42 @@ pub enum Transpose {
     B,
 }
 
+/// Whether a product replaces what its output holds or adds to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// `out = a · b`; `out` is never read.
+    Overwrite,
+    /// `out += a · b`.
+    Accumulate,
+}
+
+/// Where a product runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// Spread over the current rayon pool when it is big enough to pay.
+    Pool,
+    /// On the calling thread (callers already inside a parallel loop).
+    Caller,
+}
+
 /// Below this many multiply-adds one thread is faster than waking the pool.
 const PARALLEL_MIN_MACS: usize = 1 << 18;
 
 /// `out (m, n) = [out +] op(a) (m, k) · op(b) (k, n)`, all row-major.
 ///
-/// With `accumulate == false` `out` is overwritten, never read. `parallel` lets the product use
-/// the current rayon pool; callers that already run inside a parallel loop pass `false`.
-#[allow(clippy::too_many_arguments)]
+/// [`Output`] says whether `out` is overwritten or added to, [`Threads`] whether the product may
+/// use the rayon pool.
 pub fn matmul(
     out: &mut [f32],
     a: &[f32],
     b: &[f32],
     (m, k, n): (usize, usize, usize),
     transpose: Transpose,
-    accumulate: bool,
-    parallel: bool,
+    output: Output,
+    threads: Threads,
 ) {
+    let accumulate = output == Output::Accumulate;
+    let parallel = threads == Threads::Pool;
     assert!(
         out.len() >= m * n,
         "matmul: out holds {} < {m}×{n}",
@@ -199,9 +218,9 @@ mod tests {
                 .collect();
             for t in [Transpose::None, Transpose::A, Transpose::B] {
                 let want = reference(&a, &b, (m, k, n), t);
-                for parallel in [false, true] {
+                for threads in [Threads::Caller, Threads::Pool] {
                     let mut out = vec![f32::NAN; m * n];
-                    matmul(&mut out, &a, &b, (m, k, n), t, false, parallel);
+                    matmul(&mut out, &a, &b, (m, k, n), t, Output::Overwrite, threads);
                     for (x, y) in out.iter().zip(&want) {
                         assert!(
                             (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
@@ -225,7 +244,15 @@ mod tests {
         let a = [1.0, 2.0, 3.0, 4.0];
         let b = [1.0, 0.0, 0.0, 1.0];
         let mut out = [10.0; 4];
-        matmul(&mut out, &a, &b, (2, 2, 2), Transpose::None, true, false);
+        matmul(
+            &mut out,
+            &a,
+            &b,
+            (2, 2, 2),
+            Transpose::None,
+            Output::Accumulate,
+            Threads::Caller,
+        );
         assert_eq!(out, [11.0, 12.0, 13.0, 14.0]);
     }
 }

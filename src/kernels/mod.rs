@@ -22,7 +22,7 @@ mod winograd;
 
 #[cfg(target_arch = "x86_64")]
 pub use conv::ImplicitConv;
-pub use gemm::{matmul, transpose, Transpose};
+pub use gemm::{matmul, transpose, Output, Threads, Transpose};
 pub use im2col::{col2im, im2col, same_padding, ConvGeometry};
 #[cfg(target_arch = "x86_64")]
 pub use pool::{max_pool2_applies, max_pool2_backward, max_pool2_forward};

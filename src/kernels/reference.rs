@@ -1,7 +1,7 @@
 //! Reference results for the convolution kernels' tests: one image through im2col, plain matrix
 //! products and col2im, the path whose correctness the gradient checks establish.
 
-use super::{col2im, im2col, matmul, transpose, ConvGeometry, Transpose};
+use super::{col2im, im2col, matmul, transpose, ConvGeometry, Output, Threads, Transpose};
 
 /// For a kernel test whose AVX-512 kernel is not available: outside CI it is skipped with a
 /// note; in CI on a CPU that has AVX-512 (and no `MNISTLAB_NO_AVX512`) it fails, so the kernels
@@ -37,8 +37,8 @@ pub fn convolution(
         weight,
         (pixels, patch, f),
         Transpose::None,
-        false,
-        false,
+        Output::Overwrite,
+        Threads::Caller,
     );
     let mut dweight = vec![0.0; patch * f];
     matmul(
@@ -47,8 +47,8 @@ pub fn convolution(
         dy,
         (patch, pixels, f),
         Transpose::A,
-        false,
-        false,
+        Output::Overwrite,
+        Threads::Caller,
     );
     let mut weight_t = vec![0.0; patch * f];
     transpose(weight, &mut weight_t, patch, f);
@@ -59,8 +59,8 @@ pub fn convolution(
         &weight_t,
         (pixels, f, patch),
         Transpose::None,
-        false,
-        false,
+        Output::Overwrite,
+        Threads::Caller,
     );
     let mut dx = vec![0.0; g.h * g.w * g.c];
     col2im(&dcol, &mut dx, 1, g);

@@ -19,7 +19,7 @@
 
 use super::dense::{add_bias_rows, sum_rows_into};
 use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
-use crate::kernels::{col2im, im2col, matmul, transpose, ConvGeometry, Transpose};
+use crate::kernels::{col2im, im2col, matmul, transpose, ConvGeometry, Output, Threads, Transpose};
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
@@ -282,8 +282,8 @@ impl Conv2d {
             weight_t,
             (m, filters, patch),
             Transpose::None,
-            false,
-            false,
+            Output::Overwrite,
+            Threads::Caller,
         );
         dx.fill(0.0);
         col2im(dcol, dx, m / rows, g);
@@ -403,7 +403,15 @@ impl Layer for Conv2d {
                         let images = x.len() / in_len;
                         im2col(x, col, images, g);
                         let dims = (images * rows, patch, filters);
-                        matmul(y, col, weight, dims, Transpose::None, false, false);
+                        matmul(
+                            y,
+                            col,
+                            weight,
+                            dims,
+                            Transpose::None,
+                            Output::Overwrite,
+                            Threads::Caller,
+                        );
                         add_bias_rows(y, bias, relu);
                     });
             }
@@ -530,7 +538,15 @@ impl Layer for Conv2d {
                         let dw = start_part(part, dy, patch * filters);
                         let m = dy.len() / filters;
                         // dW (patch, filters) = colᵀ · dy
-                        matmul(dw, col, dy, (patch, m, filters), Transpose::A, false, false);
+                        matmul(
+                            dw,
+                            col,
+                            dy,
+                            (patch, m, filters),
+                            Transpose::A,
+                            Output::Overwrite,
+                            Threads::Caller,
+                        );
                         if let Some(dx) = dx {
                             // The columns are no longer needed: reuse them for dcol.
                             Self::input_grad_by_columns(g, weight_t, dy, col, dx);

@@ -5,7 +5,7 @@
 //! The weight starts Glorot-uniform (fans d_in, d_out), the bias at zero.
 
 use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
-use crate::kernels::{matmul, transpose, Transpose};
+use crate::kernels::{matmul, transpose, Output, Threads, Transpose};
 
 /// Builds a [`Dense`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,8 +92,8 @@ impl Layer for Dense {
             weight,
             (a.n, d_in, d_out),
             Transpose::None,
-            false,
-            true,
+            Output::Overwrite,
+            Threads::Pool,
         );
         add_bias_rows(y, bias, self.relu);
     }
@@ -112,15 +112,23 @@ impl Layer for Dense {
             dy,
             (d_in, a.n, d_out),
             Transpose::A,
-            true,
-            true,
+            Output::Accumulate,
+            Threads::Pool,
         );
         sum_rows_into(dbias, dy);
         if let Some(dx) = a.dx {
             // dx (N, d_in) = dy · Wᵀ
             transpose(&a.weights[..d_in * d_out], &mut self.weight_t, d_in, d_out);
             let dims = (a.n, d_out, d_in);
-            matmul(dx, dy, &self.weight_t, dims, Transpose::None, false, true);
+            matmul(
+                dx,
+                dy,
+                &self.weight_t,
+                dims,
+                Transpose::None,
+                Output::Overwrite,
+                Threads::Pool,
+            );
         }
     }
 }
