@@ -8,7 +8,9 @@
 //! towards them (`running = momentum·running + (1 − momentum)·batch`, as Keras does); evaluation
 //! uses the running averages. Forward caches the batch mean and 1/σ for backward.
 
-use super::{BackwardArgs, ForwardArgs, Init, Layer, Mode, ParamKind, ParamSpec, Shape, PAR_CHUNK};
+use super::{
+    BackwardArgs, ForwardArgs, Init, Layer, LayerKind, Mode, ParamKind, ParamSpec, Shape, PAR_CHUNK,
+};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -123,8 +125,8 @@ fn par_tiles(
 }
 
 impl Layer for BatchNorm {
-    fn type_name(&self) -> &'static str {
-        "BatchNormalization"
+    fn kind(&self) -> LayerKind {
+        LayerKind::BatchNorm
     }
     fn token(&self) -> Option<String> {
         Some("BN".into())
@@ -214,9 +216,11 @@ impl Layer for BatchNorm {
             }
         });
     }
-    fn fuse_relu(&mut self) -> bool {
-        self.relu = true;
+    fn can_fuse_relu(&self) -> bool {
         true
+    }
+    fn fuse_relu(&mut self) {
+        self.relu = true;
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let input = self.config.input;

@@ -18,7 +18,7 @@
 //! Implicit backward cuts the batch into one slice per thread, so only that many parts are summed.
 
 use super::dense::{add_bias_rows, sum_rows_into};
-use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
+use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape};
 use crate::kernels::{col2im, im2col, matmul, transpose, ConvGeometry, Output, Threads, Transpose};
 use rayon::prelude::*;
 
@@ -301,8 +301,8 @@ fn start_part<'a>(part: &'a mut [f32], dy: &[f32], weights: usize) -> &'a mut [f
 }
 
 impl Layer for Conv2d {
-    fn type_name(&self) -> &'static str {
-        "Conv2D"
+    fn kind(&self) -> LayerKind {
+        LayerKind::Conv2d
     }
     fn token(&self) -> Option<String> {
         let Conv2dConfig {
@@ -417,9 +417,11 @@ impl Layer for Conv2d {
             }
         }
     }
-    fn fuse_relu(&mut self) -> bool {
-        self.relu = true;
+    fn can_fuse_relu(&self) -> bool {
         true
+    }
+    fn fuse_relu(&mut self) {
+        self.relu = true;
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, rows, patch, filters) = self.sizes();

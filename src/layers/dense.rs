@@ -4,7 +4,7 @@
 //! x: (N, d_in), weight: (d_in, d_out) as Keras stores it, bias: (d_out), y: (N, d_out).
 //! The weight starts Glorot-uniform (fans d_in, d_out), the bias at zero.
 
-use super::{BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape};
+use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape};
 use crate::kernels::{matmul, transpose, Output, Threads, Transpose};
 
 /// Builds a [`Dense`].
@@ -66,8 +66,8 @@ pub(crate) fn sum_rows_into(dbias: &mut [f32], dy: &[f32]) {
 }
 
 impl Layer for Dense {
-    fn type_name(&self) -> &'static str {
-        "Dense"
+    fn kind(&self) -> LayerKind {
+        LayerKind::Dense
     }
     fn token(&self) -> Option<String> {
         Some(format!("D{}", self.config.d_out))
@@ -97,9 +97,11 @@ impl Layer for Dense {
         );
         add_bias_rows(y, bias, self.relu);
     }
-    fn fuse_relu(&mut self) -> bool {
-        self.relu = true;
+    fn can_fuse_relu(&self) -> bool {
         true
+    }
+    fn fuse_relu(&mut self) {
+        self.relu = true;
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let DenseConfig { d_in, d_out } = self.config;

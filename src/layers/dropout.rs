@@ -1,7 +1,7 @@
 //! Inverted dropout: in training each value is zeroed with probability `rate` and the survivors
 //! scaled by `1 / (1 − rate)`, so evaluation is the identity and the expectation is unchanged.
 
-use super::{par_zip_map, BackwardArgs, ForwardArgs, Layer, Mode, Shape};
+use super::{par_zip_map, BackwardArgs, ForwardArgs, Layer, LayerKind, Mode, Shape};
 use rand::Rng as _;
 
 /// Dropout layer.
@@ -29,8 +29,8 @@ impl Dropout {
 }
 
 impl Layer for Dropout {
-    fn type_name(&self) -> &'static str {
-        "Dropout"
+    fn kind(&self) -> LayerKind {
+        LayerKind::Dropout
     }
     fn token(&self) -> Option<String> {
         Some(format!("Drop{}", self.rate))

@@ -2,7 +2,7 @@
 //! only relabels the shape: a model skips it (see [`Layer::is_reshape`]); run on its own it
 //! copies.
 
-use super::{BackwardArgs, ForwardArgs, Layer, Shape};
+use super::{BackwardArgs, ForwardArgs, Layer, LayerKind, Shape};
 
 /// Flattening layer.
 #[derive(Debug, Clone)]
@@ -18,8 +18,8 @@ impl Flatten {
 }
 
 impl Layer for Flatten {
-    fn type_name(&self) -> &'static str {
-        "Flatten"
+    fn kind(&self) -> LayerKind {
+        LayerKind::Flatten
     }
     fn token(&self) -> Option<String> {
         Some("F".into())

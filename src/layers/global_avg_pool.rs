@@ -1,6 +1,6 @@
 //! Global average pooling: `(h, w, c)` → `c`, the mean of each channel over the image.
 
-use super::{BackwardArgs, ForwardArgs, Layer, Shape};
+use super::{BackwardArgs, ForwardArgs, Layer, LayerKind, Shape};
 
 /// GlobalAveragePooling2D.
 #[derive(Debug, Clone)]
@@ -16,8 +16,8 @@ impl GlobalAvgPool {
 }
 
 impl Layer for GlobalAvgPool {
-    fn type_name(&self) -> &'static str {
-        "GlobalAveragePooling2D"
+    fn kind(&self) -> LayerKind {
+        LayerKind::GlobalAvgPool
     }
     fn token(&self) -> Option<String> {
         Some("GAP".into())

@@ -1,7 +1,7 @@
 //! Max pooling with "valid" padding (Keras' default): output `(H − k) / s + 1` per side.
 //! Forward keeps the argmax of each output so backward routes the gradient to it.
 
-use super::{BackwardArgs, ForwardArgs, Layer, Shape};
+use super::{BackwardArgs, ForwardArgs, Layer, LayerKind, Shape};
 use crate::kernels::max_pool2_applies;
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::{max_pool2_backward, max_pool2_forward};
@@ -97,8 +97,8 @@ pub struct MaxPool {
 }
 
 impl Layer for MaxPool {
-    fn type_name(&self) -> &'static str {
-        "MaxPooling2D"
+    fn kind(&self) -> LayerKind {
+        LayerKind::MaxPool
     }
     fn token(&self) -> Option<String> {
         let MaxPoolConfig { pool, stride, .. } = self.config;
@@ -187,9 +187,11 @@ impl Layer for MaxPool {
                 }
             });
     }
-    fn mask_relu_grad(&mut self) -> bool {
-        self.relu_mask = true;
+    fn can_mask_relu_grad(&self) -> bool {
         true
+    }
+    fn mask_relu_grad(&mut self) {
+        self.relu_mask = true;
     }
 }
 
@@ -221,7 +223,8 @@ mod tests {
     #[test]
     fn after_a_relu_windows_whose_maximum_is_zero_pass_no_gradient() {
         let mut mp = pool_2x2(Shape::new(2, 4, 1));
-        assert!(mp.mask_relu_grad());
+        assert!(mp.can_mask_relu_grad());
+        mp.mask_relu_grad();
         // ReLU outputs: the left window is all zero (every input was ≤ 0 before the ReLU).
         let x = [0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 9.0, 1.0];
         let y = forward(&mut mp, &x, 1, &[], &mut [], Mode::Train);

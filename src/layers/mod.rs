@@ -139,10 +139,54 @@ pub struct BackwardArgs<'a> {
     pub dweights: &'a mut [f32],
 }
 
+/// What a layer is, for the model's planning (which neighbour takes over a ReLU) and names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    /// [`Normalize`].
+    Normalize,
+    /// [`Conv2d`].
+    Conv2d,
+    /// [`BatchNorm`].
+    BatchNorm,
+    /// [`Relu`].
+    Relu,
+    /// [`MaxPool`].
+    MaxPool,
+    /// [`GlobalAvgPool`].
+    GlobalAvgPool,
+    /// [`Flatten`].
+    Flatten,
+    /// [`Dense`].
+    Dense,
+    /// [`Dropout`].
+    Dropout,
+}
+
+impl LayerKind {
+    /// Keras' class name (`Conv2D`, `Dense`, ...).
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            LayerKind::Normalize => "Normalization",
+            LayerKind::Conv2d => "Conv2D",
+            LayerKind::BatchNorm => "BatchNormalization",
+            LayerKind::Relu => "ReLU",
+            LayerKind::MaxPool => "MaxPooling2D",
+            LayerKind::GlobalAvgPool => "GlobalAveragePooling2D",
+            LayerKind::Flatten => "Flatten",
+            LayerKind::Dense => "Dense",
+            LayerKind::Dropout => "Dropout",
+        }
+    }
+}
+
 /// One layer of a [`crate::model::Sequential`].
 pub trait Layer: Send + Sync {
+    /// What it is.
+    fn kind(&self) -> LayerKind;
     /// Keras' class name, for summaries (`Conv2D`, `Dense`, ...).
-    fn type_name(&self) -> &'static str;
+    fn type_name(&self) -> &'static str {
+        self.kind().keras_name()
+    }
     /// This layer in the architecture notation (`16C3`, `BN`, ...), or `None` for implicit layers.
     fn token(&self) -> Option<String>;
     /// Shape of one output sample.
@@ -157,17 +201,25 @@ pub trait Layer: Send + Sync {
     fn forward(&mut self, args: ForwardArgs<'_>);
     /// Adds parameter gradients and writes `dx`.
     fn backward(&mut self, args: BackwardArgs<'_>);
-    /// Asks the layer to apply ReLU to its output itself, because a ReLU layer follows (whose
-    /// forward is then skipped: one pass over the activations less); true if it will. Its
-    /// output then lives in the ReLU's buffer, which its backward receives as `y`.
-    fn fuse_relu(&mut self) -> bool {
+    /// Whether the layer can apply the ReLU that follows it in its own output loop (the ReLU's
+    /// forward is then skipped: one pass over the activations less).
+    fn can_fuse_relu(&self) -> bool {
         false
     }
-    /// Asks the layer, whose input is the output of a ReLU, to apply that ReLU's gradient mask in
-    /// its own backward; true if it will (the model then skips the ReLU's backward: one pass over
-    /// the activations less).
-    fn mask_relu_grad(&mut self) -> bool {
+    /// Makes the layer apply the following ReLU itself; only called when [`Self::can_fuse_relu`].
+    /// Its output then lives in the ReLU's buffer, which its backward receives as `y`.
+    fn fuse_relu(&mut self) {
+        unreachable!("{} cannot take over a ReLU", self.type_name());
+    }
+    /// Whether the layer, whose input is a ReLU's output, can apply that ReLU's gradient mask in
+    /// its own backward (the ReLU's backward is then skipped).
+    fn can_mask_relu_grad(&self) -> bool {
         false
+    }
+    /// Makes the layer apply the ReLU's gradient mask; only called when
+    /// [`Self::can_mask_relu_grad`].
+    fn mask_relu_grad(&mut self) {
+        unreachable!("{} cannot take over a ReLU's gradient", self.type_name());
     }
     /// True for layers that only relabel the shape (NHWC values stay in place): the model skips
     /// them, the layer before writing into their buffer and gradients passing through as they are.
@@ -253,7 +305,8 @@ mod fused_relu_tests {
     fn check(make: impl Fn() -> Box<dyn Layer>, input: usize, n: usize) {
         let mut plain = make();
         let mut fused = make();
-        assert!(fused.fuse_relu(), "{} does not fuse", fused.type_name());
+        assert!(fused.can_fuse_relu(), "{} does not fuse", fused.type_name());
+        fused.fuse_relu();
         let params: usize = plain.params().iter().map(ParamSpec::len).sum();
         let weights: Vec<f32> = (0..params).map(|i| (i as f32 * 0.61).sin()).collect();
         let x: Vec<f32> = (0..n * input).map(|i| (i as f32 * 0.37).cos()).collect();

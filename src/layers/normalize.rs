@@ -3,7 +3,8 @@
 //! pixels the same way at evaluation as in training. Identity until the statistics are set.
 
 use super::{
-    par_zip_map, BackwardArgs, ForwardArgs, Init, Layer, ParamKind, ParamSpec, Shape, PAR_CHUNK,
+    par_zip_map, BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape,
+    PAR_CHUNK,
 };
 use rayon::prelude::*;
 
@@ -26,8 +27,8 @@ impl Normalize {
 }
 
 impl Layer for Normalize {
-    fn type_name(&self) -> &'static str {
-        "Normalization"
+    fn kind(&self) -> LayerKind {
+        LayerKind::Normalize
     }
     fn token(&self) -> Option<String> {
         None

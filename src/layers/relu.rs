@@ -1,6 +1,6 @@
 //! Rectified linear unit, `y = max(x, 0)`. Backward reads the output as its mask, so no cache.
 
-use super::{par_zip_map, BackwardArgs, ForwardArgs, Layer, Shape};
+use super::{par_zip_map, BackwardArgs, ForwardArgs, Layer, LayerKind, Shape};
 
 /// ReLU activation.
 #[derive(Debug, Clone)]
@@ -16,8 +16,8 @@ impl Relu {
 }
 
 impl Layer for Relu {
-    fn type_name(&self) -> &'static str {
-        "ReLU"
+    fn kind(&self) -> LayerKind {
+        LayerKind::Relu
     }
     fn token(&self) -> Option<String> {
         Some("ReLU".into())

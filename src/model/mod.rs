@@ -18,7 +18,7 @@ pub use summary::summary;
 use crate::error::{Error, Result};
 use crate::layers::{
     BackwardArgs, BatchNormConfig, Conv2dConfig, DenseConfig, Dropout, Flatten, ForwardArgs,
-    GlobalAvgPool, Layer, MaxPoolConfig, Mode, Normalize, Relu, Shape,
+    GlobalAvgPool, Layer, LayerKind, MaxPoolConfig, Mode, Normalize, Relu, Shape,
 };
 use crate::rng::{seeded, Rng};
 use notation::LayerSpec;
@@ -104,19 +104,29 @@ pub const MAX_PARAMS: usize = 100_000_000;
 /// Largest sum of layer outputs per image accepted (batch buffers scale with it).
 pub const MAX_ACTIVATIONS_PER_IMAGE: usize = 16_000_000;
 
-/// Which layers' forward passes are skipped: reshapes, and ReLUs the layer before takes over;
-/// which ReLUs' backward passes are skipped, the layer after applying their mask; and where
-/// each layer's output goes (see [`Sequential::dest`]).
-fn skip_layers(layers: &mut [Box<dyn Layer>]) -> (Vec<bool>, Vec<bool>, Vec<usize>) {
-    let is_relu = |layer: &dyn Layer| layer.token().as_deref() == Some("ReLU");
+/// How a model runs its layers, decided once from what the layers can do.
+struct ExecutionPlan {
+    /// Per layer: its forward is skipped (a reshape, or a ReLU the layer before applies).
+    skipped: Vec<bool>,
+    /// Per layer: a ReLU whose gradient mask the layer after applies; its backward is skipped.
+    relu_grad_taken: Vec<bool>,
+    /// Per layer: the activation buffer its output goes to (see [`Sequential::dest`]).
+    dest: Vec<usize>,
+}
+
+/// The plan for `layers`: reshapes skipped, each ReLU taken over by the layer before it where
+/// that layer can apply it in its output loop, and its gradient mask by the layer after it where
+/// that one can. Asks only; [`apply_plan`] tells the layers.
+fn plan_execution(layers: &[Box<dyn Layer>]) -> ExecutionPlan {
+    let is_relu = |i: usize| layers[i].kind() == LayerKind::Relu;
     let mut skipped = vec![false; layers.len()];
     for i in 1..layers.len() {
         skipped[i] = layers[i].is_reshape()
-            || (is_relu(layers[i].as_ref()) && !skipped[i - 1] && layers[i - 1].fuse_relu());
+            || (is_relu(i) && !skipped[i - 1] && layers[i - 1].can_fuse_relu());
     }
     let mut relu_grad_taken = vec![false; layers.len()];
     for i in 0..layers.len().saturating_sub(1) {
-        relu_grad_taken[i] = is_relu(layers[i].as_ref()) && layers[i + 1].mask_relu_grad();
+        relu_grad_taken[i] = is_relu(i) && layers[i + 1].can_mask_relu_grad();
     }
     let mut dest: Vec<usize> = (1..=layers.len()).collect();
     for i in (0..layers.len().saturating_sub(1)).rev() {
@@ -124,7 +134,25 @@ fn skip_layers(layers: &mut [Box<dyn Layer>]) -> (Vec<bool>, Vec<bool>, Vec<usiz
             dest[i] = dest[i + 1];
         }
     }
-    (skipped, relu_grad_taken, dest)
+    ExecutionPlan {
+        skipped,
+        relu_grad_taken,
+        dest,
+    }
+}
+
+/// Tells each layer what the plan gives it to do.
+fn apply_plan(layers: &mut [Box<dyn Layer>], plan: &ExecutionPlan) {
+    for i in 1..layers.len() {
+        if plan.skipped[i] && layers[i].kind() == LayerKind::Relu {
+            layers[i - 1].fuse_relu();
+        }
+    }
+    for i in 0..layers.len().saturating_sub(1) {
+        if plan.relu_grad_taken[i] {
+            layers[i + 1].mask_relu_grad();
+        }
+    }
 }
 
 /// The layers of `config`, each with whether its output is flat.
@@ -240,7 +268,15 @@ impl Sequential {
             return Err(Error::config("--bn-momentum", "must be in [0, 1)"));
         }
         let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(&config)?.into_iter().unzip();
-        let (skipped, relu_grad_taken, dest) = skip_layers(&mut layers);
+        let ExecutionPlan {
+            skipped,
+            relu_grad_taken,
+            dest,
+        } = {
+            let plan = plan_execution(&layers);
+            apply_plan(&mut layers, &plan);
+            plan
+        };
         let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
         let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
         if count > MAX_PARAMS {
