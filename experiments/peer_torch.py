@@ -1,4 +1,4 @@
-"""PyTorch side of bench/compare: the four models trained as mnistlab trains them.
+"""PyTorch side of experiments/compare: the four models trained as mnistlab trains them.
 CNNs run in channels_last (PyTorch's fastest layout for them on CPU)."""
 
 import time

@@ -1,4 +1,4 @@
-"""Keras (TensorFlow backend) side of bench/compare: the four models trained as mnistlab trains them.
+"""Keras (TensorFlow backend) side of experiments/compare: the four models trained as mnistlab trains them.
 
 Keras on this kind of machine sometimes idles for seconds at the first batch of an epoch; an epoch's
 time is therefore measured from the end of its first batch and scaled by steps / (steps − 1)."""

@@ -16,7 +16,7 @@ MODELS = ("linear", "mlp", "cnn", "cnn-bn")
 
 
 def parse_args(framework):
-    p = argparse.ArgumentParser(description=f"{framework} side of bench/compare")
+    p = argparse.ArgumentParser(description=f"{framework} side of experiments/compare")
     p.add_argument("--model", choices=MODELS, required=True)
     p.add_argument("--data-dir", required=True, help="folder with the four MNIST IDX files")
     p.add_argument("--threads", type=int, default=os.cpu_count())

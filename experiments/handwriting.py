@@ -6,7 +6,7 @@ pen strokes, dark ink on light paper, at various sizes and off-centre positions 
 canvases, some with grey paper and noise — then runs `mnistlab predict --json` on them with
 the automatic preprocessing, with --raw, and with --raw --invert, and prints the accuracies.
 
-    bench/handwriting.py MODEL.safetensors [--out DIR] [--mnistlab PATH]
+    experiments/handwriting.py MODEL.safetensors [--out DIR] [--mnistlab PATH]
 
 Needs Pillow and TrueType fonts (Debian: fonts-dejavu-core, fonts-liberation).
 """

@@ -2,9 +2,9 @@
 # The tutorial's accuracy ladder with fixed seeds, on MNIST and Fashion-MNIST.
 # Writes a Markdown table (model, epochs, test accuracy, test loss, wall time) to $OUT.
 #
-#   bench/accuracy.sh                                   # the whole ladder (about an hour on 2 cores)
-#   LOGDIR=/tmp/ladder OUT=/tmp/ladder.md bench/accuracy.sh
-#   STEPS="augment ensemble" LOGDIR=/tmp/ladder bench/accuracy.sh   # some steps, same log dir
+#   experiments/accuracy.sh                                   # the whole ladder (about an hour on 2 cores)
+#   LOGDIR=/tmp/ladder OUT=/tmp/ladder.md experiments/accuracy.sh
+#   STEPS="augment ensemble" LOGDIR=/tmp/ladder experiments/accuracy.sh   # some steps, same log dir
 #
 # Steps: linear mlp cnn cnn-bn augment fashion ensemble. Needs the datasets where mnistlab finds
 # them (MNISTLAB_DATA, the cache, or a download).
