@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::train::callbacks::HISTORY_HEADER;
+use crate::train::run_dir::{self as files, Results};
 use std::path::{Path, PathBuf};
 
 /// One epoch row of `history.csv`.
@@ -74,20 +75,17 @@ pub fn parse_history(path: &Path, text: &str) -> Result<Vec<HistoryRow>> {
 
 /// Reads the run in `dir`.
 pub fn read_run(dir: &Path) -> Result<Run> {
-    let path = dir.join("history.csv");
+    let path = dir.join(files::HISTORY);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let history = parse_history(&path, &text)?;
-    let results: Option<serde_json::Value> = std::fs::read_to_string(dir.join("results.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let field = |k: &str| results.as_ref().and_then(|r| r.get(k).cloned());
+    let results = Results::read(dir);
     Ok(Run {
         dir: dir.to_path_buf(),
-        model: field("model")
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_else(|| "?".into()),
+        model: results
+            .as_ref()
+            .map_or_else(|| "?".into(), |r| r.model.clone()),
         history,
-        test_accuracy: field("test_accuracy").and_then(|v| v.as_f64()),
+        test_accuracy: results.map(|r| r.test_accuracy),
     })
 }
 
@@ -97,7 +95,7 @@ pub fn list_runs(logdir: &Path) -> Result<Vec<Run>> {
     let mut dirs: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.join("history.csv").is_file())
+        .filter(|p| p.join(files::HISTORY).is_file())
         .collect();
     dirs.sort();
     dirs.iter().map(|d| read_run(d)).collect()

@@ -304,7 +304,7 @@ fn run_runs(args: RunsArgs) -> Result<()> {
 fn run_plot(args: PlotArgs) -> Result<()> {
     let mut runs = Vec::new();
     for path in &args.runs {
-        if path.join("history.csv").is_file() {
+        if path.join(mnistlab::train::run_dir::HISTORY).is_file() {
             runs.push(mnistlab::runs::read_run(path)?);
         } else {
             let found = mnistlab::runs::list_runs(path)?;

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use mnistlab::sweep::slurm::{self, SlurmOptions};
 use mnistlab::sweep::{self as planner, PointState, Sweep};
+use mnistlab::train::run_dir::{self as files, Results};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -217,12 +218,12 @@ fn task(args: TaskArgs) -> Result<()> {
         println!("Point {} ({}) is done already", args.index, point.run);
         return Ok(());
     }
-    let error_file = dir.join(planner::ERROR_FILE);
+    let error_file = dir.join(files::ERROR);
     if error_file.is_file() {
         std::fs::remove_file(&error_file).with_context(|| error_file.display().to_string())?;
     }
     let dir_arg = dir.display().to_string();
-    let argv: Vec<String> = match dir.join("args.json").is_file() {
+    let argv: Vec<String> = match dir.join(files::ARGS).is_file() {
         true => vec!["--resume".into(), dir_arg],
         false => point
             .args
@@ -257,25 +258,18 @@ fn finished_line(sweep: &Sweep, index: usize) -> String {
     let state = planner::point_state(&dir);
     let point = &sweep.points[index];
     let what = format!("{}, {}", point.run, describe(index, &point.values));
-    match state {
-        PointState::Done => {
-            let results: serde_json::Value = std::fs::read_to_string(dir.join("results.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_default();
-            let number = |k: &str| results[k].as_f64().unwrap_or(f64::NAN);
-            format!(
-                "{what}: done, val_accuracy {:.4}, test accuracy {:.4}, {:.1} s",
-                number("best_val_accuracy"),
-                number("test_accuracy"),
-                number("seconds")
-            )
-        }
-        PointState::Failed => {
-            let error = std::fs::read_to_string(dir.join(planner::ERROR_FILE)).unwrap_or_default();
+    match (state, Results::read(&dir)) {
+        (PointState::Done, Some(r)) => format!(
+            "{what}: done, val_accuracy {:.4}, test accuracy {:.4}, {:.1} s",
+            r.best_val_accuracy.unwrap_or(f64::NAN),
+            r.test_accuracy,
+            r.seconds
+        ),
+        (PointState::Failed, _) => {
+            let error = std::fs::read_to_string(dir.join(files::ERROR)).unwrap_or_default();
             format!("{what}: failed: {}", error.trim())
         }
-        other => format!("{what}: {other}"),
+        (other, _) => format!("{what}: {other}"),
     }
 }
 

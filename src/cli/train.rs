@@ -10,7 +10,7 @@ use mnistlab::fsutil::write_atomic;
 use mnistlab::model::{load, notation, summary, ModelConfig, Normalization, Sequential};
 use mnistlab::tensorboard::{EventWriter, TensorBoard};
 use mnistlab::train::progress::Progress;
-use mnistlab::train::run_dir::{create_run_dir, summary_markdown};
+use mnistlab::train::run_dir::{self as files, create_run_dir, summary_markdown, Results};
 use mnistlab::train::state::TrainState;
 use mnistlab::train::{
     check_input, evaluate, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, Schedule,
@@ -267,7 +267,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 pub(super) fn run(args: TrainArgs) -> Result<()> {
     match &args.resume {
         Some(dir) => {
-            let path = dir.join("args.json");
+            let path = dir.join(files::ARGS);
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!(
                     "{}: not a run directory to resume (no args.json)",
@@ -284,7 +284,7 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
 
 /// The best validation loss in the first `epochs` rows of a run's history.
 fn best_val_loss(run_dir: &Path, epochs: usize) -> f64 {
-    let path = run_dir.join("history.csv");
+    let path = run_dir.join(files::HISTORY);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     let rows = mnistlab::runs::parse_history(&path, &text).unwrap_or_default();
     rows.iter()
@@ -323,7 +323,7 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
                 Some(dir) => {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("--run-dir: {}", dir.display()))?;
-                    if dir.join("args.json").is_file() {
+                    if dir.join(files::ARGS).is_file() {
                         bail!(
                             "--run-dir: {} already holds a run (continue it with --resume)",
                             dir.display()
@@ -334,20 +334,20 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
                 None => create_run_dir(&args.logdir, &name)?,
             };
             write_atomic(
-                &dir.join("args.json"),
+                &dir.join(files::ARGS),
                 serde_json::to_string_pretty(&args)?.as_bytes(),
             )?;
             dir
         }
     };
-    if !run_dir.join("summary.txt").is_file() {
+    if !run_dir.join(files::SUMMARY).is_file() {
         let summary_text = summary_markdown(&command_line(), &argument_table(&args));
-        write_atomic(&run_dir.join("summary.txt"), summary_text.as_bytes())?;
+        write_atomic(&run_dir.join(files::SUMMARY), summary_text.as_bytes())?;
         let mut summary_events = EventWriter::create(&run_dir.join("summary"))?;
         summary_events.add_text("summary", 0, &summary_text)?;
         summary_events.flush()?;
     }
-    let state_path = run_dir.join("last_state.safetensors");
+    let state_path = run_dir.join(files::LAST_STATE);
     let resume = match resume_dir {
         Some(_) if state_path.is_file() => {
             let optimizer = Optimizer::new(plan.train.optimizer, model.params.values.len());
@@ -381,9 +381,9 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
         println!("Resuming after epoch {done}, step {step}");
     }
 
-    let best_path = run_dir.join("best_model.safetensors");
+    let best_path = run_dir.join(files::BEST_MODEL);
     let mut progress = Progress::new();
-    let mut history = HistoryCsv::resume(run_dir.join("history.csv"), done);
+    let mut history = HistoryCsv::resume(run_dir.join(files::HISTORY), done);
     let mut checkpoint = BestCheckpoint::resume(best_path.clone(), best_val_loss(&run_dir, done));
     let histograms = !args.no_histograms
         && model.params.values.len() < mnistlab::tensorboard::HISTOGRAM_MAX_PARAMS;
@@ -433,21 +433,31 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
     let test = evaluate(&mut best, &data.test, EVAL_BATCH)?;
     println!("Test loss: {:.4}", test.loss);
     println!("Test accuracy: {:.4}", test.accuracy);
-    let results = serde_json::json!({
-        "model": model.config().name,
-        "arch": model.config().arch,
-        "dataset": data.info.name,
-        "epochs": run.history.len(),
-        "best_val_loss": run.history.iter().filter_map(|e| e.val_loss).fold(f64::INFINITY, f64::min),
-        "best_val_accuracy": run.history.iter().filter_map(|e| e.val_accuracy).fold(0.0, f64::max),
-        "test_loss": test.loss,
-        "test_accuracy": test.accuracy,
-        "seconds": run.history.iter().map(|e| e.seconds).sum::<f64>().max(seconds),
-    });
-    write_atomic(
-        &run_dir.join("results.json"),
-        serde_json::to_string_pretty(&results)?.as_bytes(),
-    )?;
+    Results {
+        model: model.config().name.clone(),
+        arch: model.config().arch.clone(),
+        dataset: data.info.name.to_string(),
+        epochs: run.history.len(),
+        best_val_loss: run
+            .history
+            .iter()
+            .filter_map(|e| e.val_loss)
+            .reduce(f64::min),
+        best_val_accuracy: run
+            .history
+            .iter()
+            .filter_map(|e| e.val_accuracy)
+            .reduce(f64::max),
+        test_loss: test.loss,
+        test_accuracy: test.accuracy,
+        seconds: run
+            .history
+            .iter()
+            .map(|e| e.seconds)
+            .sum::<f64>()
+            .max(seconds),
+    }
+    .write(&run_dir)?;
     println!("Run saved in {}", run_dir.display());
     Ok(())
 }

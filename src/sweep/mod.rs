@@ -26,6 +26,7 @@ pub mod slurm;
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
+use crate::train::run_dir::{self as files, Results};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -39,8 +40,6 @@ pub const DEFAULT_MAX_POINTS: usize = 10_000;
 pub const HARD_MAX_POINTS: usize = 1_000_000;
 /// The sweep's description beside its runs.
 pub const SWEEP_JSON: &str = "sweep.json";
-/// Written into a point's run directory when its run failed.
-pub const ERROR_FILE: &str = "error.txt";
 /// Held (locked) by the process running a point.
 const LOCK_FILE: &str = ".lock";
 /// Flags a sweep sets itself.
@@ -429,7 +428,7 @@ impl Sweep {
 
 /// Where the run in `dir` stands.
 pub fn point_state(dir: &Path) -> PointState {
-    if dir.join("results.json").is_file() {
+    if dir.join(files::RESULTS).is_file() {
         return PointState::Done;
     }
     if !dir.is_dir() {
@@ -440,9 +439,9 @@ pub fn point_state(dir: &Path) -> PointState {
             return PointState::Running;
         }
     }
-    if dir.join(ERROR_FILE).is_file() {
+    if dir.join(files::ERROR).is_file() {
         PointState::Failed
-    } else if dir.join("args.json").is_file() {
+    } else if dir.join(files::ARGS).is_file() {
         PointState::Interrupted
     } else {
         PointState::NotStarted
@@ -525,22 +524,18 @@ pub fn report(dir: &Path) -> Result<Vec<PointReport>> {
         .into_iter()
         .map(|p| {
             let run = dir.join(&p.run);
-            let results: Option<serde_json::Value> =
-                std::fs::read_to_string(run.join("results.json"))
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok());
-            let number = |k: &str| results.as_ref().and_then(|r| r.get(k)?.as_f64());
-            let error = std::fs::read_to_string(run.join(ERROR_FILE))
+            let results = Results::read(&run);
+            let error = std::fs::read_to_string(run.join(files::ERROR))
                 .ok()
                 .map(|e| e.trim().to_string());
             PointReport {
                 index: p.index,
                 state: point_state(&run),
                 values: p.values,
-                best_val_loss: number("best_val_loss"),
-                best_val_accuracy: number("best_val_accuracy"),
-                test_accuracy: number("test_accuracy"),
-                seconds: number("seconds"),
+                best_val_loss: results.as_ref().and_then(|r| r.best_val_loss),
+                best_val_accuracy: results.as_ref().and_then(|r| r.best_val_accuracy),
+                test_accuracy: results.as_ref().map(|r| r.test_accuracy),
+                seconds: results.as_ref().map(|r| r.seconds),
                 error,
                 run,
             }
@@ -569,7 +564,7 @@ pub fn best_models(dir: &Path, k: usize) -> Result<Vec<PathBuf>> {
     Ok(done
         .into_iter()
         .take(k)
-        .map(|r| r.run.join("best_model.safetensors"))
+        .map(|r| r.run.join(files::BEST_MODEL))
         .collect())
 }
 
