@@ -56,8 +56,11 @@ impl Preprocess {
     }
 }
 
-/// Largest picture decoded, per side (a phone photo is about 4,000 × 3,000).
-pub const MAX_SIDE: u32 = 16_384;
+/// Largest picture decoded, per side (a 48-megapixel phone photo is 8,000 × 6,000).
+pub const MAX_SIDE: u32 = 10_000;
+/// Pictures are first shrunk to at most this many pixels per side: the ink ends up 20 pixels
+/// tall anyway, and the float conversion of a full-size photo would need gigabytes.
+const WORKING_SIDE: u32 = 2048;
 /// Memory the decoder may allocate for one picture.
 const MAX_DECODE_BYTES: u64 = 512 << 20;
 
@@ -124,7 +127,11 @@ pub fn prepare(
     recipe: Preprocess,
     (h, w): (usize, usize),
 ) -> Result<Vec<u8>> {
-    let mut gray = to_gray(image);
+    let mut gray = if image.width().max(image.height()) > WORKING_SIDE {
+        to_gray(&image.resize(WORKING_SIDE, WORKING_SIDE, imageops::FilterType::Triangle))
+    } else {
+        to_gray(image)
+    };
     let (low, high) = gray
         .pixels()
         .fold((u8::MAX, 0), |(lo, hi), p| (lo.min(p.0[0]), hi.max(p.0[0])));
@@ -398,6 +405,18 @@ mod tests {
     }
 
     #[test]
+    fn photo_sized_pictures_are_shrunk_first_and_read_the_same() {
+        // A 6000 × 4000 page with a dark bar: worked on at 2048 × 1365, the bar still becomes a
+        // centred 20-pixel digit.
+        let out = run(dark_box(6000, 4000, (4000, 4300), (500, 3500)), DIGIT).unwrap();
+        let (top, bottom, left, right) = ink_box(&out);
+        assert_eq!(bottom - top + 1, 20);
+        assert!((1..=3).contains(&(right - left + 1)), "{left}..{right}");
+        let (cy, cx) = center(&out);
+        assert!((cy - 14.0).abs() <= 0.5 && (cx - 14.0).abs() <= 0.5);
+    }
+
+    #[test]
     fn raw_only_resizes() {
         let img = GrayImage::from_fn(56, 56, |x, _| Luma([if x < 28 { 0 } else { 200 }]));
         let out = run(
@@ -423,5 +442,13 @@ mod tests {
         let png = crate::pictures::png(&GrayImage::from_pixel(3, 2, Luma([7])));
         assert_eq!(decode(Path::new("a.png"), &png).unwrap().width(), 3);
         assert!(decode(Path::new("cut.png"), &png[..png.len() / 2]).is_err());
+        // Past the side limit: refused before any pixel is decoded.
+        let wide = crate::pictures::png(&GrayImage::new(MAX_SIDE + 1, 1));
+        let err = decode(Path::new("wide.png"), &wide).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("wide.png: cannot read as an image"),
+            "{err}"
+        );
     }
 }
