@@ -149,8 +149,12 @@ mod tests {
     /// (train and validation), far more pixels than two thin lines starting there.
     #[test]
     fn short_runs_get_point_markers() {
-        if register_font().is_err() {
-            return eprintln!("no font: skipping"); // CI installs fonts-dejavu-core
+        if let Err(e) = register_font() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install fonts-dejavu-core: {e}"
+            );
+            return eprintln!("no font: skipping ({e})");
         }
         let row = |epoch, loss: f64| HistoryRow {
             epoch,
