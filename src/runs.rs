@@ -36,6 +36,29 @@ pub struct Run {
     pub test_accuracy: Option<f64>,
 }
 
+impl Run {
+    /// Lowest validation loss of any finished epoch.
+    pub fn best_val_loss(&self) -> Option<f64> {
+        self.history
+            .iter()
+            .filter_map(|h| h.val_loss)
+            .reduce(f64::min)
+    }
+
+    /// Highest validation accuracy of any finished epoch.
+    pub fn best_val_accuracy(&self) -> Option<f64> {
+        self.history
+            .iter()
+            .filter_map(|h| h.val_accuracy)
+            .reduce(f64::max)
+    }
+
+    /// Training time of the finished epochs.
+    pub fn seconds(&self) -> f64 {
+        self.history.iter().map(|h| h.seconds).sum()
+    }
+}
+
 /// Parses `history.csv` text; `path` only names the file in errors.
 pub fn parse_history(path: &Path, text: &str) -> Result<Vec<HistoryRow>> {
     let mut lines = text.lines();
@@ -107,24 +130,7 @@ pub fn runs_table(runs: &[Run]) -> String {
         "| run | model | epochs | best val_loss | best val_accuracy | test accuracy | time |\n|---|---|---|---|---|---|---|\n",
     );
     for run in runs {
-        let best_loss = run
-            .history
-            .iter()
-            .filter_map(|h| h.val_loss)
-            .fold(f64::INFINITY, f64::min);
-        let best_acc = run
-            .history
-            .iter()
-            .filter_map(|h| h.val_accuracy)
-            .fold(f64::NAN, f64::max);
-        let seconds: f64 = run.history.iter().map(|h| h.seconds).sum();
-        let show = |v: f64| {
-            if v.is_finite() {
-                format!("{v:.4}")
-            } else {
-                "-".into()
-            }
-        };
+        let show = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.4}"));
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {:.1} s |\n",
             run.dir
@@ -133,10 +139,10 @@ pub fn runs_table(runs: &[Run]) -> String {
                 .unwrap_or_default(),
             run.model,
             run.history.len(),
-            show(best_loss),
-            show(best_acc),
-            run.test_accuracy.map(show).unwrap_or_else(|| "-".into()),
-            seconds
+            show(run.best_val_loss()),
+            show(run.best_val_accuracy()),
+            show(run.test_accuracy),
+            run.seconds()
         ));
     }
     out

@@ -164,6 +164,25 @@ fn runs_and_plot_compare_runs_and_refuse_empty_or_foreign_directories() {
             && lines[3].starts_with("| b-0 | custom | 1 |"),
         "{out}"
     );
+    let (code, out, err) = run(mnistlab(home.path()).args(["runs", "--json", "logs"]));
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(
+        (rows[0]["epochs"].as_u64(), rows[1]["epochs"].as_u64()),
+        (Some(2), Some(1))
+    );
+    for row in &rows {
+        let acc = row["best_val_accuracy"].as_f64().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&acc) && row["best_val_loss"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+        assert!(
+            row["test_accuracy"].is_f64() && row["seconds"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+    }
 
     let (code, out, err) = run(mnistlab(home.path()).args(["plot", "logs", "--out", "curves.png"]));
     if err.contains("no TrueType font") {

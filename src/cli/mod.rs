@@ -279,18 +279,12 @@ fn run_runs(args: RunsArgs) -> Result<()> {
         let rows: Vec<_> = runs
             .iter()
             .map(|r| {
-                let best = |f: fn(&mnistlab::runs::HistoryRow) -> Option<f64>, min: bool| {
-                    r.history
-                        .iter()
-                        .filter_map(f)
-                        .reduce(if min { f64::min } else { f64::max })
-                };
                 serde_json::json!({
                     "run": r.dir, "model": r.model, "epochs": r.history.len(),
-                    "best_val_loss": best(|h| h.val_loss, true),
-                    "best_val_accuracy": best(|h| h.val_accuracy, false),
+                    "best_val_loss": r.best_val_loss(),
+                    "best_val_accuracy": r.best_val_accuracy(),
                     "test_accuracy": r.test_accuracy,
-                    "seconds": r.history.iter().map(|h| h.seconds).sum::<f64>(),
+                    "seconds": r.seconds(),
                 })
             })
             .collect();

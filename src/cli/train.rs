@@ -438,24 +438,11 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
         arch: model.config().arch.clone(),
         dataset: data.info.name.to_string(),
         epochs: run.history.len(),
-        best_val_loss: run
-            .history
-            .iter()
-            .filter_map(|e| e.val_loss)
-            .reduce(f64::min),
-        best_val_accuracy: run
-            .history
-            .iter()
-            .filter_map(|e| e.val_accuracy)
-            .reduce(f64::max),
+        best_val_loss: run.best_val_loss(),
+        best_val_accuracy: run.best_val_accuracy(),
         test_loss: test.loss,
         test_accuracy: test.accuracy,
-        seconds: run
-            .history
-            .iter()
-            .map(|e| e.seconds)
-            .sum::<f64>()
-            .max(seconds),
+        seconds: run.seconds().max(seconds),
     }
     .write(&run_dir)?;
     println!("Run saved in {}", run_dir.display());
