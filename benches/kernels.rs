@@ -3,7 +3,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mnistlab::kernels::{
-    im2col, matmul, ConvGeometry, ImplicitConv, Output, Threads, Transpose, WinogradConv,
+    flip_kernel, im2col, matmul, ConvGeometry, ImplicitConv, Output, Threads, Transpose,
+    WinogradConv,
 };
 use mnistlab::layers::{
     BackwardArgs, BatchNormConfig, ForwardArgs, Layer, MaxPoolConfig, Mode, Shape,
@@ -146,7 +147,7 @@ fn conv(c: &mut Criterion) {
         if plan.has_input_grad() {
             let (mut flipped, mut scratch) =
                 (vec![0.0; weight.len()], vec![0.0; plan.padded_dy_len()]);
-            plan.flip_weight(&weight, &mut flipped);
+            flip_kernel(&weight, &mut flipped, (k, ch, f));
             let mut dx = vec![0.0; h * w * ch];
             group.bench_function(BenchmarkId::new("input-grad", &name), |bench| {
                 bench.iter(|| plan.input_grad(black_box(&dy), &mut scratch, &flipped, &mut dx))

@@ -1,36 +1,25 @@
-//! Compute kernels on flat `f32` slices: matrix products, implicit-GEMM and Winograd
-//! convolution, NHWC im2col/col2im. This is the only module that may use `unsafe` (SIMD
+//! Compute kernels on flat `f32` slices: matrix products, the convolution algorithms (im2col,
+//! implicit GEMM, Winograd), NHWC im2col/col2im, pooling and the element-wise loops layers
+//! share. All CPU-feature detection and `cfg(target_arch)` switches live here. This is the only module that may use `unsafe` (SIMD
 //! intrinsics and assembly, the GEMM crate); everything it exports is safe.
 #![allow(unsafe_code)]
 
-/// Elements per task when an elementwise loop is split across threads: big enough that
-/// scheduling costs nothing, small enough to give both cores work on a 128-image batch.
-pub(crate) const PAR_CHUNK: usize = 1 << 14;
-
-#[cfg(target_arch = "x86_64")]
 mod conv;
+mod elementwise;
 mod gemm;
 mod im2col;
-#[cfg(target_arch = "x86_64")]
 mod pool;
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
 mod reference;
 #[cfg(target_arch = "x86_64")]
 mod sgemm_avx512;
-#[cfg(target_arch = "x86_64")]
-mod winograd;
 
+pub use conv::{conv_algorithm, flip_kernel, ConvAlgorithm, Im2colGemm};
 #[cfg(target_arch = "x86_64")]
-pub use conv::ImplicitConv;
+pub use conv::{ImplicitConv, ImplicitGemm, Winograd5x5, WinogradConv};
+pub(crate) use elementwise::{
+    add_bias_rows, channel_sums, par_tiles, par_zip_map, sum_rows_into, tile_len, tiled, PAR_CHUNK,
+};
 pub use gemm::{matmul, transpose, Output, Threads, Transpose};
 pub use im2col::{col2im, im2col, same_padding, ConvGeometry};
-#[cfg(target_arch = "x86_64")]
-pub use pool::{max_pool2_applies, max_pool2_backward, max_pool2_forward};
-#[cfg(target_arch = "x86_64")]
-pub use winograd::WinogradConv;
-
-/// Where the AVX-512 pooling kernel does not exist, it never applies.
-#[cfg(not(target_arch = "x86_64"))]
-pub fn max_pool2_applies(_: usize) -> bool {
-    false
-}
+pub use pool::{max_pool_backward, max_pool_forward, PoolGeometry};

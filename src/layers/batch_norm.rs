@@ -8,11 +8,8 @@
 //! towards them (`running = momentum·running + (1 − momentum)·batch`, as Keras does); evaluation
 //! uses the running averages. Forward caches the batch mean and 1/σ for backward.
 
-use super::{
-    BackwardArgs, ForwardArgs, Init, Layer, LayerKind, Mode, ParamKind, ParamSpec, Shape, PAR_CHUNK,
-};
-use rayon::prelude::*;
-use std::ops::Range;
+use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, Mode, ParamKind, ParamSpec, Shape};
+use crate::kernels::{channel_sums, par_tiles, tile_len, tiled};
 
 /// Builds a [`BatchNorm`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,69 +56,6 @@ pub struct BatchNorm {
     batch_rstd: Vec<f32>,
     /// Applies the following ReLU itself.
     relu: bool,
-}
-
-/// Values per tile: whole rows of `c` channels, at least [`TILE_MIN`] values. Per-channel vectors
-/// are repeated to a tile, so the element-wise loops run over long stretches (and vectorize)
-/// however few channels there are.
-const TILE_MIN: usize = 256;
-
-fn tile_len(c: usize) -> usize {
-    c * TILE_MIN.div_ceil(c)
-}
-
-/// `v` (one value per channel) repeated to `tile` values.
-fn tiled(v: &[f32], tile: usize) -> Vec<f32> {
-    v.iter().cycle().take(tile).copied().collect()
-}
-
-/// Two per-channel sums over `len` values of `c` channels, split across threads: each task adds
-/// its values (`f` gets the task's value range, a whole number of tiles, and two `tile`-long
-/// `f32` accumulators); the accumulators are folded per channel in `f64`, in task order
-/// (bit-reproducible runs). Returns the `2·c` sums.
-fn channel_sums(
-    len: usize,
-    c: usize,
-    f: impl Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync,
-) -> Vec<f64> {
-    let tile = tile_len(c);
-    let per_task = (PAR_CHUNK / tile).max(1) * tile;
-    (0..len.div_ceil(per_task))
-        .into_par_iter()
-        .map(|t| {
-            let mut acc = vec![0.0f32; 2 * tile];
-            let (first, second) = acc.split_at_mut(tile);
-            f(t * per_task..((t + 1) * per_task).min(len), first, second);
-            acc
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        // Added in task order, so the result does not depend on which thread ran what.
-        .fold(vec![0.0; 2 * c], |mut total, part| {
-            for (j, &v) in part.iter().enumerate() {
-                let (half, lane) = (j / tile, j % tile);
-                total[half * c + lane % c] += f64::from(v);
-            }
-            total
-        })
-}
-
-/// Runs `f(out, a, b)` over matching tiles of the three slices, split across threads.
-fn par_tiles(
-    out: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    tile: usize,
-    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
-) {
-    let per_task = (PAR_CHUNK / tile).max(1) * tile;
-    out.par_chunks_mut(per_task)
-        .zip(a.par_chunks(per_task).zip(b.par_chunks(per_task)))
-        .for_each(|(out, (a, b))| {
-            for ((out, a), b) in out.chunks_mut(tile).zip(a.chunks(tile)).zip(b.chunks(tile)) {
-                f(out, a, b);
-            }
-        });
 }
 
 impl Layer for BatchNorm {

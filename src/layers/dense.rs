@@ -5,7 +5,7 @@
 //! The weight starts Glorot-uniform (fans d_in, d_out), the bias at zero.
 
 use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape};
-use crate::kernels::{matmul, transpose, Output, Threads, Transpose};
+use crate::kernels::{add_bias_rows, matmul, sum_rows_into, transpose, Output, Threads, Transpose};
 
 /// Builds a [`Dense`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,30 +39,6 @@ pub struct Dense {
     weight_t: Vec<f32>,
     /// Applies the following ReLU itself.
     relu: bool,
-}
-
-impl Dense {}
-
-/// Adds `bias` to every row of `y` (rows of `bias.len()` values), then clamps at zero if `relu`.
-pub(crate) fn add_bias_rows(y: &mut [f32], bias: &[f32], relu: bool) {
-    for row in y.chunks_exact_mut(bias.len()) {
-        if relu {
-            row.iter_mut()
-                .zip(bias)
-                .for_each(|(v, b)| *v = (*v + b).max(0.0));
-        } else {
-            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-        }
-    }
-}
-
-/// `dbias += Σ_rows dy` for rows of `dbias.len()` values.
-pub(crate) fn sum_rows_into(dbias: &mut [f32], dy: &[f32]) {
-    for row in dy.chunks_exact(dbias.len()) {
-        for (d, g) in dbias.iter_mut().zip(row) {
-            *d += g;
-        }
-    }
 }
 
 impl Layer for Dense {

@@ -24,9 +24,8 @@ pub use relu::Relu;
 
 pub use crate::tensor::{Mode, Shape};
 
-pub(crate) use crate::kernels::PAR_CHUNK;
+pub(crate) use crate::kernels::{par_zip_map, PAR_CHUNK};
 use crate::rng::Rng;
-use rayon::prelude::*;
 
 /// How a tensor counts and changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,22 +225,6 @@ pub trait Layer: Send + Sync {
     fn is_reshape(&self) -> bool {
         false
     }
-}
-
-/// `out[i] = f(a[i], b[i])` over the first `len` elements, split across the rayon pool.
-pub(crate) fn par_zip_map(
-    out: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    f: impl Fn(f32, f32) -> f32 + Sync,
-) {
-    out.par_chunks_mut(PAR_CHUNK)
-        .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
-        .for_each(|(o, (a, b))| {
-            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                *o = f(a, b);
-            }
-        });
 }
 
 /// Running one layer by hand in unit tests.

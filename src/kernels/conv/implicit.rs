@@ -6,9 +6,11 @@
 //! # Shapes (one image)
 //! x: (H, W, C), padded: (H + K − 1, W + K − 1, C), weight: (K, K, C, F), y: (H, W, F).
 
-use super::gemm::HAS_AVX512;
-use super::im2col::ConvGeometry;
-use super::sgemm_avx512::{sgemm, Tables};
+use super::columns::input_grad_by_columns;
+use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm};
+use crate::kernels::gemm::HAS_AVX512;
+use crate::kernels::im2col::ConvGeometry;
+use crate::kernels::sgemm_avx512::{sgemm, Tables};
 
 /// Plan of one implicit convolution; built only where it can run.
 #[derive(Clone, Debug)]
@@ -188,24 +190,6 @@ impl ImplicitConv {
         }
     }
 
-    /// The flipped, transposed kernel the input gradient multiplies by:
-    /// `flipped[(ky, kx, f)][c] = weight[(K−1−ky, K−1−kx, c)][f]`, shape (K·K·F, C).
-    pub fn flip_weight(&self, weight: &[f32], flipped: &mut [f32]) {
-        let (k, c, f) = (self.g.k, self.g.c, self.filters);
-        assert!(weight.len() >= k * k * c * f && flipped.len() >= k * k * c * f);
-        for ky in 0..k {
-            for kx in 0..k {
-                let src_tap = (k - 1 - ky) * k + (k - 1 - kx);
-                for fi in 0..f {
-                    for ci in 0..c {
-                        flipped[((ky * k + kx) * f + fi) * c + ci] =
-                            weight[(src_tap * c + ci) * f + fi];
-                    }
-                }
-            }
-        }
-    }
-
     /// dx (H·W, C) = conv(padded dy, flipped kernel); `scratch` holds one padded dy image.
     pub fn input_grad(&self, dy: &[f32], scratch: &mut [f32], flipped: &[f32], dx: &mut [f32]) {
         assert!(
@@ -234,6 +218,117 @@ impl ImplicitConv {
                 c,
                 false,
             )
+        }
+    }
+}
+
+/// How [`ImplicitGemm`] computes the input gradient, with the kernel it needs.
+#[derive(Debug)]
+enum InputGradRoute {
+    /// C in sixteens: the padded output gradient convolved with this flipped kernel (K·K·F, C).
+    FlippedKernel(Vec<f32>),
+    /// Otherwise (the first layer): dcol = dy · Wᵀ and col2im, with this `Wᵀ` (F, K·K·C).
+    Columns(Vec<f32>),
+}
+
+/// Implicit GEMM as a [`ConvAlgorithm`]: forward keeps each image padded, and the weight
+/// gradient reads it again.
+#[derive(Debug)]
+pub struct ImplicitGemm {
+    plan: ImplicitConv,
+    input_grad: InputGradRoute,
+}
+
+impl ImplicitGemm {
+    /// The algorithm where [`ImplicitConv`] applies.
+    pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
+        let plan = ImplicitConv::new(g, filters)?;
+        let kernel = vec![0.0; g.patch_len() * filters];
+        let input_grad = match plan.has_input_grad() {
+            true => InputGradRoute::FlippedKernel(kernel),
+            false => InputGradRoute::Columns(kernel),
+        };
+        Some(ImplicitGemm { plan, input_grad })
+    }
+}
+
+impl ImplicitGemm {
+    /// Floats of one input image, of its padded copy, and of one output image.
+    fn image_lens(&self) -> (usize, usize, usize) {
+        let (g, plan) = (&self.plan.g, &self.plan);
+        (
+            g.h * g.w * g.c,
+            plan.padded_len(),
+            plan.pixel.len() * plan.filters,
+        )
+    }
+}
+
+impl ConvAlgorithm for ImplicitGemm {
+    fn name(&self) -> &'static str {
+        "implicit GEMM"
+    }
+    fn images_per_slice(&self, n: usize) -> usize {
+        one_slice_per_thread(n)
+    }
+    fn saved_len(&self) -> usize {
+        self.plan.padded_len()
+    }
+    fn scratch_len(&self, images: usize) -> usize {
+        match self.input_grad {
+            InputGradRoute::FlippedKernel(_) => self.plan.padded_dy_len(),
+            InputGradRoute::Columns(_) => {
+                images * self.plan.g.out_h * self.plan.g.out_w * self.plan.g.patch_len()
+            }
+        }
+    }
+    fn weight_grad_len(&self) -> usize {
+        self.plan.g.patch_len() * self.plan.filters
+    }
+    fn forward(
+        &self,
+        x: &[f32],
+        weight: &[f32],
+        padded: &mut [f32],
+        _scratch: &mut [f32],
+        y: &mut [f32],
+    ) {
+        let (in_len, plen, out_len) = self.image_lens();
+        let images = y.chunks_mut(out_len).zip(padded.chunks_mut(plen));
+        for ((y, padded), x) in images.zip(x.chunks(in_len)) {
+            self.plan.pad_input(x, padded);
+            self.plan.forward(padded, weight, y);
+        }
+    }
+    fn prepare_input_grad(&mut self, weight: &[f32]) {
+        let (g, f) = (&self.plan.g, self.plan.filters);
+        match &mut self.input_grad {
+            InputGradRoute::FlippedKernel(flipped) => flip_kernel(weight, flipped, (g.k, g.c, f)),
+            InputGradRoute::Columns(weight_t) => {
+                crate::kernels::transpose(weight, weight_t, g.patch_len(), f)
+            }
+        }
+    }
+    fn backward(
+        &self,
+        padded: &mut [f32],
+        dy: &[f32],
+        scratch: &mut [f32],
+        weight_grad: &mut [f32],
+        mut dx: Option<&mut [f32]>,
+    ) {
+        let (in_len, plen, out_len) = self.image_lens();
+        for (i, dy) in dy.chunks(out_len).enumerate() {
+            self.plan.weight_grad(&padded[i * plen..], dy, weight_grad);
+            if let (InputGradRoute::FlippedKernel(flipped), Some(dx)) =
+                (&self.input_grad, dx.as_deref_mut())
+            {
+                let dx = &mut dx[i * in_len..(i + 1) * in_len];
+                self.plan.input_grad(dy, scratch, flipped, dx);
+            }
+        }
+        if let (InputGradRoute::Columns(weight_t), Some(dx)) = (&self.input_grad, dx) {
+            input_grad_by_columns(&self.plan.g, weight_t, dy, scratch, dx);
         }
     }
 }
@@ -287,7 +382,7 @@ mod tests {
             if plan.has_input_grad() {
                 let (mut flipped, mut scratch) =
                     (vec![0.0; patch * f], vec![f32::NAN; plan.padded_dy_len()]);
-                plan.flip_weight(&weight, &mut flipped);
+                flip_kernel(&weight, &mut flipped, (k, c, f));
                 let mut dx = vec![0.0; h * w * c];
                 plan.input_grad(&dy, &mut scratch, &flipped, &mut dx);
                 close(&dx, &want_dx, "input grad");

@@ -16,9 +16,10 @@
 //! padded input: (hp, wp, C) with hp = 2·tiles_y + 4; V: (tiles, α², C); M and dM:
 //! (tiles, α², F); U and dU: (α², C, F); y: (H, W, F).
 
-use super::gemm::HAS_AVX512;
-use super::im2col::ConvGeometry;
-use super::sgemm_avx512::{sgemm, Tables};
+use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm};
+use crate::kernels::gemm::HAS_AVX512;
+use crate::kernels::im2col::ConvGeometry;
+use crate::kernels::sgemm_avx512::{sgemm, Tables};
 use std::arch::x86_64::*;
 
 /// Outputs per tile side.
@@ -458,11 +459,119 @@ impl WinogradConv {
     }
 }
 
+/// Winograd F(2×2, 5×5) as a [`ConvAlgorithm`]: a plan for the forward pass and one for the
+/// input gradient (the output gradient convolved with the flipped kernel, F → C channels), with
+/// their transformed kernels. The weight gradient is summed in the transformed domain and
+/// transformed back once per batch.
+#[derive(Debug)]
+pub struct Winograd5x5 {
+    forward: WinogradConv,
+    input_grad: WinogradConv,
+    /// The transformed kernel, refreshed before every forward pass.
+    u: Vec<f32>,
+    /// The flipped kernel and its transform, refreshed before backward.
+    flipped: Vec<f32>,
+    u_flipped: Vec<f32>,
+}
+
+impl Winograd5x5 {
+    /// The algorithm where both plans apply.
+    pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
+        let forward = WinogradConv::new(g, filters)?;
+        let input_grad = WinogradConv::new(&ConvGeometry::same(g.h, g.w, filters, g.k, 1), g.c)?;
+        Some(Winograd5x5 {
+            u: vec![0.0; forward.transformed_len()],
+            flipped: vec![0.0; g.patch_len() * filters],
+            u_flipped: vec![0.0; input_grad.transformed_len()],
+            forward,
+            input_grad,
+        })
+    }
+
+    /// Floats of one input image, of its padded copy, and of one output image.
+    fn image_lens(&self) -> (usize, usize, usize) {
+        let g = &self.forward.g;
+        let out_len = g.out_h * g.out_w * self.forward.filters;
+        (g.h * g.w * g.c, self.forward.padded_len(), out_len)
+    }
+}
+
+impl ConvAlgorithm for Winograd5x5 {
+    fn name(&self) -> &'static str {
+        "Winograd F(2×2, 5×5)"
+    }
+    fn images_per_slice(&self, n: usize) -> usize {
+        one_slice_per_thread(n)
+    }
+    fn saved_len(&self) -> usize {
+        self.forward.padded_len()
+    }
+    /// A padded output-gradient image, then the transforms' scratch.
+    fn scratch_len(&self, _images: usize) -> usize {
+        let transforms = self
+            .forward
+            .scratch_len()
+            .max(self.input_grad.scratch_len());
+        self.input_grad.padded_len() + transforms
+    }
+    /// The transformed kernel's gradient.
+    fn weight_grad_len(&self) -> usize {
+        self.forward.transformed_len()
+    }
+    fn prepare_forward(&mut self, weight: &[f32]) {
+        self.forward.transform_weight(weight, &mut self.u);
+    }
+    fn forward(
+        &self,
+        x: &[f32],
+        _weight: &[f32],
+        padded: &mut [f32],
+        scratch: &mut [f32],
+        y: &mut [f32],
+    ) {
+        let (in_len, plen, out_len) = self.image_lens();
+        let images = y.chunks_mut(out_len).zip(padded.chunks_mut(plen));
+        for ((y, padded), x) in images.zip(x.chunks(in_len)) {
+            self.forward.pad_input(x, padded);
+            self.forward.forward(padded, &self.u, scratch, y);
+        }
+    }
+    fn prepare_input_grad(&mut self, weight: &[f32]) {
+        let g = &self.forward.g;
+        flip_kernel(weight, &mut self.flipped, (g.k, g.c, self.forward.filters));
+        self.input_grad
+            .transform_weight(&self.flipped, &mut self.u_flipped);
+    }
+    fn backward(
+        &self,
+        padded: &mut [f32],
+        dy: &[f32],
+        scratch: &mut [f32],
+        du: &mut [f32],
+        mut dx: Option<&mut [f32]>,
+    ) {
+        let (in_len, plen, out_len) = self.image_lens();
+        let (padded_dy, scratch) = scratch.split_at_mut(self.input_grad.padded_len());
+        for (i, dy) in dy.chunks(out_len).enumerate() {
+            self.forward
+                .weight_grad(&padded[i * plen..], dy, scratch, du);
+            if let Some(dx) = dx.as_deref_mut() {
+                self.input_grad.pad_input(dy, padded_dy);
+                let dx = &mut dx[i * in_len..(i + 1) * in_len];
+                self.input_grad
+                    .forward(padded_dy, &self.u_flipped, scratch, dx);
+            }
+        }
+    }
+    fn finish_weight_grad(&self, summed: &[f32], dweight: &mut [f32]) {
+        self.forward.untransform_weight_grad(summed, dweight);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::reference::{convolution, filled, kernel_unavailable};
-    use crate::kernels::ImplicitConv;
 
     /// Forward, weight gradient, and input gradient (the flipped kernel through a plan for F → C
     /// channels, as the layer runs it) against im2col + matrix products.
@@ -501,9 +610,7 @@ mod tests {
 
             let input_grad = WinogradConv::new(&ConvGeometry::same(h, w, f, k, 1), c).unwrap();
             let mut flipped = vec![0.0; patch * f];
-            ImplicitConv::new(&g, f)
-                .unwrap()
-                .flip_weight(&weight, &mut flipped);
+            flip_kernel(&weight, &mut flipped, (k, c, f));
             let mut u_flipped = vec![0.0; input_grad.transformed_len()];
             input_grad.transform_weight(&flipped, &mut u_flipped);
             let mut padded_dy = vec![f32::NAN; input_grad.padded_len()];

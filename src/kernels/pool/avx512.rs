@@ -3,19 +3,19 @@
 //! masks. The generic pooling loop spends most of its time on bookkeeping per window at these
 //! sizes; this is the tutorial's pooling layer.
 
-use super::gemm::HAS_AVX512;
+use crate::kernels::gemm::HAS_AVX512;
 use std::arch::x86_64::*;
 
 const LANES: usize = 16;
 
 /// Whether the kernels below run here for `c` channels.
-pub fn max_pool2_applies(c: usize) -> bool {
+pub(super) fn max_pool2_applies(c: usize) -> bool {
     c.is_multiple_of(LANES) && *HAS_AVX512
 }
 
 /// One image `x` (h, w, c) → `y` (h/2, w/2, c), and for each output the index in `x` of the
 /// first maximum of its window (windows read row by row; NaN never replaces a maximum).
-pub fn max_pool2_forward(
+pub(super) fn max_pool2_forward(
     x: &[f32],
     (h, w, c): (usize, usize, usize),
     y: &mut [f32],
@@ -31,7 +31,7 @@ pub fn max_pool2_forward(
 /// The input gradient of one image: `dy` of each output goes to the input its maximum came from
 /// (only where `y > 0` with `relu_mask`, the ReLU before having been folded in); every other
 /// value of `dx` (h, w, c) is written zero.
-pub fn max_pool2_backward(
+pub(super) fn max_pool2_backward(
     (arg, dy, y): (&[u32], &[f32], &[f32]),
     (h, w, c): (usize, usize, usize),
     relu_mask: bool,
@@ -110,56 +110,21 @@ unsafe fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Pooling as the definition says, one value at a time.
-    fn reference(x: &[f32], (h, w, c): (usize, usize, usize)) -> (Vec<f32>, Vec<u32>) {
-        let (oh, ow) = (h / 2, w / 2);
-        let (mut y, mut arg) = (vec![0.0; oh * ow * c], vec![0; oh * ow * c]);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ch in 0..c {
-                    let o = (oy * ow + ox) * c + ch;
-                    for (py, px) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                        let i = ((2 * oy + py) * w + 2 * ox + px) * c + ch;
-                        if (py, px) == (0, 0) || x[i] > y[o] {
-                            (y[o], arg[o]) = (x[i], i as u32);
-                        }
-                    }
-                }
-            }
-        }
-        (y, arg)
-    }
+    use crate::kernels::pool::tests::{check_against_definition, TWO_BY_TWO_CASES};
 
     #[test]
     fn matches_the_definition_with_ties_odd_sizes_and_the_relu_mask() {
         if !max_pool2_applies(16) {
             return crate::kernels::reference::kernel_unavailable("2×2 max-pooling");
         }
-        for (h, w, c) in [(4, 4, 16), (7, 5, 32), (28, 28, 16)] {
-            // Coarse values: many ties, and zeros as after a ReLU.
-            let x: Vec<f32> = (0..h * w * c)
-                .map(|i| ((i * 37) % 7) as f32 - 3.0)
-                .collect();
-            let x: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
-            let (want_y, want_arg) = reference(&x, (h, w, c));
-            let outputs = want_y.len();
-            let (mut y, mut arg) = (vec![f32::NAN; outputs], vec![u32::MAX; outputs]);
-            max_pool2_forward(&x, (h, w, c), &mut y, &mut arg);
-            assert_eq!((&y, &arg), (&want_y, &want_arg), "{h}x{w}x{c}");
-
-            let dy: Vec<f32> = (0..outputs).map(|i| i as f32 + 0.5).collect();
-            for relu_mask in [false, true] {
-                let mut want_dx = vec![0.0; h * w * c];
-                for o in 0..outputs {
-                    if !relu_mask || y[o] > 0.0 {
-                        want_dx[arg[o] as usize] = dy[o];
-                    }
-                }
-                let mut dx = vec![f32::NAN; h * w * c];
-                max_pool2_backward((&arg, &dy, &y), (h, w, c), relu_mask, &mut dx);
-                assert_eq!(dx, want_dx, "{h}x{w}x{c} mask {relu_mask}");
-            }
+        for (h, w, c) in TWO_BY_TWO_CASES {
+            check_against_definition(
+                (h, w, c),
+                2,
+                2,
+                |x, y, arg| max_pool2_forward(x, (h, w, c), y, arg),
+                |outs, relu_mask, dx| max_pool2_backward(outs, (h, w, c), relu_mask, dx),
+            );
         }
     }
 }

@@ -1,0 +1,226 @@
+//! Convolution algorithms. Each computes a "same" convolution (x: (n, H, W, C), weight:
+//! (K, K, C, F) as Keras stores it, y: (n, out_h, out_w, F), no bias) over one slice of a batch,
+//! and its gradients, through the [`ConvAlgorithm`] trait:
+//!
+//! - [`Im2colGemm`]: im2col + matrix product, every geometry, the portable algorithm;
+//! - `ImplicitGemm` (AVX-512): stride 1, F in sixteens; no column matrix, the input padded once
+//!   and read through offset tables (the first layer, with one input channel, included);
+//! - `Winograd5x5` (AVX-512): F(2×2, 5×5) for 5×5 kernels with C and F in sixteens.
+//!
+//! [`conv_algorithm`] picks the fastest one that applies, once per layer. The layer cuts the
+//! batch into slices, gives each slice its share of three buffers the algorithm sizes (what
+//! forward keeps for backward, scratch, a weight-gradient part), adds the bias and sums the
+//! parts.
+
+mod columns;
+#[cfg(target_arch = "x86_64")]
+mod implicit;
+#[cfg(target_arch = "x86_64")]
+mod winograd;
+
+pub use columns::Im2colGemm;
+#[cfg(target_arch = "x86_64")]
+pub use implicit::{ImplicitConv, ImplicitGemm};
+#[cfg(target_arch = "x86_64")]
+pub use winograd::{Winograd5x5, WinogradConv};
+
+use super::ConvGeometry;
+use std::fmt::Debug;
+
+/// One way to compute a convolution over a slice of images and its gradients.
+///
+/// Per slice, forward gets `saved` (the slice's images × [`Self::saved_len`] floats, which
+/// backward gets again) and `scratch` ([`Self::scratch_len`] floats); backward also gets a
+/// zeroed weight-gradient part of [`Self::weight_grad_len`] floats to add into. The parts of all
+/// slices are summed and handed to [`Self::finish_weight_grad`] once.
+pub trait ConvAlgorithm: Debug + Send + Sync {
+    /// What it is called in tests and benchmarks.
+    fn name(&self) -> &'static str;
+    /// Images per slice when a batch of `n` is cut across threads.
+    fn images_per_slice(&self, n: usize) -> usize;
+    /// Floats per image that forward keeps for backward.
+    fn saved_len(&self) -> usize;
+    /// Floats of the scratch of one slice of `images` images.
+    fn scratch_len(&self, images: usize) -> usize;
+    /// Floats of one slice's weight-gradient part.
+    fn weight_grad_len(&self) -> usize;
+    /// Readies what forward needs from the kernel; called before every forward pass.
+    fn prepare_forward(&mut self, _weight: &[f32]) {}
+    /// `y` = the convolution of the slice `x` with `weight`; fills `saved`.
+    fn forward(
+        &self,
+        x: &[f32],
+        weight: &[f32],
+        saved: &mut [f32],
+        scratch: &mut [f32],
+        y: &mut [f32],
+    );
+    /// Readies what the input gradient needs from the kernel; called before a backward pass
+    /// that asks for it.
+    fn prepare_input_grad(&mut self, weight: &[f32]);
+    /// One slice's backward: `weight_grad` += its weight gradient; `dx`, when asked, = its
+    /// input gradient. `saved` may be overwritten.
+    fn backward(
+        &self,
+        saved: &mut [f32],
+        dy: &[f32],
+        scratch: &mut [f32],
+        weight_grad: &mut [f32],
+        dx: Option<&mut [f32]>,
+    );
+    /// `dweight` (K, K, C, F) += the kernel gradient from the slices' summed parts.
+    fn finish_weight_grad(&self, summed: &[f32], dweight: &mut [f32]) {
+        for (d, p) in dweight.iter_mut().zip(summed) {
+            *d += p;
+        }
+    }
+}
+
+/// The fastest algorithm that applies to `g` with `filters` outputs on this CPU.
+pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(winograd) = Winograd5x5::new(g, filters) {
+            return Box::new(winograd);
+        }
+        if let Some(implicit) = ImplicitGemm::new(g, filters) {
+            return Box::new(implicit);
+        }
+    }
+    Box::new(Im2colGemm::new(g, filters))
+}
+
+/// The flipped, transposed kernel an input gradient convolves with:
+/// `flipped[(ky, kx, f)][c] = weight[(K−1−ky, K−1−kx, c)][f]`, shape (K·K·F, C).
+pub fn flip_kernel(weight: &[f32], flipped: &mut [f32], (k, c, f): (usize, usize, usize)) {
+    assert!(weight.len() >= k * k * c * f && flipped.len() >= k * k * c * f);
+    for ky in 0..k {
+        for kx in 0..k {
+            let src_tap = (k - 1 - ky) * k + (k - 1 - kx);
+            for fi in 0..f {
+                for ci in 0..c {
+                    flipped[((ky * k + kx) * f + fi) * c + ci] =
+                        weight[(src_tap * c + ci) * f + fi];
+                }
+            }
+        }
+    }
+}
+
+/// Images per slice for the algorithms whose slices carry per-slice state: one slice per thread,
+/// so only that many weight-gradient parts are summed.
+#[cfg(target_arch = "x86_64")]
+fn one_slice_per_thread(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads()).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::reference::{convolution, filled, kernel_unavailable};
+
+    #[test]
+    fn winograd_for_5x5_and_implicit_gemm_for_other_stride_one_layers_where_avx512_exists() {
+        let pick = |(h, c, k, s), f| conv_algorithm(&ConvGeometry::same(h, h, c, k, s), f).name();
+        assert_eq!(pick((14, 16, 3, 2), 16), "im2col + GEMM");
+        assert_eq!(pick((14, 16, 3, 1), 8), "im2col + GEMM");
+        if pick((28, 16, 3, 1), 32) == "im2col + GEMM" {
+            return kernel_unavailable("implicit GEMM and Winograd convolution");
+        }
+        assert_eq!(pick((28, 16, 3, 1), 32), "implicit GEMM");
+        assert_eq!(pick((28, 1, 5, 1), 32), "implicit GEMM");
+        assert_eq!(pick((14, 32, 5, 1), 64), "Winograd F(2×2, 5×5)");
+    }
+
+    /// Every algorithm this CPU picks, through the trait as the layer drives it (two slices,
+    /// parts summed), against im2col on each image.
+    #[test]
+    fn each_chosen_algorithm_matches_the_reference_through_the_trait() {
+        for (h, w, c, k, s, f) in [
+            (28, 28, 1, 5, 1, 32),
+            (14, 14, 32, 5, 1, 64),
+            (12, 12, 16, 3, 1, 32),
+            (7, 9, 3, 3, 2, 8),
+            (6, 5, 1, 4, 1, 16),
+        ] {
+            let g = ConvGeometry::same(h, w, c, k, s);
+            let mut alg = conv_algorithm(&g, f);
+            let (n, in_len, out_len) = (3, h * w * c, g.out_h * g.out_w * f);
+            let (x, weight, dy) = (
+                filled(n * in_len, 0.2),
+                filled(g.patch_len() * f, 0.9),
+                filled(n * out_len, 1.7),
+            );
+            let per = alg.images_per_slice(n).min(2);
+            let mut saved = vec![f32::NAN; n * alg.saved_len()];
+            let mut scratch = vec![f32::NAN; alg.scratch_len(per)];
+            let mut parts = vec![0.0; 2 * alg.weight_grad_len()];
+            let (mut y, mut dx) = (vec![f32::NAN; n * out_len], vec![f32::NAN; n * in_len]);
+            alg.prepare_forward(&weight);
+            alg.prepare_input_grad(&weight);
+            for (i, part) in parts.chunks_mut(alg.weight_grad_len()).enumerate() {
+                let images = i * per..(n).min((i + 1) * per);
+                if images.is_empty() {
+                    continue;
+                }
+                let saved =
+                    &mut saved[images.start * alg.saved_len()..images.end * alg.saved_len()];
+                let (xs, ys) = (
+                    &x[images.start * in_len..images.end * in_len],
+                    &mut y[images.start * out_len..images.end * out_len],
+                );
+                alg.forward(xs, &weight, saved, &mut scratch, ys);
+                let dys = &dy[images.start * out_len..images.end * out_len];
+                let dxs = &mut dx[images.start * in_len..images.end * in_len];
+                alg.backward(saved, dys, &mut scratch, part, Some(dxs));
+            }
+            let (first, second) = parts.split_at_mut(alg.weight_grad_len());
+            first.iter_mut().zip(&*second).for_each(|(a, b)| *a += b);
+            let mut dweight = vec![0.0; g.patch_len() * f];
+            alg.finish_weight_grad(first, &mut dweight);
+            let mut want_dweight = vec![0.0; g.patch_len() * f];
+            for i in 0..n.min(2 * per) {
+                let one = |v: &[f32], len: usize| v[i * len..(i + 1) * len].to_vec();
+                let (want_y, want_dw, want_dx) =
+                    convolution(&g, f, (&one(&x, in_len), &weight, &one(&dy, out_len)));
+                close(
+                    &y[i * out_len..(i + 1) * out_len],
+                    &want_y,
+                    alg.name(),
+                    "forward",
+                );
+                close(
+                    &dx[i * in_len..(i + 1) * in_len],
+                    &want_dx,
+                    alg.name(),
+                    "input grad",
+                );
+                want_dweight
+                    .iter_mut()
+                    .zip(want_dw)
+                    .for_each(|(a, b)| *a += b);
+            }
+            close(&dweight, &want_dweight, alg.name(), "weight grad");
+        }
+    }
+
+    fn close(got: &[f32], want: &[f32], name: &str, what: &str) {
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 2e-3 * (1.0 + b.abs()),
+                "{name} {what} [{i}]: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn flip_kernel_reverses_taps_and_swaps_channels() {
+        // k 2, c 1, f 2: weight[(tap, c), f]
+        let weight = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let mut flipped = [0.0; 8];
+        flip_kernel(&weight, &mut flipped, (2, 1, 2));
+        // Tap 0 of the flipped kernel is tap 3 of the original.
+        assert_eq!(flipped[..2], [7.0, 8.0]);
+        assert_eq!(flipped[6..], [1.0, 2.0]);
+    }
+}

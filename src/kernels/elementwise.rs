@@ -1,0 +1,111 @@
+//! Portable loops over flat slices that layers share: element-wise maps split across threads,
+//! per-channel bias and bias gradients over NHWC rows, and batch norm's per-channel sums and
+//! tiled passes. (The compiler vectorizes them; no `unsafe`.)
+
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// Elements per task when an elementwise loop is split across threads: big enough that
+/// scheduling costs nothing, small enough to give both cores work on a 128-image batch.
+pub(crate) const PAR_CHUNK: usize = 1 << 14;
+
+/// `out[i] = f(a[i], b[i])` over the first `len` elements, split across the rayon pool.
+pub(crate) fn par_zip_map(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) {
+    out.par_chunks_mut(PAR_CHUNK)
+        .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
+        .for_each(|(o, (a, b))| {
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                *o = f(a, b);
+            }
+        });
+}
+
+/// Adds `bias` to every row of `y` (rows of `bias.len()` values), then clamps at zero if `relu`.
+pub(crate) fn add_bias_rows(y: &mut [f32], bias: &[f32], relu: bool) {
+    for row in y.chunks_exact_mut(bias.len()) {
+        if relu {
+            row.iter_mut()
+                .zip(bias)
+                .for_each(|(v, b)| *v = (*v + b).max(0.0));
+        } else {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        }
+    }
+}
+
+/// `dbias += Σ_rows dy` for rows of `dbias.len()` values.
+pub(crate) fn sum_rows_into(dbias: &mut [f32], dy: &[f32]) {
+    for row in dy.chunks_exact(dbias.len()) {
+        for (d, g) in dbias.iter_mut().zip(row) {
+            *d += g;
+        }
+    }
+}
+
+/// Values per tile: whole rows of `c` channels, at least [`TILE_MIN`] values. Per-channel vectors
+/// are repeated to a tile, so the element-wise loops run over long stretches (and vectorize)
+/// however few channels there are.
+const TILE_MIN: usize = 256;
+
+pub(crate) fn tile_len(c: usize) -> usize {
+    c * TILE_MIN.div_ceil(c)
+}
+
+/// `v` (one value per channel) repeated to `tile` values.
+pub(crate) fn tiled(v: &[f32], tile: usize) -> Vec<f32> {
+    v.iter().cycle().take(tile).copied().collect()
+}
+
+/// Two per-channel sums over `len` values of `c` channels, split across threads: each task adds
+/// its values (`f` gets the task's value range, a whole number of tiles, and two `tile`-long
+/// `f32` accumulators); the accumulators are folded per channel in `f64`, in task order
+/// (bit-reproducible runs). Returns the `2·c` sums.
+pub(crate) fn channel_sums(
+    len: usize,
+    c: usize,
+    f: impl Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync,
+) -> Vec<f64> {
+    let tile = tile_len(c);
+    let per_task = (PAR_CHUNK / tile).max(1) * tile;
+    (0..len.div_ceil(per_task))
+        .into_par_iter()
+        .map(|t| {
+            let mut acc = vec![0.0f32; 2 * tile];
+            let (first, second) = acc.split_at_mut(tile);
+            f(t * per_task..((t + 1) * per_task).min(len), first, second);
+            acc
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        // Added in task order, so the result does not depend on which thread ran what.
+        .fold(vec![0.0; 2 * c], |mut total, part| {
+            for (j, &v) in part.iter().enumerate() {
+                let (half, lane) = (j / tile, j % tile);
+                total[half * c + lane % c] += f64::from(v);
+            }
+            total
+        })
+}
+
+/// Runs `f(out, a, b)` over matching tiles of the three slices, split across threads.
+pub(crate) fn par_tiles(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    tile: usize,
+    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+) {
+    let per_task = (PAR_CHUNK / tile).max(1) * tile;
+    out.par_chunks_mut(per_task)
+        .zip(a.par_chunks(per_task).zip(b.par_chunks(per_task)))
+        .for_each(|(out, (a, b))| {
+            for ((out, a), b) in out.chunks_mut(tile).zip(a.chunks(tile)).zip(b.chunks(tile)) {
+                f(out, a, b);
+            }
+        });
+}
