@@ -36,6 +36,16 @@ pub enum Error {
     /// A dataset could not be found or fetched anywhere.
     #[error("{0}")]
     Dataset(String),
+    /// A sweep file describes more runs than the caller accepts.
+    #[error("{path}: {count} points, more than the limit of {limit}")]
+    TooManyPoints {
+        /// The sweep file.
+        path: PathBuf,
+        /// How many it describes (`too many` past what a count can hold).
+        count: String,
+        /// The limit in force.
+        limit: usize,
+    },
     /// Training was stopped on request (Ctrl-C) after saving its resume state.
     #[error("interrupted at epoch {epoch}, step {step}; the resume state is saved")]
     Interrupted {

@@ -49,5 +49,6 @@ pub mod sweep;
 pub mod tensor;
 pub mod tensorboard;
 pub mod train;
+pub mod training_run;
 
 pub use error::{Error, Result};

@@ -143,7 +143,7 @@ pub fn plot_runs(runs: &[Run], out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runs::HistoryRow;
+    use crate::train::EpochMetrics;
 
     /// A two-epoch run gets a marker on each point: at epoch 1 the series' colour fills discs
     /// (train and validation), far more pixels than two thin lines starting there.
@@ -156,12 +156,13 @@ mod tests {
             );
             return eprintln!("no font: skipping ({e})");
         }
-        let row = |epoch, loss: f64| HistoryRow {
+        let row = |epoch, loss: f64| EpochMetrics {
             epoch,
             loss,
             accuracy: 1.0 - loss / 4.0,
             val_loss: Some(loss * 0.9),
             val_accuracy: Some(1.0 - loss / 3.0),
+            learning_rate: 1e-3,
             seconds: 1.0,
         };
         let run = Run {

@@ -171,6 +171,23 @@ fn bad_flags_are_refused_before_anything_is_written() {
         (&["--arch", "MP2-MP2-MP2-MP2-MP2-D10"], "pooling below 1×1"),
         (&["--arch", "16C3-GAP-D7"], "D10"),
         (&["--optimizer", "sgd", "--momentum", "1.5"], "--momentum"),
+        // The library names the setting; the CLI names the flag that sets it.
+        (&["--dropout", "1.5"], "--dropout: must be in [0, 1)"),
+        (&["--bn-momentum", "1"], "--bn-momentum: must be in [0, 1)"),
+        (
+            &["--augment", "--rotation", "500"],
+            "--rotation: must be between",
+        ),
+        (
+            &["--train-images", "0"],
+            "--train-images: must be at least 1",
+        ),
+        (&["--update-freq", "0"], "--update-freq: must be at least 1"),
+        (&["--name", "a/b"], "--name: must be a non-empty name"),
+        (
+            &["--resume", "nowhere"],
+            "--resume: nowhere: not a run directory",
+        ),
         (
             &["--model", "linear", "--arch", "D10"],
             "cannot be used with",

@@ -51,7 +51,7 @@ fn tensorboard_reads_scalars_text_images_and_histograms() {
         (
             "train",
             "epoch_loss",
-            (|h: &mnistlab::runs::HistoryRow| h.loss) as fn(&_) -> f64,
+            (|h: &mnistlab::train::EpochMetrics| h.loss) as fn(&_) -> f64,
         ),
         ("train", "epoch_accuracy", |h| h.accuracy),
         ("validation", "epoch_loss", |h| h.val_loss.unwrap()),

@@ -20,13 +20,7 @@ pub(super) struct ExportArgs {
 
 pub(super) fn run(args: ExportArgs) -> Result<()> {
     let model = load(&args.model)?;
-    match mnistlab::onnx::save(&model, &args.out, args.opset) {
-        // The library names the setting; the flag is ours to name.
-        Err(mnistlab::Error::Config { what, message }) if what == "opset" => {
-            anyhow::bail!("--opset: {message}")
-        }
-        other => other?,
-    }
+    mnistlab::onnx::save(&model, &args.out, args.opset)?;
     println!(
         "{} written to {} (opset {})",
         args.model.display(),

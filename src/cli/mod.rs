@@ -170,6 +170,63 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// The flag that sets each setting the library names in its errors.
+const SETTING_FLAGS: [(&str, &str); 28] = [
+    ("epochs", "--epochs"),
+    ("batch size", "--batch-size"),
+    ("learning rate", "--lr"),
+    ("momentum", "--momentum"),
+    ("L2 factor", "--l2"),
+    ("BatchNorm momentum", "--bn-momentum"),
+    ("dropout rate", "--dropout"),
+    ("normalization", "--normalize"),
+    ("validation split", "--val-split"),
+    ("training images", "--train-images"),
+    ("update frequency", "--update-freq"),
+    ("run name", "--name"),
+    ("run directory", "--run-dir"),
+    ("run to resume", "--resume"),
+    ("resume state", "--resume"),
+    ("rotation range", "--rotation"),
+    ("zoom range", "--zoom"),
+    ("shear range", "--shear"),
+    ("shift range", "--shift"),
+    ("steps", "--steps"),
+    ("inference batches", "--inference-batches"),
+    ("opset", "--opset"),
+    ("server address", "--host/--port"),
+    ("time limit", "--time"),
+    ("memory per task", "--mem"),
+    ("partition", "--partition"),
+    ("CPUs per task", "--cpus-per-task"),
+    ("parallel tasks", "--max-parallel"),
+];
+
+/// A library error about a setting, reworded to name the flag that sets it.
+fn name_the_flag(err: mnistlab::Error) -> anyhow::Error {
+    match &err {
+        mnistlab::Error::Config { what, message } => {
+            match SETTING_FLAGS.iter().find(|(setting, _)| setting == what) {
+                Some((_, flag)) => anyhow::anyhow!("{flag}: {message}"),
+                None => err.into(),
+            }
+        }
+        _ => err.into(),
+    }
+}
+
+/// [`name_the_flag`] for an error straight from the library (one with context added by the CLI
+/// already says where it came from).
+fn with_flag_named(err: anyhow::Error) -> anyhow::Error {
+    if err.chain().count() > 1 {
+        return err;
+    }
+    match err.downcast::<mnistlab::Error>() {
+        Ok(lib) => name_the_flag(lib),
+        Err(other) => other,
+    }
+}
+
 /// The notation to build: `arch` if given, else the preset named `model`.
 fn model_spec(model: &str, arch: Option<&str>) -> Result<String> {
     match arch {
@@ -211,7 +268,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
             .build_global()
             .context("--threads")?;
     }
-    match cli.command {
+    let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Evaluate(args) => run_evaluate(args),
         Command::Summary(args) => run_summary(args),
@@ -224,7 +281,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Export(args) => export::run(args),
         Command::Sweep(args) => sweep::run(args),
-    }
+    };
+    result.map_err(with_flag_named)
 }
 
 fn run_evaluate(args: EvaluateArgs) -> Result<()> {
@@ -298,7 +356,7 @@ fn run_runs(args: RunsArgs) -> Result<()> {
 fn run_plot(args: PlotArgs) -> Result<()> {
     let mut runs = Vec::new();
     for path in &args.runs {
-        if path.join(mnistlab::train::run_dir::HISTORY).is_file() {
+        if mnistlab::train::run_dir::RunDir::at(path).has_history() {
             runs.push(mnistlab::runs::read_run(path)?);
         } else {
             let found = mnistlab::runs::list_runs(path)?;

@@ -40,10 +40,7 @@ pub(super) fn run(args: ServeArgs) -> Result<()> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
     let address = format!("{}:{}", args.host, args.port);
-    let serving = match mnistlab::serve::start(&address, classifiers, stop) {
-        Err(mnistlab::Error::Config { message, .. }) => anyhow::bail!("--host/--port: {message}"),
-        other => other?,
-    };
+    let serving = mnistlab::serve::start(&address, classifiers, stop)?;
     println!(
         "Serving the drawing page on http://{}/ (Ctrl-C stops)",
         serving.address()

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use mnistlab::sweep::slurm::{self, SlurmOptions};
 use mnistlab::sweep::{self as planner, PointState, Sweep};
-use mnistlab::train::run_dir::{self as files, Results};
+use mnistlab::train::run_dir::RunDir;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,7 +126,7 @@ fn read(args: &FileArgs) -> Result<Sweep> {
         false => planner::DEFAULT_MAX_POINTS,
     };
     let sweep = match planner::read(&args.file, limit) {
-        Err(e) if !args.yes && e.to_string().contains("more than the limit") => bail!(
+        Err(e @ mnistlab::Error::TooManyPoints { .. }) if !args.yes => bail!(
             "{e} (pass --yes to accept up to {})",
             planner::HARD_MAX_POINTS
         ),
@@ -218,12 +218,10 @@ fn task(args: TaskArgs) -> Result<()> {
         println!("Point {} ({}) is done already", args.index, point.run);
         return Ok(());
     }
-    let error_file = dir.join(files::ERROR);
-    if error_file.is_file() {
-        std::fs::remove_file(&error_file).with_context(|| error_file.display().to_string())?;
-    }
+    let run = RunDir::at(&dir);
+    run.clear_error()?;
     let dir_arg = dir.display().to_string();
-    let argv: Vec<String> = match dir.join(files::ARGS).is_file() {
+    let argv: Vec<String> = match run.holds_run() {
         true => vec!["--resume".into(), dir_arg],
         false => point
             .args
@@ -241,7 +239,7 @@ fn task(args: TaskArgs) -> Result<()> {
             Some(mnistlab::Error::Interrupted { .. })
         );
         if !interrupted {
-            mnistlab::fsutil::write_atomic(&error_file, format!("{e:#}\n").as_bytes())?;
+            run.write_error(&format!("{e:#}"))?;
         }
     }
     result
@@ -258,7 +256,8 @@ fn finished_line(sweep: &Sweep, index: usize) -> String {
     let state = planner::point_state(&dir);
     let point = &sweep.points[index];
     let what = format!("{}, {}", point.run, describe(index, &point.values));
-    match (state, Results::read(&dir)) {
+    let run = RunDir::at(&dir);
+    match (state, run.results()) {
         (PointState::Done, Some(r)) => format!(
             "{what}: done, val_accuracy {:.4}, test accuracy {:.4}, {:.1} s",
             r.best_val_accuracy.unwrap_or(f64::NAN),
@@ -266,8 +265,7 @@ fn finished_line(sweep: &Sweep, index: usize) -> String {
             r.seconds
         ),
         (PointState::Failed, _) => {
-            let error = std::fs::read_to_string(dir.join(files::ERROR)).unwrap_or_default();
-            format!("{what}: failed: {}", error.trim())
+            format!("{what}: failed: {}", run.error().unwrap_or_default())
         }
         (other, _) => format!("{what}: {other}"),
     }
@@ -286,7 +284,7 @@ fn start_point(
 ) -> Result<Child> {
     use std::os::unix::process::CommandExt;
     std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-    let log_path = dir.join("output.log");
+    let log_path = RunDir::at(dir).output_log();
     let log = std::fs::File::options()
         .create(true)
         .append(true)
@@ -406,9 +404,7 @@ fn run_slurm(args: SlurmArgs) -> Result<()> {
         mem: args.mem.clone(),
         max_parallel: args.max_parallel,
     };
-    if let Err(mnistlab::Error::Config { what, message }) = options.validate() {
-        bail!("--{what}: {message}");
-    }
+    options.validate()?;
     let sweep = read(&args.sweep)?;
     sweep.write_description()?;
     let pending = sweep.pending();

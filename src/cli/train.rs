@@ -1,25 +1,16 @@
-//! `mnistlab train`: flags → a validated plan → data → model → fit → run directory.
-//! Every flag is checked before any file is read or written, so a bad flag leaves nothing behind.
+//! `mnistlab train`: flags → the library's run settings (checked before any file is read or
+//! written, so a bad flag leaves nothing behind) → `TrainingRun` → printed results.
 
 use super::DataArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use mnistlab::data::augment::Augment;
-use mnistlab::data::Images;
-use mnistlab::fsutil::write_atomic;
-use mnistlab::model::{load, notation, summary, ModelConfig, Normalization, Sequential};
-use mnistlab::tensorboard::{EventWriter, TensorBoard};
-use mnistlab::train::progress::Progress;
-use mnistlab::train::run_dir::{self as files, create_run_dir, summary_markdown, Results};
-use mnistlab::train::state::TrainState;
-use mnistlab::train::{
-    check_input, evaluate, BestCheckpoint, Callback, HistoryCsv, OptimizerConfig, Schedule,
-    TrainConfig, EVAL_BATCH,
-};
-use mnistlab::train::{fit_with, Control, Optimizer};
+use mnistlab::model::{summary, ModelConfig};
+use mnistlab::train::run_dir::{check_run_name, RunDir};
+use mnistlab::train::{OptimizerConfig, Schedule, TrainConfig};
+use mnistlab::training_run::{Location, Record, RunSettings, TrainingRun};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -144,76 +135,67 @@ pub(crate) struct TrainArgs {
     ranges: AugmentArgs,
 }
 
-/// What `train` will do, fully checked.
-struct Plan {
-    model: ModelConfig,
-    train: TrainConfig,
-}
-
-impl TryFrom<&TrainArgs> for Plan {
-    type Error = anyhow::Error;
-
-    fn try_from(args: &TrainArgs) -> Result<Self> {
-        mnistlab::data::dataset_info(&args.dataset)?;
-        let normalization: Normalization = args.normalize.parse()?;
-        let spec = super::model_spec(&args.model, args.arch.as_deref())?;
+impl TrainArgs {
+    /// The library's settings for these flags.
+    fn settings(&self) -> Result<RunSettings> {
+        mnistlab::data::dataset_info(&self.dataset)?;
+        let spec = super::model_spec(&self.model, self.arch.as_deref())?;
         let mut model = ModelConfig {
-            bn_momentum: args.bn_momentum,
-            ..ModelConfig::new(&spec, &args.dataset, normalization)
+            bn_momentum: self.bn_momentum,
+            ..ModelConfig::new(&spec, &self.dataset, self.normalize.parse()?)
         };
-        if let Some(rate) = args.dropout {
-            if !(0.0..1.0).contains(&rate) {
-                bail!("--dropout: must be in [0, 1), got {rate}");
-            }
-            model.arch = notation::render(&notation::with_dropout(
-                &notation::parse(&model.arch)?,
-                rate,
-            ));
+        if let Some(rate) = self.dropout {
+            model = model.with_dropout(rate)?;
         }
-        Sequential::new(model.clone(), args.seed)?; // refuses unbuildable architectures now
-        let optimizer = match args.optimizer {
-            OptimizerKind::Adam => OptimizerConfig::adam(args.lr),
+        let optimizer = match self.optimizer {
+            OptimizerKind::Adam => OptimizerConfig::adam(self.lr),
             OptimizerKind::Sgd => OptimizerConfig::Sgd {
-                lr: args.lr,
-                momentum: args.momentum,
+                lr: self.lr,
+                momentum: self.momentum,
             },
         };
         let train = TrainConfig {
-            epochs: args.epochs,
-            batch_size: args.batch_size,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
             optimizer,
-            l2: args.l2,
-            seed: args.seed,
-            schedule: match args.schedule {
+            l2: self.l2,
+            seed: self.seed,
+            schedule: match self.schedule {
                 ScheduleKind::Constant => Schedule::Constant,
                 ScheduleKind::Cosine => Schedule::Cosine,
             },
-            augment: args.augment.then(|| args.ranges.augment()),
+            augment: self.augment.then(|| self.ranges.augment()),
         };
-        train.validate()?;
-        if !(args.val_split > 0.0 && args.val_split < 1.0) {
-            bail!(
-                "--val-split: must be between 0 and 1 (exclusive), got {}",
-                args.val_split
-            );
+        Ok(RunSettings {
+            model,
+            train,
+            train_images: self.train_images,
+            val_split: self.val_split,
+            update_freq: self.update_freq,
+            histograms: !self.no_histograms,
+        })
+    }
+
+    /// Where the run goes: `resume_dir`, `--run-dir`, or `<logdir>/<name>-<i>`.
+    fn location(&self, resume_dir: Option<&Path>, model: &ModelConfig) -> Location {
+        match (resume_dir, &self.run_dir) {
+            (Some(dir), _) => Location::Resume(dir.to_path_buf()),
+            (None, Some(dir)) => Location::Exactly(dir.clone()),
+            (None, None) => Location::Numbered {
+                logdir: self.logdir.clone(),
+                name: self.name.clone().unwrap_or_else(|| model.name.clone()),
+            },
         }
-        if args.train_images == Some(0) {
-            bail!("--train-images: must be at least 1");
-        }
-        if args
-            .name
-            .as_deref()
-            .is_some_and(|n| n.is_empty() || n.contains(['/', '\\']))
-        {
-            bail!("--name: must be a non-empty name without slashes");
-        }
-        Ok(Plan { model, train })
     }
 }
 
 /// Checks every flag as `train` would, without reading or writing anything.
 pub(super) fn validate(args: &TrainArgs) -> Result<()> {
-    Plan::try_from(args).map(|_| ())
+    let settings = args.settings()?;
+    if let Some(name) = &args.name {
+        check_run_name(name).map_err(super::name_the_flag)?;
+    }
+    settings.validate().map_err(super::name_the_flag)
 }
 
 /// The command line as typed (program by its file name), each argument shell-quoted when needed.
@@ -267,184 +249,65 @@ static STOP: AtomicBool = AtomicBool::new(false);
 pub(super) fn run(args: TrainArgs) -> Result<()> {
     match &args.resume {
         Some(dir) => {
-            let path = dir.join(files::ARGS);
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "{}: not a run directory to resume (no args.json)",
-                    dir.display()
-                )
-            })?;
-            let saved: TrainArgs = serde_json::from_str(&text)
-                .with_context(|| format!("{}: unreadable run arguments", path.display()))?;
+            let saved: TrainArgs = RunDir::open_to_resume(dir)?.read_args()?;
             execute(saved, Some(dir))
         }
         None => execute(args, None),
     }
 }
 
-/// The best validation loss in the first `epochs` rows of a run's history.
-fn best_val_loss(run_dir: &Path, epochs: usize) -> f64 {
-    let path = run_dir.join(files::HISTORY);
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let rows = mnistlab::runs::parse_history(&path, &text).unwrap_or_default();
-    rows.iter()
-        .take(epochs)
-        .filter_map(|r| r.val_loss)
-        .fold(f64::INFINITY, f64::min)
-}
-
 fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
-    let plan = Plan::try_from(&args)?;
+    validate(&args)?;
+    let settings = args.settings()?;
     let data = args.data.load(&args.dataset)?;
-    let full: Images = match args.train_images {
-        Some(n) => data.train.slice(0..n.min(data.train.len())),
-        None => data.train.clone(),
+    let location = args.location(resume_dir, &settings.model);
+    let record = Record {
+        args: &args,
+        command: command_line(),
+        arguments: argument_table(&args),
     };
-    let (train, val) = full.split_validation(args.val_split)?;
-    let mut model = Sequential::new(plan.model.clone(), args.seed)?;
-    check_input(&model, &train)?;
-    let (mean, std) = plan
-        .model
-        .normalization
-        .statistics(&train.pixels, train.shape.len());
-    model.set_normalization(&mean, &std);
-
-    let run_dir = match resume_dir {
-        Some(dir) => {
-            mnistlab::fsutil::remove_stale_temporaries(dir)?;
-            dir.to_path_buf()
-        }
-        None => {
-            let name = args
-                .name
-                .clone()
-                .unwrap_or_else(|| model.config().name.clone());
-            let dir = match &args.run_dir {
-                Some(dir) => {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("--run-dir: {}", dir.display()))?;
-                    if dir.join(files::ARGS).is_file() {
-                        bail!(
-                            "--run-dir: {} already holds a run (continue it with --resume)",
-                            dir.display()
-                        );
-                    }
-                    dir.clone()
-                }
-                None => create_run_dir(&args.logdir, &name)?,
-            };
-            write_atomic(
-                &dir.join(files::ARGS),
-                serde_json::to_string_pretty(&args)?.as_bytes(),
-            )?;
-            dir
-        }
-    };
-    if !run_dir.join(files::SUMMARY).is_file() {
-        let summary_text = summary_markdown(&command_line(), &argument_table(&args));
-        write_atomic(&run_dir.join(files::SUMMARY), summary_text.as_bytes())?;
-        let mut summary_events = EventWriter::create(&run_dir.join("summary"))?;
-        summary_events.add_text("summary", 0, &summary_text)?;
-        summary_events.flush()?;
-    }
-    let state_path = run_dir.join(files::LAST_STATE);
-    let resume = match resume_dir {
-        Some(_) if state_path.is_file() => {
-            let optimizer = Optimizer::new(plan.train.optimizer, model.params.values.len());
-            Some(TrainState::load(&state_path, &mut model, optimizer)?)
-        }
-        _ => None,
-    };
-    let (done, step) = resume
-        .as_ref()
-        .map(|s| (s.epoch - 1, s.step))
-        .unwrap_or((0, 0));
-    if plan.train.batch_size > train.len() {
+    let batch_size = settings.train.batch_size;
+    let run = TrainingRun::prepare(settings, &data, &location, &record)?;
+    let (train, val) = run.split();
+    if batch_size > train.len() {
         // As Keras does, each step then takes the whole training set; say so, since it is rarely
         // what was meant (one step per epoch).
         eprintln!(
-            "warning: --batch-size {} is larger than the {} training images: each step uses all of them (one step per epoch)",
-            plan.train.batch_size,
+            "warning: --batch-size {batch_size} is larger than the {} training images: each step uses all of them (one step per epoch)",
             train.len()
         );
     }
-    println!("{}", summary(&model));
+    println!("{}", summary(run.model()));
     println!(
         "Training on {} images, validating on {} ({} from {}); run directory {}",
         train.len(),
         val.len(),
         data.info.name,
         data.dir.display(),
-        run_dir.display()
+        run.dir().path().display()
     );
-    if resume_dir.is_some() {
-        println!("Resuming after epoch {done}, step {step}");
+    if let Some((epochs, step)) = run.resumed_after() {
+        println!("Resuming after epoch {epochs}, step {step}");
     }
-
-    let best_path = run_dir.join(files::BEST_MODEL);
-    let mut progress = Progress::new();
-    let mut history = HistoryCsv::resume(run_dir.join(files::HISTORY), done);
-    let mut checkpoint = BestCheckpoint::resume(best_path.clone(), best_val_loss(&run_dir, done));
-    let histograms = !args.no_histograms
-        && model.params.values.len() < mnistlab::tensorboard::HISTOGRAM_MAX_PARAMS;
-    let mut tensorboard = TensorBoard::new(&run_dir, &val, args.update_freq, histograms)?;
-    let steps_per_epoch = train.len().div_ceil(plan.train.batch_size.min(train.len()));
-    tensorboard.set_global_step(done * steps_per_epoch + step);
-    let mut callbacks: [&mut dyn Callback; 4] = [
-        &mut progress,
-        &mut history,
-        &mut checkpoint,
-        &mut tensorboard,
-    ];
     // A second Ctrl-C ends the process at once.
     let _ = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
     });
-    let mut save_state = |st: &TrainState, m: &Sequential| st.save(m, &state_path);
-    let control = Control {
-        resume,
-        save_state: Some(&mut save_state),
-        stop: Some(&STOP),
-    };
-    let start = Instant::now();
-    match fit_with(
-        &mut model,
-        &train,
-        Some(&val),
-        &plan.train,
-        &mut callbacks,
-        control,
-    ) {
+    let dir = run.dir().path().to_path_buf();
+    let results = match run.fit(&STOP) {
         Err(e @ mnistlab::Error::Interrupted { .. }) => {
             println!(
                 "Interrupted. Continue with: mnistlab train --resume {}",
-                run_dir.display()
+                dir.display()
             );
             return Err(e.into());
         }
         other => other?,
     };
-    let seconds = start.elapsed().as_secs_f64();
-
-    let run = mnistlab::runs::read_run(&run_dir)?;
-    let mut best = load(&best_path)?;
-    let test = evaluate(&mut best, &data.test, EVAL_BATCH)?;
-    println!("Test loss: {:.4}", test.loss);
-    println!("Test accuracy: {:.4}", test.accuracy);
-    Results {
-        model: model.config().name.clone(),
-        arch: model.config().arch.clone(),
-        dataset: data.info.name.to_string(),
-        epochs: run.history.len(),
-        best_val_loss: run.best_val_loss(),
-        best_val_accuracy: run.best_val_accuracy(),
-        test_loss: test.loss,
-        test_accuracy: test.accuracy,
-        seconds: run.seconds().max(seconds),
-    }
-    .write(&run_dir)?;
-    println!("Run saved in {}", run_dir.display());
+    println!("Test loss: {:.4}", results.test_loss);
+    println!("Test accuracy: {:.4}", results.test_accuracy);
+    println!("Run saved in {}", dir.display());
     Ok(())
 }

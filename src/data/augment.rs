@@ -64,7 +64,7 @@ impl Augment {
         }
     }
 
-    /// Refuses ranges that make no sense, naming the flag.
+    /// Refuses ranges that make no sense, naming the setting.
     pub fn validate(&self) -> Result<()> {
         let check = |v: f32, max: f32, flag: &str| {
             if v.is_finite() && (0.0..=max).contains(&v) {
@@ -76,10 +76,10 @@ impl Augment {
                 ))
             }
         };
-        check(self.rotation, 180.0, "--rotation")?;
-        check(self.zoom, 0.9, "--zoom")?;
-        check(self.shear, 80.0, "--shear")?;
-        check(self.shift, 0.9, "--shift")
+        check(self.rotation, 180.0, "rotation range")?;
+        check(self.zoom, 0.9, "zoom range")?;
+        check(self.shear, 80.0, "shear range")?;
+        check(self.shift, 0.9, "shift range")
     }
 
     /// Draws one transform for an image of `h × w`.

@@ -52,16 +52,11 @@ impl Images {
     /// Splits off the last `fraction` as validation, like Keras' `validation_split`:
     /// returns (training, validation).
     pub fn split_validation(&self, fraction: f64) -> Result<(Images, Images)> {
-        if !(fraction > 0.0 && fraction < 1.0) {
-            return Err(Error::config(
-                "--val-split",
-                format!("must be between 0 and 1 (exclusive), got {fraction}"),
-            ));
-        }
+        check_validation_split(fraction)?;
         let n_val = ((self.len() as f64) * fraction).round() as usize;
         if n_val == 0 || n_val == self.len() {
             return Err(Error::config(
-                "--val-split",
+                "validation split",
                 format!(
                     "{fraction} of {} images leaves an empty training or validation set",
                     self.len()
@@ -97,6 +92,17 @@ pub fn one_hot_into(labels: impl IntoIterator<Item = u8>, targets: &mut [f32], c
         row.fill(0.0);
         row[label as usize] = 1.0;
     }
+}
+
+/// Refuses a validation fraction outside (0, 1), as Keras' `validation_split`.
+pub fn check_validation_split(fraction: f64) -> Result<()> {
+    if fraction > 0.0 && fraction < 1.0 {
+        return Ok(());
+    }
+    Err(Error::config(
+        "validation split",
+        format!("must be between 0 and 1 (exclusive), got {fraction}"),
+    ))
 }
 
 /// A dataset's training and test sets.

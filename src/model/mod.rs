@@ -60,6 +60,61 @@ impl ModelConfig {
             bn_momentum: 0.99,
         }
     }
+
+    /// The same model with dropout at `rate` inserted where the tutorial puts it (before dense
+    /// layers fed by the input or by another dense layer).
+    pub fn with_dropout(self, rate: f32) -> Result<Self> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::config(
+                "dropout rate",
+                format!("must be in [0, 1), got {rate}"),
+            ));
+        }
+        let arch = notation::render(&notation::with_dropout(&notation::parse(&self.arch)?, rate));
+        Ok(ModelConfig { arch, ..self })
+    }
+
+    /// Refuses a model that cannot be built (bad notation, shapes, sizes, momentum), without
+    /// allocating its parameters.
+    pub fn validate(&self) -> Result<()> {
+        self.build().map(|_| ())
+    }
+
+    /// The layers, fused as they will run, with whether each output is flat, and each layer's
+    /// tensors.
+    fn build(&self) -> Result<BuiltLayers> {
+        if !(0.0..1.0).contains(&self.bn_momentum) {
+            return Err(Error::config(
+                "BatchNorm momentum",
+                format!("must be in [0, 1), got {}", self.bn_momentum),
+            ));
+        }
+        let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(self)?.into_iter().unzip();
+        let plan = plan_execution(&layers);
+        apply_plan(&mut layers, &plan);
+        let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
+        let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
+        if count > MAX_PARAMS {
+            return Err(Error::config(
+                format!("architecture {:?}", self.arch),
+                format!("has {count} parameters, more than the {MAX_PARAMS} supported"),
+            ));
+        }
+        Ok(BuiltLayers {
+            layers,
+            flat,
+            plan,
+            specs,
+        })
+    }
+}
+
+/// What [`ModelConfig::build`] makes.
+struct BuiltLayers {
+    layers: Vec<Box<dyn Layer>>,
+    flat: Vec<bool>,
+    plan: ExecutionPlan,
+    specs: Vec<Vec<crate::layers::ParamSpec>>,
 }
 
 /// Time one layer has spent since profiling started.
@@ -264,28 +319,17 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
 impl Sequential {
     /// Builds the model; tensors hold their initial values drawn from `seed`.
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
-        if !(0.0..1.0).contains(&config.bn_momentum) {
-            return Err(Error::config("--bn-momentum", "must be in [0, 1)"));
-        }
-        let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(&config)?.into_iter().unzip();
-        let ExecutionPlan {
-            skipped,
-            relu_grad_taken,
-            dest,
-        } = {
-            let plan = plan_execution(&layers);
-            apply_plan(&mut layers, &plan);
-            plan
-        };
-        let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
-        let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
-        if count > MAX_PARAMS {
-            let what = format!("architecture {:?}", config.arch);
-            return Err(Error::config(
-                what,
-                format!("has {count} parameters, more than the {MAX_PARAMS} supported"),
-            ));
-        }
+        let BuiltLayers {
+            layers,
+            flat,
+            plan:
+                ExecutionPlan {
+                    skipped,
+                    relu_grad_taken,
+                    dest,
+                },
+            specs,
+        } = config.build()?;
         let mut params = ParamStore::new(&specs);
         let mut rng = seeded(seed);
         params.initialize(&mut rng);

@@ -87,7 +87,7 @@ impl FromStr for Normalization {
             .ok_or_else(|| {
                 let names: Vec<_> = Self::ALL.iter().map(|(_, s)| *s).collect();
                 Error::config(
-                    "--normalize",
+                    "normalization",
                     format!("unknown mode {s:?} (expected one of {})", names.join(", ")),
                 )
             })

@@ -44,8 +44,8 @@ pub fn start(
     classifiers: Vec<Classifier>,
     stop: Arc<AtomicBool>,
 ) -> Result<Serving> {
-    let http =
-        Server::http(address).map_err(|e| Error::config("address", format!("{address}: {e}")))?;
+    let http = Server::http(address)
+        .map_err(|e| Error::config("server address", format!("{address}: {e}")))?;
     let http = Arc::new(http);
     let about = Arc::new(describe(&classifiers[0]).to_string());
     let workers = classifiers

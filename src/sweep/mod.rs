@@ -26,7 +26,7 @@ pub mod slurm;
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::train::run_dir::{self as files, Results};
+use crate::train::run_dir::RunDir;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -40,8 +40,6 @@ pub const DEFAULT_MAX_POINTS: usize = 10_000;
 pub const HARD_MAX_POINTS: usize = 1_000_000;
 /// The sweep's description beside its runs.
 pub const SWEEP_JSON: &str = "sweep.json";
-/// Held (locked) by the process running a point.
-const LOCK_FILE: &str = ".lock";
 /// Flags a sweep sets itself.
 const RESERVED: [&str; 5] = ["logdir", "name", "resume", "run-dir", "seed"];
 
@@ -317,8 +315,11 @@ pub fn read(path: &Path, max_points: usize) -> Result<Sweep> {
     match count {
         Some(c) if c <= limit => {}
         _ => {
-            let c = count.map_or("too many".into(), |c| c.to_string());
-            return Err(bad(format!("{c} points, more than the limit of {limit}")));
+            return Err(Error::TooManyPoints {
+                path: path.to_path_buf(),
+                count: count.map_or("too many".into(), |c| c.to_string()),
+                limit,
+            });
         }
     }
 
@@ -428,20 +429,21 @@ impl Sweep {
 
 /// Where the run in `dir` stands.
 pub fn point_state(dir: &Path) -> PointState {
-    if dir.join(files::RESULTS).is_file() {
+    let run = RunDir::at(dir);
+    if run.is_finished() {
         return PointState::Done;
     }
     if !dir.is_dir() {
         return PointState::NotStarted;
     }
-    if let Ok(file) = File::open(dir.join(LOCK_FILE)) {
+    if let Ok(file) = File::open(run.lock_file()) {
         if file.try_lock().is_err() {
             return PointState::Running;
         }
     }
-    if dir.join(files::ERROR).is_file() {
+    if run.error().is_some() {
         PointState::Failed
-    } else if dir.join(files::ARGS).is_file() {
+    } else if run.holds_run() {
         PointState::Interrupted
     } else {
         PointState::NotStarted
@@ -458,7 +460,7 @@ pub struct PointLock {
 /// called once if it has to wait.
 pub fn lock_point(dir: &Path, waiting: impl FnOnce()) -> Result<PointLock> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let path = dir.join(LOCK_FILE);
+    let path = RunDir::at(dir).lock_file();
     let file = File::options()
         .create(true)
         .truncate(false)
@@ -524,10 +526,8 @@ pub fn report(dir: &Path) -> Result<Vec<PointReport>> {
         .into_iter()
         .map(|p| {
             let run = dir.join(&p.run);
-            let results = Results::read(&run);
-            let error = std::fs::read_to_string(run.join(files::ERROR))
-                .ok()
-                .map(|e| e.trim().to_string());
+            let results = RunDir::at(&run).results();
+            let error = RunDir::at(&run).error();
             PointReport {
                 index: p.index,
                 state: point_state(&run),
@@ -564,7 +564,7 @@ pub fn best_models(dir: &Path, k: usize) -> Result<Vec<PathBuf>> {
     Ok(done
         .into_iter()
         .take(k)
-        .map(|r| r.run.join(files::BEST_MODEL))
+        .map(|r| RunDir::at(r.run).best_model())
         .collect())
 }
 

@@ -36,7 +36,7 @@ impl SlurmOptions {
         };
         if let Some(t) = self.time.as_deref().filter(|t| !time_ok(t)) {
             return Err(Error::config(
-                "time",
+                "time limit",
                 format!("{t:?} is not a Slurm time (e.g. 90, 01:30:00, 1-12:00:00)"),
             ));
         }
@@ -48,15 +48,15 @@ impl SlurmOptions {
         };
         if let Some(m) = self.mem.as_deref().filter(|m| !mem_ok(m)) {
             return Err(Error::config(
-                "mem",
+                "memory per task",
                 format!("{m:?} is not a Slurm memory size (e.g. 4G, 500M)"),
             ));
         }
-        if self.cpus_per_task == 0 || self.max_parallel == Some(0) {
-            return Err(Error::config(
-                "cpus-per-task/max-parallel",
-                "must be at least 1",
-            ));
+        if self.cpus_per_task == 0 {
+            return Err(Error::config("CPUs per task", "must be at least 1"));
+        }
+        if self.max_parallel == Some(0) {
+            return Err(Error::config("parallel tasks", "must be at least 1"));
         }
         if let Some(p) = self
             .partition

@@ -72,15 +72,15 @@ pub fn benchmark(
     config: &BenchConfig,
 ) -> Result<BenchReport> {
     if config.steps == 0 {
-        return Err(Error::config("--steps", "must be at least 1"));
+        return Err(Error::config("steps", "must be at least 1"));
     }
     if config.inference_batches == 0 {
-        return Err(Error::config("--inference-batches", "must be at least 1"));
+        return Err(Error::config("inference batches", "must be at least 1"));
     }
     let images = config.steps * config.batch_size;
     if images > train.len() {
         return Err(Error::config(
-            "--steps",
+            "steps",
             format!(
                 "{} steps of {} images need {images} training images, the data has {}",
                 config.steps,

@@ -1,9 +1,8 @@
 //! Callbacks hang on the fit loop: they see every batch and every epoch's metrics, and may write
-//! files. The ones here keep the best model and the history; the CLI attaches them.
+//! files. The one here keeps the best model; the history file has its own module.
 
 use super::EpochMetrics;
 use crate::error::Result;
-use crate::fsutil::write_atomic;
 use crate::model::{save, Sequential};
 use std::path::PathBuf;
 
@@ -54,10 +53,7 @@ impl BestCheckpoint {
 
 impl Callback for BestCheckpoint {
     fn on_epoch_end(&mut self, m: &EpochMetrics, model: &mut Sequential) -> Result<()> {
-        let (name, value) = match m.val_loss {
-            Some(v) => ("val_loss", v),
-            None => ("loss", m.loss),
-        };
+        let (name, value) = m.monitored_loss();
         if value < self.best {
             if self.verbose {
                 println!(
@@ -71,56 +67,5 @@ impl Callback for BestCheckpoint {
             save(model, &self.path)?;
         }
         Ok(())
-    }
-}
-
-/// Writes `history.csv`, one row per epoch, replaced whole after each epoch.
-#[derive(Debug)]
-pub struct HistoryCsv {
-    path: PathBuf,
-    text: String,
-}
-
-/// The header of `history.csv`.
-pub const HISTORY_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds";
-
-impl HistoryCsv {
-    /// Writes to `path`.
-    pub fn new(path: PathBuf) -> Self {
-        HistoryCsv {
-            path,
-            text: format!("{HISTORY_HEADER}\n"),
-        }
-    }
-}
-
-impl HistoryCsv {
-    /// Continues `path` after its first `epochs` rows (later rows, from epochs that were cut
-    /// short, are dropped).
-    pub fn resume(path: PathBuf, epochs: usize) -> Self {
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
-        let mut text = format!("{HISTORY_HEADER}\n");
-        for line in old.lines().skip(1).take(epochs) {
-            text.push_str(line);
-            text.push('\n');
-        }
-        HistoryCsv { path, text }
-    }
-}
-
-impl Callback for HistoryCsv {
-    fn on_epoch_end(&mut self, m: &EpochMetrics, _model: &mut Sequential) -> Result<()> {
-        let opt = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
-        self.text.push_str(&format!(
-            "{},{:.6},{:.6},{},{},{},{:.3}\n",
-            m.epoch,
-            m.loss,
-            m.accuracy,
-            opt(m.val_loss),
-            opt(m.val_accuracy),
-            m.learning_rate,
-            m.seconds
-        ));
-        write_atomic(&self.path, self.text.as_bytes())
     }
 }

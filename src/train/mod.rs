@@ -3,13 +3,15 @@
 
 pub mod bench;
 pub mod callbacks;
+pub mod history;
 pub mod loss;
 pub mod optim;
 pub mod progress;
 pub mod run_dir;
 pub mod state;
 
-pub use callbacks::{BestCheckpoint, Callback, HistoryCsv};
+pub use callbacks::{BestCheckpoint, Callback};
+pub use history::HistoryCsv;
 pub use optim::{Optimizer, OptimizerConfig, Schedule};
 
 use crate::data::{one_hot_into, Images};
@@ -56,17 +58,17 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Refuses settings that cannot train, naming the flag.
+    /// Refuses settings that cannot train, naming the setting.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
-            return Err(Error::config("--epochs", "must be at least 1"));
+            return Err(Error::config("epochs", "must be at least 1"));
         }
         if self.batch_size == 0 {
-            return Err(Error::config("--batch-size", "must be at least 1"));
+            return Err(Error::config("batch size", "must be at least 1"));
         }
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
             return Err(Error::config(
-                "--l2",
+                "L2 factor",
                 format!("must be a non-negative number, got {}", self.l2),
             ));
         }
@@ -94,6 +96,17 @@ pub struct EpochMetrics {
     pub learning_rate: f32,
     /// Wall time of the epoch, validation included.
     pub seconds: f64,
+}
+
+impl EpochMetrics {
+    /// The loss that decides which model is kept, with its name: the validation loss, or the
+    /// training loss without a validation set (as Keras' `ModelCheckpoint` on `val_loss`).
+    pub fn monitored_loss(&self) -> (&'static str, f64) {
+        match self.val_loss {
+            Some(v) => ("val_loss", v),
+            None => ("loss", self.loss),
+        }
+    }
 }
 
 /// Loss and accuracy over a set of images.
@@ -177,7 +190,7 @@ pub fn fit_with(
         Some(st) if st.order.len() == train.len() => st,
         Some(st) => {
             return Err(Error::config(
-                "--resume",
+                "resume state",
                 format!(
                     "the saved state is for {} training images, the data has {}",
                     st.order.len(),
@@ -267,6 +280,7 @@ pub fn fit_with(
         for callback in callbacks.iter_mut() {
             callback.on_epoch_end(&metrics, model)?;
         }
+        st.best_loss = st.best_loss.min(metrics.monitored_loss().1);
         history.push(metrics);
         st.next_epoch();
         save(&st, model)?;

@@ -51,14 +51,14 @@ impl OptimizerConfig {
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Error::config(
-                "--lr",
+                "learning rate",
                 format!("must be a positive number, got {lr}"),
             ));
         }
         if let OptimizerConfig::Sgd { momentum, .. } = *self {
             if !(0.0..1.0).contains(&momentum) {
                 return Err(Error::config(
-                    "--momentum",
+                    "momentum",
                     format!("must be in [0, 1), got {momentum}"),
                 ));
             }

@@ -1,25 +1,36 @@
-//! Every training run gets its own directory, `<logdir>/<name>-<i>` with the first free `i`,
-//! created atomically (so two runs started at once never share one), and a `summary.txt` with
-//! the executed command and all arguments.
+//! A run directory and every file in it. Each training run gets its own directory,
+//! `<logdir>/<name>-<i>` with the first free `i` (created atomically, so two runs started at once
+//! never share one), or one the caller names. Files in it:
+//!
+//! | file | written | meaning |
+//! |---|---|---|
+//! | `args.json` | at the start | the run's arguments, read back to resume it |
+//! | `summary.txt` | at the start | the command and every argument, as Markdown |
+//! | `history.csv` | after each epoch | [`EpochMetrics`] rows |
+//! | `best_model.safetensors` | when the monitored loss improves | the model kept |
+//! | `last_state.safetensors` | after each epoch and on Ctrl-C | [`TrainState`], to resume |
+//! | `results.json` | at the end | [`Results`]; its presence means the run finished |
+//! | `error.txt`, `output.log`, `.lock` | by sweeps | why a point failed, its output, who runs it |
 
+use super::history::{self, HistoryCsv};
+use super::state::TrainState;
+use super::{EpochMetrics, Optimizer};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{remove_stale_temporaries, write_atomic};
+use crate::model::Sequential;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// The arguments of the run, read back by `--resume`.
-pub const ARGS: &str = "args.json";
-/// The command and every argument, as Markdown.
-pub const SUMMARY: &str = "summary.txt";
-/// One row per finished epoch.
-pub const HISTORY: &str = "history.csv";
-/// The model with the lowest validation loss.
-pub const BEST_MODEL: &str = "best_model.safetensors";
-/// Everything needed to resume.
-pub const LAST_STATE: &str = "last_state.safetensors";
-/// What the finished run measured ([`Results`]); its presence means the run finished.
-pub const RESULTS: &str = "results.json";
-/// Why a sweep's run failed.
-pub const ERROR: &str = "error.txt";
+const ARGS: &str = "args.json";
+const SUMMARY: &str = "summary.txt";
+const HISTORY: &str = "history.csv";
+const BEST_MODEL: &str = "best_model.safetensors";
+const LAST_STATE: &str = "last_state.safetensors";
+const RESULTS: &str = "results.json";
+const ERROR: &str = "error.txt";
+const OUTPUT_LOG: &str = "output.log";
+const LOCK: &str = ".lock";
 
 /// `results.json`: the test numbers of the best model and the run's best validation numbers.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -44,41 +55,201 @@ pub struct Results {
     pub seconds: f64,
 }
 
-impl Results {
-    /// The results of the run in `dir`, if it finished (and the file is ours).
-    pub fn read(dir: &Path) -> Option<Results> {
-        let text = std::fs::read_to_string(dir.join(RESULTS)).ok()?;
+/// Refuses a run name that is empty or would make a path (slashes).
+pub fn check_run_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains(['/', '\\']) {
+        return Err(Error::config(
+            "run name",
+            "must be a non-empty name without slashes",
+        ));
+    }
+    Ok(())
+}
+
+/// A run directory (which may not exist yet, or hold no run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `path`, for reading; nothing is checked or created.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        RunDir { path: path.into() }
+    }
+
+    /// Creates `<logdir>/<name>-<i>` for the first `i` not taken.
+    pub fn create_numbered(logdir: &Path, name: &str) -> Result<Self> {
+        check_run_name(name)?;
+        std::fs::create_dir_all(logdir).map_err(|e| Error::io(logdir, e))?;
+        for i in 0.. {
+            let dir = logdir.join(format!("{name}-{i}"));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(RunDir::at(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            }
+        }
+        unreachable!("some index is free")
+    }
+
+    /// Uses exactly `dir` (created if missing) for a new run; refuses one that holds a run.
+    pub fn create_at(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let run = RunDir::at(dir);
+        if run.holds_run() {
+            return Err(Error::config(
+                "run directory",
+                format!("{} already holds a run (resume it instead)", dir.display()),
+            ));
+        }
+        Ok(run)
+    }
+
+    /// The run in `dir`, to continue: it must hold its arguments. Temporary files a killed
+    /// process left behind are removed.
+    pub fn open_to_resume(dir: &Path) -> Result<Self> {
+        let run = RunDir::at(dir);
+        if !run.holds_run() {
+            return Err(Error::config(
+                "run to resume",
+                format!("{}: not a run directory (no {ARGS})", dir.display()),
+            ));
+        }
+        remove_stale_temporaries(dir)?;
+        Ok(run)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a run was started here (its arguments are saved).
+    pub fn holds_run(&self) -> bool {
+        self.path.join(ARGS).is_file()
+    }
+
+    /// Whether the run finished (its results are saved).
+    pub fn is_finished(&self) -> bool {
+        self.path.join(RESULTS).is_file()
+    }
+
+    /// Whether it holds a history to read.
+    pub fn has_history(&self) -> bool {
+        self.path.join(HISTORY).is_file()
+    }
+
+    /// Saves the run's arguments.
+    pub fn write_args(&self, args: &impl Serialize) -> Result<()> {
+        let json = serde_json::to_string_pretty(args).expect("arguments serialize");
+        write_atomic(&self.path.join(ARGS), json.as_bytes())
+    }
+
+    /// The run's saved arguments.
+    pub fn read_args<T: DeserializeOwned>(&self) -> Result<T> {
+        let path = self.path.join(ARGS);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::format(&path, format!("unreadable run arguments: {e}")))
+    }
+
+    /// Writes `summary.txt` (the command, then each argument and its value, as Markdown) unless
+    /// the run has one; returns the text when it was written.
+    pub fn write_summary(
+        &self,
+        command: &str,
+        arguments: &[(String, String)],
+    ) -> Result<Option<String>> {
+        let path = self.path.join(SUMMARY);
+        if path.is_file() {
+            return Ok(None);
+        }
+        let mut text = format!("# {command}\n\n| argument | value |\n|---|---|\n");
+        for (name, value) in arguments {
+            text.push_str(&format!("| {name} | {value} |\n"));
+        }
+        write_atomic(&path, text.as_bytes())?;
+        Ok(Some(text))
+    }
+
+    /// The history writer, continuing after the first `epochs_done` rows.
+    pub fn history_writer(&self, epochs_done: usize) -> HistoryCsv {
+        HistoryCsv::resume(self.path.join(HISTORY), epochs_done)
+    }
+
+    /// The finished epochs.
+    pub fn read_history(&self) -> Result<Vec<EpochMetrics>> {
+        let path = self.path.join(HISTORY);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        history::parse(&path, &text)
+    }
+
+    /// Where the best model is kept.
+    pub fn best_model(&self) -> PathBuf {
+        self.path.join(BEST_MODEL)
+    }
+
+    /// Saves the resume state.
+    pub fn save_state(&self, state: &TrainState, model: &Sequential) -> Result<()> {
+        state.save(model, &self.path.join(LAST_STATE))
+    }
+
+    /// The resume state read into `model`, if the run saved one (it has not after a crash in
+    /// its first epoch: the run then starts over).
+    pub fn load_state(
+        &self,
+        model: &mut Sequential,
+        optimizer: Optimizer,
+    ) -> Result<Option<TrainState>> {
+        let path = self.path.join(LAST_STATE);
+        match path.is_file() {
+            true => TrainState::load(&path, model, optimizer).map(Some),
+            false => Ok(None),
+        }
+    }
+
+    /// The results, if the run finished (and the file is ours).
+    pub fn results(&self) -> Option<Results> {
+        let text = std::fs::read_to_string(self.path.join(RESULTS)).ok()?;
         serde_json::from_str(&text).ok()
     }
 
-    /// Writes them into the run directory `dir`.
-    pub fn write(&self, dir: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).expect("serializable");
-        write_atomic(&dir.join(RESULTS), json.as_bytes())
+    /// Saves the results, marking the run finished.
+    pub fn write_results(&self, results: &Results) -> Result<()> {
+        let json = serde_json::to_string_pretty(results).expect("results serialize");
+        write_atomic(&self.path.join(RESULTS), json.as_bytes())
     }
-}
 
-/// Creates `<logdir>/<name>-<i>` for the first `i` not taken.
-pub fn create_run_dir(logdir: &Path, name: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(logdir).map_err(|e| Error::io(logdir, e))?;
-    for i in 0.. {
-        let dir = logdir.join(format!("{name}-{i}"));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(&dir, e)),
+    /// Why the run failed, if that was recorded.
+    pub fn error(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.path.join(ERROR)).ok()?;
+        Some(text.trim().to_string())
+    }
+
+    /// Records why the run failed.
+    pub fn write_error(&self, message: &str) -> Result<()> {
+        write_atomic(&self.path.join(ERROR), format!("{message}\n").as_bytes())
+    }
+
+    /// Forgets a recorded failure (before a retry).
+    pub fn clear_error(&self) -> Result<()> {
+        let path = self.path.join(ERROR);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+            _ => Ok(()),
         }
     }
-    unreachable!("some index is free")
-}
 
-/// The summary of a run as Markdown: the command line, then each argument and its value.
-pub fn summary_markdown(command: &str, arguments: &[(String, String)]) -> String {
-    let mut text = format!("# {command}\n\n| argument | value |\n|---|---|\n");
-    for (name, value) in arguments {
-        text.push_str(&format!("| {name} | {value} |\n"));
+    /// Where a sweep appends the run's output.
+    pub fn output_log(&self) -> PathBuf {
+        self.path.join(OUTPUT_LOG)
     }
-    text
+
+    /// The file a sweep locks while a process runs this point.
+    pub fn lock_file(&self) -> PathBuf {
+        self.path.join(LOCK)
+    }
 }
 
 #[cfg(test)]
@@ -88,11 +259,41 @@ mod tests {
     #[test]
     fn run_directories_are_numbered_and_unique() {
         let tmp = tempfile::tempdir().unwrap();
-        let a = create_run_dir(tmp.path(), "cnn").unwrap();
-        let b = create_run_dir(tmp.path(), "cnn").unwrap();
-        let c = create_run_dir(tmp.path(), "mlp").unwrap();
-        assert_eq!(a.file_name().unwrap(), "cnn-0");
-        assert_eq!(b.file_name().unwrap(), "cnn-1");
-        assert_eq!(c.file_name().unwrap(), "mlp-0");
+        let name = |r: RunDir| r.path().file_name().unwrap().to_owned();
+        let a = RunDir::create_numbered(tmp.path(), "cnn").unwrap();
+        let b = RunDir::create_numbered(tmp.path(), "cnn").unwrap();
+        let c = RunDir::create_numbered(tmp.path(), "mlp").unwrap();
+        assert_eq!(name(a), "cnn-0");
+        assert_eq!(name(b), "cnn-1");
+        assert_eq!(name(c), "mlp-0");
+        assert!(RunDir::create_numbered(tmp.path(), "a/b").is_err());
+    }
+
+    #[test]
+    fn a_directory_holding_a_run_is_resumed_not_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("point-3");
+        assert!(RunDir::open_to_resume(&dir).is_err());
+        let run = RunDir::create_at(&dir).unwrap();
+        run.write_args(&serde_json::json!({"epochs": 2})).unwrap();
+        let err = RunDir::create_at(&dir).unwrap_err().to_string();
+        assert!(err.contains("already holds a run"), "{err}");
+        let resumed = RunDir::open_to_resume(&dir).unwrap();
+        assert_eq!(
+            resumed.read_args::<serde_json::Value>().unwrap()["epochs"],
+            2
+        );
+        assert!(!resumed.is_finished() && resumed.results().is_none());
+    }
+
+    #[test]
+    fn errors_are_recorded_and_cleared() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::at(tmp.path());
+        run.clear_error().unwrap();
+        run.write_error("diverged").unwrap();
+        assert_eq!(run.error().as_deref(), Some("diverged"));
+        run.clear_error().unwrap();
+        assert_eq!(run.error(), None);
     }
 }

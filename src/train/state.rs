@@ -33,6 +33,9 @@ pub struct TrainState {
     pub seen: usize,
     /// Seconds already spent in this epoch (before an interruption).
     pub seconds: f64,
+    /// Lowest monitored loss of the finished epochs ([`super::EpochMetrics::monitored_loss`]):
+    /// the model kept as the best has it.
+    pub best_loss: f64,
 }
 
 /// Format tag of state files.
@@ -53,6 +56,7 @@ impl TrainState {
             correct: 0,
             seen: 0,
             seconds: 0.0,
+            best_loss: f64::INFINITY,
         }
     }
 
@@ -107,6 +111,7 @@ impl TrainState {
             ("correct".to_string(), self.correct.to_string()),
             ("seen".to_string(), self.seen.to_string()),
             ("seconds".to_string(), self.seconds.to_string()),
+            ("best_loss".to_string(), format!("{:e}", self.best_loss)),
         ]);
         crate::fsutil::write_atomic(path, &write_safetensors(&tensors, meta))
     }
@@ -162,6 +167,70 @@ impl TrainState {
             correct: num("correct")? as usize,
             seen: num("seen")? as usize,
             seconds: num("seconds")?,
+            best_loss: num("best_loss")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Images;
+    use crate::model::{ModelConfig, Normalization};
+    use crate::tensor::Shape;
+    use crate::train::{fit_with, Control, TrainConfig};
+
+    /// The state after each epoch carries the lowest monitored loss so far, and a saved state
+    /// gives it back, so a resumed run keeps the best model it had.
+    #[test]
+    fn the_best_loss_is_kept_across_epochs_and_files() {
+        let images = |n: usize| Images {
+            pixels: (0..n * 784).map(|i| ((i * 7919) % 251) as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            shape: Shape::new(28, 28, 1),
+        };
+        let (train, val) = (images(64), images(32));
+        let config = ModelConfig::new("D10", "mnist", Normalization::MinMax);
+        let mut model = Sequential::new(config.clone(), 1).unwrap();
+        let fit_config = TrainConfig {
+            epochs: 3,
+            batch_size: 16,
+            ..TrainConfig::default()
+        };
+        let mut saved: Vec<TrainState> = Vec::new();
+        let mut sink = |st: &TrainState, _: &Sequential| {
+            saved.push(st.clone());
+            Ok(())
+        };
+        let control = Control {
+            save_state: Some(&mut sink),
+            ..Control::default()
+        };
+        let history = fit_with(
+            &mut model,
+            &train,
+            Some(&val),
+            &fit_config,
+            &mut [],
+            control,
+        )
+        .unwrap();
+        for (epoch, state) in saved.iter().enumerate() {
+            let best = history[..=epoch]
+                .iter()
+                .map(|m| m.monitored_loss().1)
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(state.best_loss, best, "after epoch {}", epoch + 1);
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.safetensors");
+        let last = saved.last().unwrap();
+        last.save(&model, &path).unwrap();
+        let mut fresh = Sequential::new(config, 2).unwrap();
+        let optimizer = Optimizer::new(fit_config.optimizer, fresh.params.values.len());
+        let loaded = TrainState::load(&path, &mut fresh, optimizer).unwrap();
+        assert_eq!(loaded.best_loss, last.best_loss);
+        assert_eq!(loaded.epoch, 4);
     }
 }
