@@ -180,6 +180,16 @@ fn winograd_five_by_five_convolutions() {
 }
 
 #[test]
+fn valid_padding_on_every_convolution_path() {
+    // "valid" convolutions: strided (im2col), 3×3 and 5×5 with sixteen filters (implicit GEMM
+    // where AVX-512 exists; Winograd does not apply), dropout after a convolution, and a window
+    // as large as its input.
+    check("4C3s2v-4C3v-F-D10", Shape::new(9, 8, 1), 3);
+    check("16C3v-16C3v-Drop0.3-16C5v-GAP-D10", Shape::new(10, 9, 1), 2);
+    check("16C3v-BN-ReLU-32C4v-F-D10", Shape::new(6, 6, 1), 2);
+}
+
+#[test]
 fn skipped_layers_relu_taken_over_then_flatten() {
     // The convolution applies the ReLU and writes past the (skipped) Flatten into the buffer the
     // dense layer reads; gradients pass through both.

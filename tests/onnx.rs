@@ -98,6 +98,11 @@ fn every_preset_and_notation_passes_the_checker_and_matches_onnxruntime() {
             "6C5-ReLU-MP3s2-F-Drop0.3-D32-BN-ReLU-Drop0.5-D10",
             Normalization::None,
         ),
+        // "valid" convolutions (28 → 26 → 11 → 9 → 4 → 1), dropout after a convolution.
+        (
+            "16C3v-BN-ReLU-16C5s2v-Drop0.2-16C3v-ReLU-16C3s2v-16C4v-F-D10",
+            Normalization::StandardizeGlobal,
+        ),
         // Pooled to 1×1: a dense layer straight after an image of one pixel.
         ("4C3-MP2-MP2-MP2-MP2-D10", Normalization::StandardizeGlobal),
     ];

@@ -1,4 +1,4 @@
-//! NHWC im2col / col2im for convolutions with stride and TensorFlow's "same" padding.
+//! NHWC im2col / col2im for convolutions with stride and TensorFlow's "same" or "valid" padding.
 //! A column row holds one output pixel's receptive field in (ky, kx, c) order, which matches a
 //! kernel stored as (kh, kw, c_in, c_out), so `col · kernel` is the convolution.
 
@@ -25,6 +25,16 @@ pub struct ConvGeometry {
     pub out_w: usize,
 }
 
+/// How a convolution treats the border, as Keras' `padding` argument.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Padding {
+    /// Zeros around the input so that the output is `ceil(size / stride)`.
+    #[default]
+    Same,
+    /// No padding: windows only where they fit, output `(size − k) / stride + 1`.
+    Valid,
+}
+
 /// TensorFlow's "same" padding: output `ceil(size / stride)`, padding split with the extra
 /// pixel after. Returns (output size, padding before).
 pub fn same_padding(size: usize, k: usize, stride: usize) -> (usize, usize) {
@@ -34,6 +44,35 @@ pub fn same_padding(size: usize, k: usize, stride: usize) -> (usize, usize) {
 }
 
 impl ConvGeometry {
+    /// The geometry with `padding`, or `None` for a "valid" kernel larger than the input.
+    pub fn new(
+        (h, w, c): (usize, usize, usize),
+        k: usize,
+        stride: usize,
+        padding: Padding,
+    ) -> Option<Self> {
+        match padding {
+            Padding::Same => Some(Self::same(h, w, c, k, stride)),
+            Padding::Valid if k > h || k > w => None,
+            Padding::Valid => Some(ConvGeometry {
+                h,
+                w,
+                c,
+                k,
+                stride,
+                pad_top: 0,
+                pad_left: 0,
+                out_h: (h - k) / stride + 1,
+                out_w: (w - k) / stride + 1,
+            }),
+        }
+    }
+
+    /// Whether the output has the input's size (stride 1, "same" padding).
+    pub fn keeps_size(&self) -> bool {
+        self.stride == 1 && (self.out_h, self.out_w) == (self.h, self.w)
+    }
+
     /// Geometry of a "same"-padded convolution.
     pub fn same(h: usize, w: usize, c: usize, k: usize, stride: usize) -> Self {
         let (out_h, pad_top) = same_padding(h, k, stride);

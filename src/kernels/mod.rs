@@ -21,5 +21,5 @@ pub(crate) use elementwise::{
     add_bias_rows, channel_sums, par_tiles, par_zip_map, sum_rows_into, tile_len, tiled, PAR_CHUNK,
 };
 pub use gemm::{matmul, transpose, Output, Threads, Transpose};
-pub use im2col::{col2im, im2col, same_padding, ConvGeometry};
+pub use im2col::{col2im, im2col, same_padding, ConvGeometry, Padding};
 pub use pool::{max_pool_backward, max_pool_forward, PoolGeometry};

@@ -1,15 +1,17 @@
-//! 2-D convolution with "same" padding.
+//! 2-D convolution with "same" or "valid" padding (Keras' two).
 //!
 //! # Shapes
 //! x: (N, H, W, C_in), weight: (K, K, C_in, C_out) as Keras stores it, bias: (C_out),
-//! y: (N, ceil(H/s), ceil(W/s), C_out). Weight Glorot-uniform with fans K·K·C_in and K·K·C_out.
+//! y: (N, ceil(H/s), ceil(W/s), C_out) ("same") or (N, (H−K)/s + 1, (W−K)/s + 1, C_out) ("valid"). Weight Glorot-uniform with fans K·K·C_in and K·K·C_out.
 //!
 //! The convolution itself is a [`ConvAlgorithm`] from `kernels` (Winograd, implicit GEMM or
 //! im2col), chosen once when the layer is built. The layer cuts the batch into the algorithm's
 //! slices across threads, adds the bias (and a fused ReLU), and sums the slices' gradient parts.
 
 use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape};
-use crate::kernels::{add_bias_rows, conv_algorithm, sum_rows_into, ConvAlgorithm, ConvGeometry};
+use crate::kernels::{
+    add_bias_rows, conv_algorithm, sum_rows_into, ConvAlgorithm, ConvGeometry, Padding,
+};
 use rayon::prelude::*;
 
 /// Builds a [`Conv2d`].
@@ -23,22 +25,24 @@ pub struct Conv2dConfig {
     pub kernel: usize,
     /// Stride (both directions).
     pub stride: usize,
+    /// Border handling.
+    pub padding: Padding,
 }
 
 impl Conv2dConfig {
-    /// The layer.
+    /// Its sizes, or `None` when a "valid" kernel is larger than the input.
+    pub fn geometry(&self) -> Option<ConvGeometry> {
+        let Shape { h, w, c } = self.input;
+        ConvGeometry::new((h, w, c), self.kernel, self.stride, self.padding)
+    }
+
+    /// The layer; the caller has checked [`Self::geometry`].
     pub fn init(&self) -> Conv2d {
         assert!(
             self.filters > 0 && self.kernel > 0 && self.stride > 0,
             "conv sizes must be positive: {self:?}"
         );
-        let g = ConvGeometry::same(
-            self.input.h,
-            self.input.w,
-            self.input.c,
-            self.kernel,
-            self.stride,
-        );
+        let g = self.geometry().expect("kernel larger than its input");
         Conv2d {
             config: *self,
             geometry: g,
@@ -118,12 +122,15 @@ impl Layer for Conv2d {
             filters,
             kernel,
             stride,
+            padding,
             ..
         } = self.config;
-        Some(match stride {
-            1 => format!("{filters}C{kernel}"),
-            s => format!("{filters}C{kernel}s{s}"),
-        })
+        let stride = match stride {
+            1 => String::new(),
+            s => format!("s{s}"),
+        };
+        let valid = if padding == Padding::Valid { "v" } else { "" };
+        Some(format!("{filters}C{kernel}{stride}{valid}"))
     }
     fn output_shape(&self) -> Shape {
         Shape::new(
@@ -238,6 +245,7 @@ mod tests {
             filters: 1,
             kernel: 3,
             stride: 1,
+            padding: Padding::Same,
         }
         .init();
         let mut weights = vec![1.0; 9];
@@ -257,10 +265,43 @@ mod tests {
             filters: 8,
             kernel: 3,
             stride: 2,
+            padding: Padding::Same,
         }
         .init();
         assert_eq!(conv.output_shape(), Shape::new(14, 14, 8));
         assert_eq!(conv.token().unwrap(), "8C3s2");
         assert_eq!(conv.algorithm(), "im2col + GEMM");
+    }
+
+    #[test]
+    fn valid_padding_keeps_only_whole_windows() {
+        let config = Conv2dConfig {
+            input: Shape::new(7, 6, 1),
+            filters: 2,
+            kernel: 3,
+            stride: 2,
+            padding: Padding::Valid,
+        };
+        let mut conv = config.init();
+        assert_eq!(conv.output_shape(), Shape::new(3, 2, 2));
+        assert_eq!(conv.token().unwrap(), "2C3s2v");
+        // Weights summing the window into filter 0, nothing into filter 1; bias 0.
+        let mut weights: Vec<f32> = (0..9).flat_map(|_| [1.0, 0.0]).collect();
+        weights.extend([0.0, 0.0]);
+        let x: Vec<f32> = (0..42).map(|v| v as f32).collect();
+        let y = forward(&mut conv, &x, 1, &weights, &mut [], Mode::Train);
+        // Output (0, 0): rows 0–2, columns 0–2 of a 6-wide image.
+        let window: f32 = [0, 1, 2, 6, 7, 8, 12, 13, 14]
+            .iter()
+            .map(|&v| v as f32)
+            .sum();
+        assert_eq!(y[0], window);
+        assert_eq!(y[1], 0.0);
+        assert!(Conv2dConfig {
+            kernel: 8,
+            ..config
+        }
+        .geometry()
+        .is_none());
     }
 }

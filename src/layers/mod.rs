@@ -24,6 +24,7 @@ pub use relu::Relu;
 
 pub use crate::tensor::{Mode, Shape};
 
+pub use crate::kernels::Padding;
 pub(crate) use crate::kernels::{par_zip_map, PAR_CHUNK};
 use crate::rng::Rng;
 
@@ -311,6 +312,7 @@ mod fused_relu_tests {
             filters,
             kernel: 3,
             stride: 1,
+            padding: Padding::Same,
         };
         check(move || Box::new(conv(16).init()), 6 * 5 * 16, 2); // implicit GEMM (AVX-512)
         check(move || Box::new(conv(3).init()), 6 * 5 * 16, 2); // im2col

@@ -245,15 +245,23 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
                 filters,
                 kernel,
                 stride,
-            } => Box::new(
-                Conv2dConfig {
+                padding,
+            } => {
+                let config = Conv2dConfig {
                     input: shape,
                     filters,
                     kernel,
                     stride,
+                    padding,
+                };
+                if config.geometry().is_none() {
+                    return Err(refuse(format!(
+                        "a {kernel}×{kernel} window does not fit the {}×{} input without padding",
+                        shape.h, shape.w
+                    )));
                 }
-                .init(),
-            ),
+                Box::new(config.init())
+            }
             LayerSpec::BatchNorm => Box::new(
                 BatchNormConfig {
                     momentum: config.bn_momentum,

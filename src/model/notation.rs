@@ -3,7 +3,7 @@
 //!
 //! | token | layer |
 //! |---|---|
-//! | `<n>C<k>[s<s>]` | Conv2D, n filters, k×k kernel, "same" padding, stride s (default 1) |
+//! | `<n>C<k>[s<s>][v]` | Conv2D, n filters, k×k kernel, stride s (default 1), "same" padding, or "valid" with `v` |
 //! | `BN` | BatchNormalization |
 //! | `ReLU` | ReLU activation |
 //! | `MP<k>[s<s>]` | MaxPooling2D, k×k window, stride s (default k) |
@@ -13,12 +13,13 @@
 //! | `Drop<p>` | Dropout with rate p in [0, 1) |
 
 use crate::error::{Error, Result};
+use crate::layers::Padding;
 use std::fmt;
 
 /// One token of the notation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerSpec {
-    /// `<n>C<k>[s<s>]`
+    /// `<n>C<k>[s<s>][v]`
     Conv {
         /// Output channels.
         filters: usize,
@@ -26,6 +27,8 @@ pub enum LayerSpec {
         kernel: usize,
         /// Stride.
         stride: usize,
+        /// "same", or "valid" with the `v` suffix.
+        padding: Padding,
     },
     /// `BN`
     BatchNorm,
@@ -48,7 +51,7 @@ pub enum LayerSpec {
     Dropout(f32),
 }
 
-const EXPECTED: &str = "expected <n>C<k>[s<s>], BN, ReLU, MP<k>[s<s>], GAP, F, D<n> or Drop<p>";
+const EXPECTED: &str = "expected <n>C<k>[s<s>][v], BN, ReLU, MP<k>[s<s>], GAP, F, D<n> or Drop<p>";
 
 /// Parses a whole notation; an error names the offending token and its position.
 pub fn parse(notation: &str) -> Result<Vec<LayerSpec>> {
@@ -112,11 +115,16 @@ fn parse_token(token: &str) -> std::result::Result<LayerSpec, String> {
     if let Some((filters, kernel)) = token.split_once('C') {
         if !filters.is_empty() && filters.bytes().all(|b| b.is_ascii_digit()) {
             let filters = positive(filters, "filter count")?;
+            let (kernel, padding) = match kernel.strip_suffix('v') {
+                Some(kernel) => (kernel, Padding::Valid),
+                None => (kernel, Padding::Same),
+            };
             let (kernel, stride) = with_stride(kernel, "kernel size")?;
             return Ok(LayerSpec::Conv {
                 filters,
                 kernel,
                 stride: stride.unwrap_or(1),
+                padding,
             });
         }
     }
@@ -129,13 +137,18 @@ impl fmt::Display for LayerSpec {
             LayerSpec::Conv {
                 filters,
                 kernel,
-                stride: 1,
-            } => write!(f, "{filters}C{kernel}"),
-            LayerSpec::Conv {
-                filters,
-                kernel,
                 stride,
-            } => write!(f, "{filters}C{kernel}s{stride}"),
+                padding,
+            } => {
+                write!(f, "{filters}C{kernel}")?;
+                if stride != 1 {
+                    write!(f, "s{stride}")?;
+                }
+                if padding == Padding::Valid {
+                    f.write_str("v")?;
+                }
+                Ok(())
+            }
             LayerSpec::BatchNorm => f.write_str("BN"),
             LayerSpec::Relu => f.write_str("ReLU"),
             LayerSpec::MaxPool { pool, stride } if pool == stride => write!(f, "MP{pool}"),
@@ -198,7 +211,8 @@ mod tests {
             LayerSpec::Conv {
                 filters: 16,
                 kernel: 3,
-                stride: 1
+                stride: 1,
+                padding: Padding::Same,
             }
         );
         assert_eq!(
@@ -206,7 +220,8 @@ mod tests {
             LayerSpec::Conv {
                 filters: 32,
                 kernel: 5,
-                stride: 2
+                stride: 2,
+                padding: Padding::Same,
             }
         );
         assert_eq!(specs[4], LayerSpec::MaxPool { pool: 2, stride: 2 });
@@ -214,6 +229,25 @@ mod tests {
         assert_eq!(specs[6], LayerSpec::Dropout(0.25));
         assert_eq!(specs[9], LayerSpec::Dense(10));
         assert_eq!(render(&specs), text);
+    }
+
+    #[test]
+    fn valid_padding_is_a_suffix_after_the_stride() {
+        let text = "32C3v-32C5s2v-Drop0.4-64C3-D10";
+        let specs = parse(text).unwrap();
+        assert_eq!(
+            specs[1],
+            LayerSpec::Conv {
+                filters: 32,
+                kernel: 5,
+                stride: 2,
+                padding: Padding::Valid,
+            }
+        );
+        assert_eq!(render(&specs), text);
+        for bad in ["32Cv", "32C3vs2", "32C3vv", "32C3s2vx"] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]

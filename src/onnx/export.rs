@@ -4,7 +4,7 @@
 
 use super::proto::*;
 use crate::error::{Error, Result};
-use crate::kernels::same_padding;
+use crate::kernels::ConvGeometry;
 use crate::layers::BatchNormConfig;
 use crate::model::notation::{self, LayerSpec};
 use crate::model::Sequential;
@@ -241,6 +241,7 @@ impl<'a> GraphBuilder<'a> {
                     filters,
                     kernel,
                     stride,
+                    padding,
                 } => {
                     // Ours (kh, kw, c_in, c_out) → ONNX (c_out, c_in, kh, kw).
                     let w = self.tensor(i, "weight");
@@ -266,14 +267,16 @@ impl<'a> GraphBuilder<'a> {
                         &[filters],
                         self.tensor(i, "bias").to_vec(),
                     );
-                    // "same" padding as explicit pads, the odd one after (as Keras and TF do).
-                    let (out_h, top) = same_padding(shape.h, kernel, stride);
-                    let (out_w, left) = same_padding(shape.w, kernel, stride);
+                    // The padding as explicit pads, the odd one after (as Keras and TF do); the
+                    // pixels past the last whole window are never read.
+                    let g = ConvGeometry::new((shape.h, shape.w, c_in), kernel, stride, padding)
+                        .expect("the model was built");
                     let total = |out: usize, size: usize| {
                         ((out - 1) * stride + kernel).saturating_sub(size)
                     };
-                    let bottom = total(out_h, shape.h) - top;
-                    let right = total(out_w, shape.w) - left;
+                    let (top, left) = (g.pad_top, g.pad_left);
+                    let bottom = total(g.out_h, shape.h).saturating_sub(top);
+                    let right = total(g.out_w, shape.w).saturating_sub(left);
                     self.node(
                         "Conv",
                         out,

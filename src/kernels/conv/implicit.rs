@@ -1,10 +1,10 @@
-//! Stride-1 "same" convolution as implicit GEMM on AVX-512: no column matrix. The input image is
-//! copied once into a zero-padded buffer, and the matrix kernel reads it through offset tables
-//! (output pixel × kernel tap). The weight gradient reads the same padded input; the input
+//! Stride-1 convolution ("same" or "valid") as implicit GEMM on AVX-512: no column matrix. The
+//! input image is copied once into a zero-padded buffer, and the matrix kernel reads it through
+//! offset tables (output pixel × kernel tap). The weight gradient reads the same padded input; the input
 //! gradient is the convolution of the padded output gradient with the flipped kernel.
 //!
 //! # Shapes (one image)
-//! x: (H, W, C), padded: (H + K − 1, W + K − 1, C), weight: (K, K, C, F), y: (H, W, F).
+//! x: (H, W, C), padded: (H + K − 1, W + K − 1, C), weight: (K, K, C, F), y: (out_h, out_w, F).
 
 use super::columns::input_grad_by_columns;
 use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm};
@@ -37,9 +37,10 @@ impl ImplicitConv {
             return None;
         }
         let (hp, wp) = (g.h + g.k - 1, g.w + g.k - 1);
-        let pixels = |ch: usize| -> Vec<usize> {
-            (0..g.out_h)
-                .flat_map(|oy| (0..g.out_w).map(move |ox| (oy * wp + ox) * ch))
+        // Window origins of every output pixel of a (rows × cols) result.
+        let pixels = |ch: usize, (rows, cols): (usize, usize)| -> Vec<usize> {
+            (0..rows)
+                .flat_map(|oy| (0..cols).map(move |ox| (oy * wp + ox) * ch))
                 .collect()
         };
         let taps = |ch: usize| -> Vec<usize> {
@@ -56,9 +57,10 @@ impl ImplicitConv {
             filters,
             hp,
             wp,
-            pixel: pixels(g.c),
+            pixel: pixels(g.c, (g.out_h, g.out_w)),
             tap: taps(g.c),
-            pixel_f: pixels(filters),
+            // The input gradient has the input's size.
+            pixel_f: pixels(filters, (g.h, g.w)),
             tap_f: taps(filters),
         })
     }
@@ -80,9 +82,16 @@ impl ImplicitConv {
 
     /// Copies `img` (h, w, ch) into `out` (hp, wp, ch) with `top` zero rows and `left` zero
     /// columns before it; every value of `out` is written.
-    fn pad(&self, img: &[f32], out: &mut [f32], ch: usize, (top, left): (usize, usize)) {
-        let (h, w, wp) = (self.g.h, self.g.w, self.wp);
+    fn pad(
+        &self,
+        img: &[f32],
+        out: &mut [f32],
+        (h, w, ch): (usize, usize, usize),
+        (top, left): (usize, usize),
+    ) {
+        let wp = self.wp;
         assert!(img.len() >= h * w * ch && out.len() >= self.hp * wp * ch);
+        assert!(top + h <= self.hp && left + w <= wp);
         out[..self.hp * wp * ch].fill(0.0);
         for y in 0..h {
             let dst = ((y + top) * wp + left) * ch;
@@ -92,10 +101,11 @@ impl ImplicitConv {
 
     /// Pads an input image as the forward pass and weight gradient read it.
     pub fn pad_input(&self, x: &[f32], padded: &mut [f32]) {
-        self.pad(x, padded, self.g.c, (self.g.pad_top, self.g.pad_left));
+        let g = &self.g;
+        self.pad(x, padded, (g.h, g.w, g.c), (g.pad_top, g.pad_left));
     }
 
-    /// y (H·W, F) = conv(padded input, weight); no bias.
+    /// y (out_h·out_w, F) = conv(padded input, weight); no bias.
     pub fn forward(&self, padded: &[f32], weight: &[f32], y: &mut [f32]) {
         let (k, f, m) = (self.tap.len(), self.filters, self.pixel.len());
         assert!(padded.len() >= self.padded_len() && weight.len() >= k * f && y.len() >= m * f);
@@ -104,7 +114,8 @@ impl ImplicitConv {
             cols: self.tap.as_ptr(),
         };
         // SAFETY: AVX-512F is present (checked in `new`); the largest offset read is
-        // pixel[m−1] + tap[k−1] = ((H−1+K−1)·wp + W−1+K−1)·C + C−1 < hp·wp·C ≤ padded.len();
+        // pixel[m−1] + tap[k−1] = ((out_h−1+K−1)·wp + out_w−1+K−1)·C + C−1 with out_h ≤ H and
+        // out_w ≤ W (stride 1), < hp·wp·C ≤ padded.len();
         // weight rows p < k of f values, y rows i < m of f values, as asserted.
         unsafe {
             sgemm(
@@ -201,7 +212,14 @@ impl ImplicitConv {
             flipped.len() >= k * c && dx.len() >= m * c && scratch.len() >= self.padded_dy_len()
         );
         let g = &self.g;
-        self.pad(dy, scratch, f, (g.k - 1 - g.pad_top, g.k - 1 - g.pad_left));
+        // A "full" convolution of dy: K − 1 − padding zeros before it.
+        let dy_shape = (g.out_h, g.out_w, f);
+        self.pad(
+            dy,
+            scratch,
+            dy_shape,
+            (g.k - 1 - g.pad_top, g.k - 1 - g.pad_left),
+        );
         let la = Tables {
             rows: self.pixel_f.as_ptr(),
             cols: self.tap_f.as_ptr(),

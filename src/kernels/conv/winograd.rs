@@ -160,11 +160,11 @@ const AT5: [[f32; 6]; TILE] = [
 const A5: [[f32; TILE]; ALPHA] = transposed(AT5);
 
 impl WinogradConv {
-    /// A plan for `g` with `filters` outputs, or `None` where it does not apply (stride ≠ 1,
-    /// kernel not 5×5, channels or filters not multiples of 16, no AVX-512, or
+    /// A plan for `g` with `filters` outputs, or `None` where it does not apply (not stride 1
+    /// with "same" padding, kernel not 5×5, channels or filters not multiples of 16, no AVX-512, or
     /// `MNISTLAB_NO_WINOGRAD` set).
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
-        let applies = g.stride == 1
+        let applies = g.keeps_size()
             && g.k == R
             && g.c.is_multiple_of(LANES)
             && filters.is_multiple_of(LANES)
