@@ -17,7 +17,11 @@ MODELS = ("linear", "mlp", "cnn", "cnn-bn")
 
 def parse_args(framework):
     p = argparse.ArgumentParser(description=f"{framework} side of experiments/compare")
-    p.add_argument("--model", choices=MODELS, required=True)
+    p.add_argument("--model", choices=MODELS)
+    p.add_argument("--speedrun", action="store_true", help="train the speedrun recipe (--arch ...)")
+    p.add_argument("--arch", help="speedrun: the network in mnistlab's notation")
+    p.add_argument("--lr", type=float, default=1e-3, help="speedrun: peak learning rate")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", required=True, help="folder with the four MNIST IDX files")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--batch-size", type=int, default=128)
@@ -25,7 +29,10 @@ def parse_args(framework):
     p.add_argument("--steps", type=int, default=0, help="instead of epochs: passes of this many steps")
     p.add_argument("--passes", type=int, default=3, help="passes of --steps steps; the first warms up")
     p.add_argument("--inference-batches", type=int, default=40)
-    return p.parse_args()
+    args = p.parse_args()
+    if not args.speedrun and not args.model:
+        p.error("--model is required")
+    return args
 
 
 def _idx(path):

@@ -1,6 +1,9 @@
-"""PyTorch side of experiments/compare: the four models trained as mnistlab trains them.
-CNNs run in channels_last (PyTorch's fastest layout for them on CPU)."""
+"""PyTorch side of experiments/compare: the four models trained as mnistlab trains them, and
+the speedrun recipe (--speedrun). CNNs run in channels_last (PyTorch's fastest layout for them on
+CPU)."""
 
+import json
+import re
 import time
 
 import numpy as np
@@ -36,8 +39,93 @@ def build(name):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
+def from_notation(arch):
+    """The network of an mnistlab notation (C, BN, ReLU, MP, D tokens; "same" convolutions) with
+    mnistlab's initialization: Glorot-uniform kernels, zero biases."""
+    layers, c, side, features = [], 1, 28, None
+    for token in arch.split("-"):
+        if m := re.fullmatch(r"(\d+)C(\d+)", token):
+            filters, k = map(int, m.groups())
+            layers.append(same_conv(c, filters, k))
+            c = filters
+        elif token == "BN":
+            layers.append(nn.BatchNorm2d(c, eps=1e-3, momentum=0.01) if features is None
+                          else nn.BatchNorm1d(features, eps=1e-3, momentum=0.01))
+        elif token == "ReLU":
+            layers.append(nn.ReLU())
+        elif m := re.fullmatch(r"MP(\d+)", token):
+            layers.append(nn.MaxPool2d(int(m.group(1))))
+            side //= int(m.group(1))
+        elif m := re.fullmatch(r"D(\d+)", token):
+            if features is None:
+                layers.append(nn.Flatten())
+                features = c * side * side
+            layers.append(nn.Linear(features, int(m.group(1))))
+            features = int(m.group(1))
+        else:
+            raise SystemExit(f"error: token {token!r} is not in the speedrun subset")
+    model = nn.Sequential(*layers)
+    for layer in model:
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return model
+
+
+def speedrun(args):
+    """Trains the recipe like `mnistlab train --arch A --epochs E --batch-size B --lr L --schedule
+    onecycle`: Adam, OneCycleLR without momentum cycling, the model kept by lowest validation loss
+    tested on the 10,000 test images. Prints one JSON line."""
+    start = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    x, y, x_val, y_val, x_test, y_test = common.load_mnist(args.data_dir)
+    fmt = torch.channels_last
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).contiguous(memory_format=fmt)  # noqa: E731
+    x, x_val, x_test = as_tensor(x), as_tensor(x_val), as_tensor(x_test)
+    y, y_val, y_test = torch.from_numpy(y), torch.from_numpy(y_val), torch.from_numpy(y_test)
+    model = from_notation(args.arch).to(memory_format=fmt)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
+    steps = -(-len(x) // args.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.3,
+        anneal_strategy="cos", cycle_momentum=False, div_factor=25.0, final_div_factor=1e4)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def evaluate(images, labels):
+        model.eval()
+        loss, correct = 0.0, 0
+        with torch.inference_mode():
+            for i in range(0, len(images), 256):
+                out = model(images[i:i + 256])
+                loss += nn.functional.cross_entropy(out, labels[i:i + 256], reduction="sum").item()
+                correct += (out.argmax(1) == labels[i:i + 256]).sum().item()
+        return loss / len(images), correct / len(images)
+
+    best, best_state = float("inf"), None
+    for _ in range(args.epochs):
+        model.train()
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), args.batch_size):
+            idx = order[i:i + args.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(x[idx].contiguous(memory_format=fmt)), y[idx]).backward()
+            optimizer.step()
+            schedule.step()
+        val_loss, _ = evaluate(x_val, y_val)
+        if val_loss < best:
+            best = val_loss
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    _, test_accuracy = evaluate(x_test, y_test)
+    print(json.dumps({"framework": "PyTorch", "seed": args.seed, "test_accuracy": test_accuracy,
+                      "seconds_after_import": time.perf_counter() - start}), flush=True)
+
+
 def main():
     args = common.parse_args("PyTorch")
+    if args.speedrun:
+        return speedrun(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x, y, x_val, y_val, x_test, _ = common.load_mnist(args.data_dir)

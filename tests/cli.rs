@@ -32,6 +32,7 @@ fn summary_prints_keras_parameter_counts_for_every_preset() {
         ("mlp", "269,322"),
         ("cnn", "147,274"),
         ("cnn-bn", "73,338"),
+        ("cnn-deep", "327,242"),
     ] {
         let (code, out, err) = run(mnistlab(home.path()).args(["summary", "--model", model]));
         assert_eq!(code, 0, "{err}");
@@ -43,6 +44,11 @@ fn summary_prints_keras_parameter_counts_for_every_preset() {
     let (_, out, _) = run(mnistlab(home.path()).args(["summary", "--model", "cnn-bn"]));
     assert!(
         out.contains("Trainable params: 72,890") && out.contains("Non-trainable params: 448"),
+        "{out}"
+    );
+    let (_, out, _) = run(mnistlab(home.path()).args(["summary", "--model", "cnn-deep"]));
+    assert!(
+        out.contains("Trainable params: 326,410") && out.contains("Non-trainable params: 832"),
         "{out}"
     );
     let (code, out, _) =

@@ -8,7 +8,7 @@ use mnistlab::train::bench::{benchmark, BenchConfig};
 
 #[derive(Args, Debug)]
 pub(super) struct BenchArgs {
-    /// Preset: linear, mlp, cnn, cnn-bn.
+    /// Preset: linear, mlp, cnn, cnn-bn, cnn-deep.
     #[arg(long, default_value = "cnn-bn", conflicts_with = "arch")]
     model: String,
     /// Architecture notation instead of a preset.

@@ -10,6 +10,7 @@ mod train;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use mnistlab::data::augment::Augment;
 use mnistlab::data::{DataSources, Dataset};
 use mnistlab::model::{load, summary, ModelConfig, Normalization, Sequential};
 use mnistlab::train::evaluate;
@@ -30,7 +31,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model; each run gets its own directory under --logdir.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate a saved model on a dataset's test set.
     Evaluate(EvaluateArgs),
     /// Print a Keras-like summary of a preset, a notation, or a saved model.
@@ -149,7 +150,7 @@ struct SummaryArgs {
     /// Saved model file (.safetensors, or an exported .onnx).
     #[arg(conflicts_with_all = ["model", "arch"])]
     file: Option<PathBuf>,
-    /// Preset: linear, mlp, cnn, cnn-bn.
+    /// Preset: linear, mlp, cnn, cnn-bn, cnn-deep.
     #[arg(long, conflicts_with = "arch")]
     model: Option<String>,
     /// Architecture notation, e.g. 16C3-BN-ReLU-MP2-GAP-D10.
@@ -171,11 +172,12 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 /// The flag that sets each setting the library names in its errors.
-const SETTING_FLAGS: [(&str, &str); 28] = [
+const SETTING_FLAGS: [(&str, &str); 31] = [
     ("epochs", "--epochs"),
     ("batch size", "--batch-size"),
     ("learning rate", "--lr"),
     ("momentum", "--momentum"),
+    ("schedule", "--schedule"),
     ("L2 factor", "--l2"),
     ("BatchNorm momentum", "--bn-momentum"),
     ("dropout rate", "--dropout"),
@@ -191,6 +193,8 @@ const SETTING_FLAGS: [(&str, &str); 28] = [
     ("zoom range", "--zoom"),
     ("shear range", "--shear"),
     ("shift range", "--shift"),
+    ("erasing probability", "--erase"),
+    ("label smoothing", "--label-smoothing"),
     ("steps", "--steps"),
     ("inference batches", "--inference-batches"),
     ("opset", "--opset"),
@@ -269,7 +273,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
             .context("--threads")?;
     }
     let result = match cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Evaluate(args) => run_evaluate(args),
         Command::Summary(args) => run_summary(args),
         Command::Predict(args) => predict::run(args),
@@ -433,7 +437,7 @@ fn run_ensemble(mut args: EnsembleArgs) -> Result<()> {
 }
 
 fn run_augment_preview(args: AugmentPreviewArgs) -> Result<()> {
-    let augment = args.ranges.augment();
+    let augment = args.ranges.augment(true);
     augment.validate()?;
     let data = args.data.load(&args.dataset)?;
     if args.index >= data.train.len() {
@@ -449,12 +453,8 @@ fn run_augment_preview(args: AugmentPreviewArgs) -> Result<()> {
     let mut versions = vec![original.clone()];
     for _ in 0..8 {
         let mut out = vec![0.0; h * w];
-        mnistlab::data::augment::warp(
-            &original,
-            (h, w),
-            &augment.sample(&mut rng, (h, w)),
-            &mut out,
-        );
+        let draw = augment.sample(&mut rng, (h, w));
+        Augment::apply(&original, (h, w), &draw, &mut out);
         versions.push(
             out.iter()
                 .map(|v| v.round().clamp(0.0, 255.0) as u8)

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use mnistlab::data::augment::Augment;
 use mnistlab::model::{summary, ModelConfig};
 use mnistlab::train::run_dir::{check_run_name, RunDir};
-use mnistlab::train::{OptimizerConfig, Schedule, TrainConfig};
+use mnistlab::train::{OptimizerConfig, TrainConfig};
 use mnistlab::training_run::{Location, Record, RunSettings, TrainingRun};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(super) enum OptimizerKind {
     Adam,
     Sgd,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(super) enum ScheduleKind {
-    Constant,
-    Cosine,
 }
 
 /// Ranges of the random affine augmentation (also used by `augment-preview`).
@@ -41,22 +34,40 @@ pub(crate) struct AugmentArgs {
     /// Shift range, fraction of the side (±).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub shift: f32,
+    /// Flip half of the training images left to right (for clothes, not digits).
+    #[arg(long)]
+    #[serde(default)]
+    pub flip: bool,
+    /// Erase a random rectangle of a training image with probability P (torchvision's
+    /// RandomErasing: 2-33 % of the image, aspect 0.3-3.3, set to black).
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    #[serde(default)]
+    pub erase: f32,
 }
 
 impl AugmentArgs {
-    pub(crate) fn augment(&self) -> Augment {
+    /// The augmentation: the affine ranges when `affine`, else none; flip and erasing as given.
+    pub(crate) fn augment(&self, affine: bool) -> Augment {
+        let range = |r: f32| if affine { r } else { 0.0 };
         Augment {
-            rotation: self.rotation,
-            zoom: self.zoom,
-            shear: self.shear,
-            shift: self.shift,
+            rotation: range(self.rotation),
+            zoom: range(self.zoom),
+            shear: range(self.shear),
+            shift: range(self.shift),
+            flip: self.flip,
+            erase: self.erase,
         }
     }
 }
 
 #[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TrainArgs {
-    /// Preset: linear, mlp, cnn, cnn-bn.
+    /// Preset: linear, mlp, cnn, cnn-bn, cnn-deep.
     #[arg(long, default_value = "cnn-bn", conflicts_with = "arch")]
     model: String,
     /// Architecture notation instead of a preset, e.g. 32C3-BN-ReLU-MP2-GAP-D10.
@@ -117,9 +128,20 @@ pub(crate) struct TrainArgs {
     /// or by another dense layer).
     #[arg(long, value_name = "P", allow_negative_numbers = true)]
     dropout: Option<f32>,
-    /// Learning-rate schedule over the whole run.
-    #[arg(long, value_enum, default_value_t = ScheduleKind::Constant)]
-    schedule: ScheduleKind,
+    /// Learning-rate schedule: constant, cosine (to zero over the run), exp:<factor> (per
+    /// epoch, e.g. exp:0.95) or onecycle[:<warm-up fraction>] (PyTorch's OneCycleLR).
+    #[arg(long, default_value = "constant")]
+    schedule: String,
+    /// Label smoothing ε: training targets become (1 − ε)·one-hot + ε/classes (the validation
+    /// and test losses stay plain cross-entropy).
+    #[arg(
+        long,
+        value_name = "EPSILON",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    #[serde(default)]
+    label_smoothing: f32,
     /// Continue the run in RUN_DIR where it stopped (its other flags come from its args.json).
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
@@ -160,11 +182,10 @@ impl TrainArgs {
             optimizer,
             l2: self.l2,
             seed: self.seed,
-            schedule: match self.schedule {
-                ScheduleKind::Constant => Schedule::Constant,
-                ScheduleKind::Cosine => Schedule::Cosine,
-            },
-            augment: self.augment.then(|| self.ranges.augment()),
+            schedule: self.schedule.parse()?,
+            label_smoothing: self.label_smoothing,
+            augment: (self.augment || self.ranges.flip || self.ranges.erase != 0.0)
+                .then(|| self.ranges.augment(self.augment)),
         };
         Ok(RunSettings {
             model,
@@ -191,7 +212,7 @@ impl TrainArgs {
 
 /// Checks every flag as `train` would, without reading or writing anything.
 pub(super) fn validate(args: &TrainArgs) -> Result<()> {
-    let settings = args.settings()?;
+    let settings = args.settings().map_err(super::with_flag_named)?;
     if let Some(name) = &args.name {
         check_run_name(name).map_err(super::name_the_flag)?;
     }

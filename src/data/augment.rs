@@ -5,6 +5,13 @@
 //! Units: rotation and shear in degrees (as current Keras reads `shear_range`; the tutorial's 0.3
 //! is therefore almost no shear), zoom as a fraction (factors for x and y drawn independently in
 //! [1 − zoom, 1 + zoom]), shift as a fraction of the side.
+//!
+//! After the warp, two transforms that suit clothes more than digits: a horizontal flip with
+//! probability ½ (Keras' `RandomFlip("horizontal")`, torchvision's `RandomHorizontalFlip()`), and
+//! random erasing with probability p (torchvision's `RandomErasing(p, scale=(0.02, 0.33),
+//! ratio=(0.3, 3.3), value=0)`: a rectangle of 2–33 % of the image, aspect ratio 0.3–3.3 drawn
+//! log-uniformly, set to 0, the background of these datasets; as torchvision, the draw is given
+//! up after 10 rectangles that do not fit).
 
 use super::Images;
 use crate::error::{Error, Result};
@@ -23,6 +30,34 @@ pub struct Augment {
     pub shear: f32,
     /// Shifts drawn in ±this fraction of the width and of the height.
     pub shift: f32,
+    /// Flip half of the images left to right.
+    pub flip: bool,
+    /// Probability of erasing a random rectangle.
+    pub erase: f32,
+}
+
+/// A rectangle of an image: top row, left column, height, width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    /// First row.
+    pub top: usize,
+    /// First column.
+    pub left: usize,
+    /// Rows.
+    pub h: usize,
+    /// Columns.
+    pub w: usize,
+}
+
+/// Everything drawn for one image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Draw {
+    /// The warp.
+    pub affine: Affine,
+    /// Flip left to right after warping.
+    pub flip: bool,
+    /// Set this rectangle to zero last.
+    pub erase: Option<Rect>,
 }
 
 /// One drawn transform.
@@ -61,6 +96,8 @@ impl Augment {
             zoom: 0.1,
             shear: 0.3,
             shift: 0.0,
+            flip: false,
+            erase: 0.0,
         }
     }
 
@@ -79,11 +116,13 @@ impl Augment {
         check(self.rotation, 180.0, "rotation range")?;
         check(self.zoom, 0.9, "zoom range")?;
         check(self.shear, 80.0, "shear range")?;
-        check(self.shift, 0.9, "shift range")
+        check(self.shift, 0.9, "shift range")?;
+        check(self.erase, 1.0, "erasing probability")
     }
 
-    /// Draws one transform for an image of `h × w`.
-    pub fn sample(&self, rng: &mut Rng, (h, w): (usize, usize)) -> Affine {
+    /// Draws everything for one image of `h × w`. Nothing is drawn for a transform that is off,
+    /// so adding one never changes the draws of a run without it.
+    pub fn sample(&self, rng: &mut Rng, (h, w): (usize, usize)) -> Draw {
         let mut sym = |r: f32| {
             if r > 0.0 {
                 rng.random_range(-r..=r)
@@ -91,13 +130,36 @@ impl Augment {
                 0.0
             }
         };
-        Affine {
+        let affine = Affine {
             rotation: sym(self.rotation),
             zoom_x: 1.0 + sym(self.zoom),
             zoom_y: 1.0 + sym(self.zoom),
             shear: sym(self.shear),
             shift_x: sym(self.shift) * w as f32,
             shift_y: sym(self.shift) * h as f32,
+        };
+        let flip = self.flip && rng.random_bool(0.5);
+        let erase = match self.erase > 0.0 && rng.random::<f32>() < self.erase {
+            true => erasing_rect(rng, (h, w)),
+            false => None,
+        };
+        Draw {
+            affine,
+            flip,
+            erase,
+        }
+    }
+
+    /// One image `src` (`h × w` bytes) through `draw`, into `out` as floats.
+    pub fn apply(src: &[u8], (h, w): (usize, usize), draw: &Draw, out: &mut [f32]) {
+        warp(src, (h, w), &draw.affine, out);
+        if draw.flip {
+            out[..h * w].chunks_exact_mut(w).for_each(<[f32]>::reverse);
+        }
+        if let Some(r) = draw.erase {
+            for row in out[..h * w].chunks_exact_mut(w).skip(r.top).take(r.h) {
+                row[r.left..r.left + r.w].fill(0.0);
+            }
         }
     }
 
@@ -113,13 +175,37 @@ impl Augment {
         rng: &mut Rng,
     ) {
         let (h, w, len) = (images.shape.h, images.shape.w, images.shape.len());
-        let transforms: Vec<Affine> = indices.iter().map(|_| self.sample(rng, (h, w))).collect();
+        let draws: Vec<Draw> = indices.iter().map(|_| self.sample(rng, (h, w))).collect();
         x[..indices.len() * len]
             .par_chunks_mut(len)
-            .zip(indices.par_iter().zip(&transforms))
-            .for_each(|(out, (&i, t))| warp(images.image(i), (h, w), t, out));
+            .zip(indices.par_iter().zip(&draws))
+            .for_each(|(out, (&i, d))| Self::apply(images.image(i), (h, w), d, out));
         super::one_hot_into(indices.iter().map(|&i| images.labels[i]), targets, classes);
     }
+}
+
+/// torchvision's `RandomErasing.get_params` for an `h × w` image: up to 10 tries at a rectangle of
+/// 2–33 % of the area with an aspect ratio drawn log-uniformly in [0.3, 3.3].
+fn erasing_rect(rng: &mut Rng, (h, w): (usize, usize)) -> Option<Rect> {
+    let area = (h * w) as f32;
+    let (low, high) = (0.3f32.ln(), 3.3f32.ln());
+    for _ in 0..10 {
+        let target = area * rng.random_range(0.02f32..0.33);
+        let aspect = rng.random_range(low..high).exp();
+        let rh = (target * aspect).sqrt().round() as usize;
+        let rw = (target / aspect).sqrt().round() as usize;
+        if rh > 0 && rw > 0 && rh < h && rw < w {
+            let top = rng.random_range(0..=h - rh);
+            let left = rng.random_range(0..=w - rw);
+            return Some(Rect {
+                top,
+                left,
+                h: rh,
+                w: rw,
+            });
+        }
+    }
+    None
 }
 
 /// Warps a grayscale `h × w` image: output pixel p samples the input at `M·(p − centre) + centre
@@ -172,6 +258,8 @@ mod tests {
             zoom: 0.0,
             shear: 0.0,
             shift: 0.0,
+            flip: false,
+            erase: 0.0,
         };
         let set = Images {
             pixels: src.clone(),
@@ -227,7 +315,7 @@ mod tests {
         let aug = Augment::tutorial();
         let mut rng = crate::rng::seeded(3);
         for _ in 0..1000 {
-            let t = aug.sample(&mut rng, (28, 28));
+            let t = aug.sample(&mut rng, (28, 28)).affine;
             assert!(
                 t.rotation.abs() <= 10.0 && (t.zoom_x - 1.0).abs() <= 0.1 && t.shear.abs() <= 0.3
             );
@@ -244,6 +332,71 @@ mod tests {
         }
         .validate()
         .is_err());
+        assert!(Augment { erase: 1.5, ..aug }.validate().is_err());
         assert!(aug.validate().is_ok());
+    }
+
+    #[test]
+    fn flips_mirror_rows_and_erasing_zeroes_a_rectangle() {
+        let src = image(4, 5);
+        let mut out = vec![0.0; 20];
+        let draw = Draw {
+            affine: Affine::identity(),
+            flip: true,
+            erase: Some(Rect {
+                top: 1,
+                left: 3,
+                h: 2,
+                w: 2,
+            }),
+        };
+        Augment::apply(&src, (4, 5), &draw, &mut out);
+        for r in 0..4 {
+            for c in 0..5 {
+                let erased = (1..3).contains(&r) && (3..5).contains(&c);
+                let want = if erased {
+                    0.0
+                } else {
+                    src[r * 5 + 4 - c] as f32
+                };
+                assert_eq!(out[r * 5 + c], want, "({r}, {c})");
+            }
+        }
+    }
+
+    #[test]
+    fn half_the_images_flip_and_erasing_follows_torchvision_ranges() {
+        let aug = Augment {
+            rotation: 0.0,
+            zoom: 0.0,
+            shear: 0.0,
+            shift: 0.0,
+            flip: true,
+            erase: 0.5,
+        };
+        let mut rng = crate::rng::seeded(7);
+        let draws: Vec<Draw> = (0..4000).map(|_| aug.sample(&mut rng, (28, 28))).collect();
+        let flipped = draws.iter().filter(|d| d.flip).count();
+        assert!((1800..2200).contains(&flipped), "{flipped}");
+        let rects: Vec<Rect> = draws.iter().filter_map(|d| d.erase).collect();
+        // p = 0.5, and a few draws give up after ten rectangles that do not fit.
+        assert!((1700..2100).contains(&rects.len()), "{}", rects.len());
+        for r in rects {
+            let area = (r.h * r.w) as f32 / 784.0;
+            assert!((0.01..0.36).contains(&area), "{r:?}");
+            let aspect = r.h as f32 / r.w as f32;
+            assert!((0.2..5.0).contains(&aspect), "{r:?}");
+            assert!(r.top + r.h <= 28 && r.left + r.w <= 28, "{r:?}");
+        }
+        // Off, nothing is drawn: the generator is where a run without them would leave it.
+        let (mut a, mut b) = (crate::rng::seeded(1), crate::rng::seeded(1));
+        Augment::tutorial().sample(&mut a, (28, 28));
+        Augment {
+            flip: false,
+            erase: 0.0,
+            ..Augment::tutorial()
+        }
+        .sample(&mut b, (28, 28));
+        assert_eq!(a.random::<u64>(), b.random::<u64>());
     }
 }

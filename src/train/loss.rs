@@ -18,6 +18,18 @@ pub fn softmax_into(logits: &[f32], probs: &mut [f64], classes: usize) {
     }
 }
 
+/// Label smoothing as Keras' `CategoricalCrossentropy(label_smoothing=ε)` and PyTorch's
+/// `CrossEntropyLoss(label_smoothing=ε)`: each target row becomes `(1 − ε)·target + ε/classes`.
+/// The loss against these targets, and its gradient `(softmax − target) / n`, are then the
+/// smoothed ones.
+pub fn smooth_labels(targets: &mut [f32], epsilon: f32, classes: usize) {
+    let spread = epsilon / classes as f32;
+    let rows = targets.len() / classes;
+    targets[..rows * classes]
+        .iter_mut()
+        .for_each(|t| *t = (1.0 - epsilon) * *t + spread);
+}
+
 /// Index of the largest value (the first one on ties).
 pub fn argmax<T: PartialOrd>(row: &[T]) -> usize {
     (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best })
@@ -101,5 +113,39 @@ mod tests {
         assert_eq!(score.correct, 2); // row 2 ties: argmax picks class 0, the target
         let want = -p[2].ln() - p[3].ln();
         assert!((score.loss_sum - want).abs() < 1e-6);
+    }
+
+    /// Smoothed targets: the definition's values, the loss Keras computes for them
+    /// (−Σ smoothed·log softmax), and a gradient that matches finite differences of that loss.
+    #[test]
+    fn label_smoothing_gives_keras_targets_loss_and_gradient() {
+        let mut targets = vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        smooth_labels(&mut targets, 0.3, 3);
+        assert_eq!(targets, [0.1, 0.8, 0.1, 0.1, 0.1, 0.8]);
+
+        let logits = [0.5f32, 2.0, -1.0, 0.2, 0.1, 0.4];
+        let mut d = [0.0; 6];
+        let score = softmax_cross_entropy(&logits, &targets, 3, Some(&mut d));
+        let mut p = [0.0; 6];
+        softmax_into(&logits, &mut p, 3);
+        let want: f64 = (0..6).map(|i| -(targets[i] as f64) * p[i].ln()).sum();
+        assert!((score.loss_sum - want).abs() < 1e-6);
+        let mean_loss = |l: &[f32]| softmax_cross_entropy(l, &targets, 3, None).loss_sum / 2.0;
+        for i in 0..6 {
+            let h = 1e-2;
+            let (mut up, mut down) = (logits, logits);
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (mean_loss(&up) - mean_loss(&down)) / (2.0 * h as f64);
+            assert!(
+                (d[i] as f64 - numeric).abs() < 1e-4,
+                "[{i}]: {} vs {numeric}",
+                d[i]
+            );
+        }
+        // ε = 0 leaves one-hot targets as they are.
+        let mut one_hot = vec![0.0, 0.0, 1.0];
+        smooth_labels(&mut one_hot, 0.0, 3);
+        assert_eq!(one_hot, [0.0, 0.0, 1.0]);
     }
 }

@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::kernels::PAR_CHUNK;
 use crate::model::ParamStore;
 use rayon::prelude::*;
+use std::f64::consts::PI;
 
 /// Which optimiser, with its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,24 +68,126 @@ impl OptimizerConfig {
     }
 }
 
-/// How the learning rate moves during training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the learning rate moves during training, as a function of the step.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Schedule {
-    /// The same rate throughout.
+    /// The same rate throughout (`constant`).
     Constant,
-    /// Cosine decay from the rate to zero over all steps, step by step.
+    /// Cosine decay from the rate to zero over all steps, step by step (`cosine`).
     Cosine,
+    /// The rate times `gamma` after every epoch (`exp:<gamma>`), as Keras'
+    /// `LearningRateScheduler(lambda epoch: lr * gamma ** epoch)`.
+    Exponential {
+        /// Factor per epoch, in (0, 1].
+        gamma: f32,
+    },
+    /// PyTorch's `OneCycleLR` with cosine annealing and no momentum cycling
+    /// (`onecycle[:<warmup>]`): from rate/25 up to the rate over the first `warmup` of the
+    /// steps, then down to rate/(25·10⁴) by the last step.
+    OneCycle {
+        /// Fraction of the steps spent warming up, in (0, 1); 0.3 as PyTorch's `pct_start`.
+        warmup: f32,
+    },
 }
 
+/// Where training is, for a [`Schedule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepOf {
+    /// 0-based step over the whole run.
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Steps of the whole run.
+    pub total: usize,
+}
+
+/// OneCycle's starting rate is the peak divided by this (PyTorch's `div_factor`).
+const ONECYCLE_DIV: f64 = 25.0;
+/// OneCycle's final rate is the starting rate divided by this (`final_div_factor`).
+const ONECYCLE_FINAL_DIV: f64 = 1e4;
+
 impl Schedule {
-    /// The rate at `step` (0-based) of `total` steps for base rate `lr`.
-    pub fn rate(self, lr: f32, step: usize, total: usize) -> f32 {
-        match self {
+    /// The rate at `at` for base rate `lr`.
+    pub fn rate(self, lr: f32, at: StepOf) -> f32 {
+        let lr = lr as f64;
+        // Cosine from `from` (t = 0) to `to` (t = 1).
+        let cosine = |from: f64, to: f64, t: f64| to + (from - to) * 0.5 * (1.0 + (PI * t).cos());
+        let rate = match self {
             Schedule::Constant => lr,
-            Schedule::Cosine => {
-                let progress = step as f64 / total.max(1) as f64;
-                (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32
+            Schedule::Cosine => cosine(lr, 0.0, at.step as f64 / at.total.max(1) as f64),
+            Schedule::Exponential { gamma } => {
+                let epoch = at.step / at.steps_per_epoch.max(1);
+                lr * (gamma as f64).powi(epoch as i32)
             }
+            Schedule::OneCycle { warmup } => {
+                // As PyTorch: the peak at step warmup·total − 1, the end at step total − 1.
+                let last = at.total.saturating_sub(1).max(1) as f64;
+                let peak = (warmup as f64 * at.total as f64 - 1.0).clamp(1.0, last - 1.0);
+                let (start, end) = (lr / ONECYCLE_DIV, lr / ONECYCLE_DIV / ONECYCLE_FINAL_DIV);
+                let step = at.step as f64;
+                match step <= peak {
+                    true => cosine(start, lr, step / peak),
+                    false => cosine(lr, end, (step - peak) / (last - peak).max(1.0)),
+                }
+            }
+        };
+        rate as f32
+    }
+
+    /// Refuses factors outside their ranges, naming the setting.
+    pub fn validate(self) -> Result<()> {
+        match self {
+            Schedule::Exponential { gamma } if !(gamma > 0.0 && gamma <= 1.0) => {
+                Err(Error::config(
+                    "schedule",
+                    format!("exp: the factor must be in (0, 1], got {gamma}"),
+                ))
+            }
+            Schedule::OneCycle { warmup } if !(warmup > 0.0 && warmup < 1.0) => Err(Error::config(
+                "schedule",
+                format!("onecycle: the warm-up fraction must be in (0, 1), got {warmup}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = Error;
+
+    /// `constant`, `cosine`, `exp:<gamma>`, `onecycle` or `onecycle:<warmup>`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::config(
+                "schedule",
+                format!("{s:?} is not a schedule (expected constant, cosine, exp:<factor per epoch>, onecycle or onecycle:<warm-up fraction>)"),
+            )
+        };
+        let number = |v: &str| v.parse::<f32>().map_err(|_| bad());
+        let schedule = match s.split_once(':') {
+            None if s == "constant" => Schedule::Constant,
+            None if s == "cosine" => Schedule::Cosine,
+            None if s == "onecycle" => Schedule::OneCycle { warmup: 0.3 },
+            Some(("exp", gamma)) => Schedule::Exponential {
+                gamma: number(gamma)?,
+            },
+            Some(("onecycle", warmup)) => Schedule::OneCycle {
+                warmup: number(warmup)?,
+            },
+            _ => return Err(bad()),
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Constant => f.write_str("constant"),
+            Schedule::Cosine => f.write_str("cosine"),
+            Schedule::Exponential { gamma } => write!(f, "exp:{gamma}"),
+            Schedule::OneCycle { warmup } => write!(f, "onecycle:{warmup}"),
         }
     }
 }
@@ -220,10 +323,82 @@ mod tests {
 
     #[test]
     fn cosine_schedule_starts_at_the_rate_halves_midway_and_ends_near_zero() {
-        assert_eq!(Schedule::Cosine.rate(0.1, 0, 100), 0.1);
-        assert!((Schedule::Cosine.rate(0.1, 50, 100) - 0.05).abs() < 1e-7);
-        assert!(Schedule::Cosine.rate(0.1, 99, 100) < 1e-4);
-        assert_eq!(Schedule::Constant.rate(0.1, 99, 100), 0.1);
+        let at = |step| StepOf {
+            step,
+            steps_per_epoch: 10,
+            total: 100,
+        };
+        assert_eq!(Schedule::Cosine.rate(0.1, at(0)), 0.1);
+        assert!((Schedule::Cosine.rate(0.1, at(50)) - 0.05).abs() < 1e-7);
+        assert!(Schedule::Cosine.rate(0.1, at(99)) < 1e-4);
+        assert_eq!(Schedule::Constant.rate(0.1, at(99)), 0.1);
+    }
+
+    #[test]
+    fn exponential_decay_steps_once_per_epoch() {
+        let exp = Schedule::Exponential { gamma: 0.5 };
+        let at = |step| StepOf {
+            step,
+            steps_per_epoch: 10,
+            total: 100,
+        };
+        assert_eq!(exp.rate(0.1, at(0)), 0.1);
+        assert_eq!(exp.rate(0.1, at(9)), 0.1);
+        assert_eq!(exp.rate(0.1, at(10)), 0.05);
+        assert_eq!(exp.rate(0.1, at(35)), 0.0125);
+    }
+
+    /// The values of PyTorch's `OneCycleLR(max_lr=0.01, total_steps=100, pct_start=0.3,
+    /// anneal_strategy="cos", cycle_momentum=False)` at a few steps.
+    #[test]
+    fn onecycle_matches_pytorch() {
+        let one = Schedule::OneCycle { warmup: 0.3 };
+        let at = |step| StepOf {
+            step,
+            steps_per_epoch: 50,
+            total: 100,
+        };
+        let want = [
+            (0, 0.0004),
+            (14, 0.004_940_133),
+            (29, 0.01),
+            (30, 0.009_994_965),
+            (64, 0.005_000_02),
+            (99, 4e-8),
+        ];
+        for (step, lr) in want {
+            let got = one.rate(0.01, at(step)) as f64;
+            assert!(
+                (got - lr).abs() <= 1e-6 * lr.max(1e-3),
+                "step {step}: {got} vs {lr}"
+            );
+        }
+        assert!(one.rate(0.01, at(28)) < one.rate(0.01, at(29)));
+        assert!(one.rate(0.01, at(30)) < one.rate(0.01, at(29)));
+    }
+
+    #[test]
+    fn schedules_parse_print_and_refuse() {
+        for text in ["constant", "cosine", "exp:0.95", "onecycle:0.25"] {
+            let schedule: Schedule = text.parse().unwrap();
+            assert_eq!(schedule.to_string(), text);
+        }
+        assert_eq!(
+            "onecycle".parse::<Schedule>().unwrap(),
+            Schedule::OneCycle { warmup: 0.3 }
+        );
+        for bad in [
+            "exp",
+            "exp:0",
+            "exp:1.5",
+            "exp:x",
+            "onecycle:1",
+            "linear",
+            "cosine:2",
+        ] {
+            let err = bad.parse::<Schedule>().unwrap_err().to_string();
+            assert!(err.starts_with("schedule: "), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -175,20 +175,14 @@ impl TrainState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Images;
     use crate::model::{ModelConfig, Normalization};
-    use crate::tensor::Shape;
+    use crate::train::testing::images;
     use crate::train::{fit_with, Control, TrainConfig};
 
     /// The state after each epoch carries the lowest monitored loss so far, and a saved state
     /// gives it back, so a resumed run keeps the best model it had.
     #[test]
     fn the_best_loss_is_kept_across_epochs_and_files() {
-        let images = |n: usize| Images {
-            pixels: (0..n * 784).map(|i| ((i * 7919) % 251) as u8).collect(),
-            labels: (0..n).map(|i| (i % 10) as u8).collect(),
-            shape: Shape::new(28, 28, 1),
-        };
         let (train, val) = (images(64), images(32));
         let config = ModelConfig::new("D10", "mnist", Normalization::MinMax);
         let mut model = Sequential::new(config.clone(), 1).unwrap();
