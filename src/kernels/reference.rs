@@ -69,3 +69,48 @@ pub fn convolution(
     col2im(&dcol, &mut dx, 1, g);
     (y, dweight, dx)
 }
+
+/// One image's inputs for a convolution test, and the reference results.
+pub struct ConvCase {
+    /// Input image (H, W, C).
+    pub x: Vec<f32>,
+    /// Kernel (K, K, C, F).
+    pub weight: Vec<f32>,
+    /// Output gradient (out_h, out_w, F).
+    pub dy: Vec<f32>,
+    /// Reference output.
+    pub y: Vec<f32>,
+    /// Reference kernel gradient.
+    pub dweight: Vec<f32>,
+    /// Reference input gradient.
+    pub dx: Vec<f32>,
+}
+
+/// Smooth test inputs for `g` with `filters` outputs, and their [`convolution`].
+pub fn conv_case(g: &ConvGeometry, filters: usize) -> ConvCase {
+    let x = filled(g.h * g.w * g.c, 0.1);
+    let weight = filled(g.patch_len() * filters, 0.7);
+    let dy = filled(g.out_h * g.out_w * filters, 1.3);
+    let (y, dweight, dx) = convolution(g, filters, (&x, &weight, &dy));
+    ConvCase {
+        x,
+        weight,
+        dy,
+        y,
+        dweight,
+        dx,
+    }
+}
+
+/// Asserts that `got` equals `want` within `tolerance` times the largest value of `want` (at
+/// least 1): convolution results are sums whose rounding grows with their size.
+pub fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (a - b).abs() <= tolerance * scale,
+            "{what} [{i}]: {a} vs {b}"
+        );
+    }
+}

@@ -323,25 +323,26 @@ mod tests {
 
     #[test]
     fn cosine_schedule_starts_at_the_rate_halves_midway_and_ends_near_zero() {
-        let at = |step| StepOf {
-            step,
-            steps_per_epoch: 10,
-            total: 100,
-        };
+        let at = |step| step_of(step, 10);
         assert_eq!(Schedule::Cosine.rate(0.1, at(0)), 0.1);
         assert!((Schedule::Cosine.rate(0.1, at(50)) - 0.05).abs() < 1e-7);
         assert!(Schedule::Cosine.rate(0.1, at(99)) < 1e-4);
         assert_eq!(Schedule::Constant.rate(0.1, at(99)), 0.1);
     }
 
+    /// Step `step` of a 100-step run with `steps_per_epoch` steps per epoch.
+    fn step_of(step: usize, steps_per_epoch: usize) -> StepOf {
+        StepOf {
+            step,
+            steps_per_epoch,
+            total: 100,
+        }
+    }
+
     #[test]
     fn exponential_decay_steps_once_per_epoch() {
         let exp = Schedule::Exponential { gamma: 0.5 };
-        let at = |step| StepOf {
-            step,
-            steps_per_epoch: 10,
-            total: 100,
-        };
+        let at = |step| step_of(step, 10);
         assert_eq!(exp.rate(0.1, at(0)), 0.1);
         assert_eq!(exp.rate(0.1, at(9)), 0.1);
         assert_eq!(exp.rate(0.1, at(10)), 0.05);
@@ -353,11 +354,7 @@ mod tests {
     #[test]
     fn onecycle_matches_pytorch() {
         let one = Schedule::OneCycle { warmup: 0.3 };
-        let at = |step| StepOf {
-            step,
-            steps_per_epoch: 50,
-            total: 100,
-        };
+        let at = |step| step_of(step, 50);
         let want = [
             (0, 0.0004),
             (14, 0.004_940_133),

@@ -354,56 +354,48 @@ impl ConvAlgorithm for ImplicitGemm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::{convolution, filled, kernel_unavailable};
+    use crate::kernels::reference::{assert_close, conv_case, kernel_unavailable};
+    use crate::kernels::Padding;
 
-    /// The implicit path against im2col + matrix product, for forward and both gradients.
+    /// The implicit path against im2col + matrix product, for forward and both gradients, with
+    /// "same" and "valid" padding.
     #[test]
     fn matches_im2col_for_forward_and_gradients() {
-        for (h, w, c, k, f) in [
-            (28, 28, 16, 3, 16),
-            (14, 14, 16, 5, 32),
-            (7, 7, 32, 3, 64),
-            (6, 5, 1, 4, 16),
-            (6, 5, 16, 4, 32),
-            (28, 28, 1, 5, 16),
-            (9, 7, 1, 3, 32),
+        for ((h, w, c, k, f), padding) in [
+            ((28, 28, 16, 3, 16), Padding::Same),
+            ((14, 14, 16, 5, 32), Padding::Same),
+            ((7, 7, 32, 3, 64), Padding::Same),
+            ((6, 5, 1, 4, 16), Padding::Same),
+            ((6, 5, 16, 4, 32), Padding::Same),
+            ((28, 28, 1, 5, 16), Padding::Same),
+            ((9, 7, 1, 3, 32), Padding::Same),
+            ((12, 10, 16, 3, 32), Padding::Valid),
+            ((9, 8, 32, 5, 16), Padding::Valid),
+            ((4, 4, 16, 4, 16), Padding::Valid),
         ] {
-            let g = ConvGeometry::same(h, w, c, k, 1);
+            let g = ConvGeometry::new((h, w, c), k, 1, padding).unwrap();
             let Some(plan) = ImplicitConv::new(&g, f) else {
                 return kernel_unavailable("implicit convolution");
             };
-            let patch = g.patch_len();
-            let (x, weight, dy) = (
-                filled(h * w * c, 0.1),
-                filled(patch * f, 0.7),
-                filled(h * w * f, 1.3),
-            );
-            let (want_y, want_dw, want_dx) = convolution(&g, f, (&x, &weight, &dy));
-
+            let case = conv_case(&g, f);
+            let what = |part: &str| format!("{part} {g:?}");
             let mut padded = vec![f32::NAN; plan.padded_len()];
-            plan.pad_input(&x, &mut padded);
-            let mut y = vec![0.0; h * w * f];
-            plan.forward(&padded, &weight, &mut y);
-            let mut dw = vec![0.0; patch * f];
-            plan.weight_grad(&padded, &dy, &mut dw);
-            let close = |a: &[f32], b: &[f32], what: &str| {
-                for (i, (a, b)) in a.iter().zip(b).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
-                        "{what} {g:?} [{i}]: {a} vs {b}"
-                    );
-                }
-            };
-            close(&y, &want_y, "forward");
-            close(&dw, &want_dw, "weight grad");
-
+            plan.pad_input(&case.x, &mut padded);
+            let mut y = vec![0.0; case.y.len()];
+            plan.forward(&padded, &case.weight, &mut y);
+            assert_close(&y, &case.y, 1e-5, &what("forward"));
+            let mut dw = vec![0.0; case.dweight.len()];
+            plan.weight_grad(&padded, &case.dy, &mut dw);
+            assert_close(&dw, &case.dweight, 1e-5, &what("weight grad"));
             if plan.has_input_grad() {
-                let (mut flipped, mut scratch) =
-                    (vec![0.0; patch * f], vec![f32::NAN; plan.padded_dy_len()]);
-                flip_kernel(&weight, &mut flipped, (k, c, f));
-                let mut dx = vec![0.0; h * w * c];
-                plan.input_grad(&dy, &mut scratch, &flipped, &mut dx);
-                close(&dx, &want_dx, "input grad");
+                let (mut flipped, mut scratch) = (
+                    vec![0.0; case.weight.len()],
+                    vec![f32::NAN; plan.padded_dy_len()],
+                );
+                flip_kernel(&case.weight, &mut flipped, (k, c, f));
+                let mut dx = vec![0.0; case.dx.len()];
+                plan.input_grad(&case.dy, &mut scratch, &flipped, &mut dx);
+                assert_close(&dx, &case.dx, 1e-5, &what("input grad"));
             }
         }
     }

@@ -571,7 +571,7 @@ impl ConvAlgorithm for Winograd5x5 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::{convolution, filled, kernel_unavailable};
+    use crate::kernels::reference::{assert_close, conv_case, kernel_unavailable};
 
     /// Forward, weight gradient, and input gradient (the flipped kernel through a plan for F → C
     /// channels, as the layer runs it) against im2col + matrix products.
@@ -589,12 +589,8 @@ mod tests {
                 return kernel_unavailable("Winograd convolution");
             };
             let patch = g.patch_len();
-            let (x, weight, dy) = (
-                filled(h * w * c, 0.1),
-                filled(patch * f, 0.7),
-                filled(h * w * f, 1.3),
-            );
-            let (want_y, want_dw, want_dx) = convolution(&g, f, (&x, &weight, &dy));
+            let case = conv_case(&g, f);
+            let (x, weight, dy) = (&case.x, &case.weight, &case.dy);
 
             let mut padded = vec![f32::NAN; plan.padded_len()];
             plan.pad_input(&x, &mut padded);
@@ -619,18 +615,10 @@ mod tests {
             let mut dx = vec![f32::NAN; h * w * c];
             input_grad.forward(&padded_dy, &u_flipped, &mut scratch, &mut dx);
 
-            let close = |got: &[f32], want: &[f32], what: &str| {
-                let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-                for (i, (a, b)) in got.iter().zip(want).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * scale,
-                        "{what} {h}x{w}x{c} {f}C{k} [{i}]: {a} vs {b}"
-                    );
-                }
-            };
-            close(&y, &want_y, "forward");
-            close(&dw, &want_dw, "weight grad");
-            close(&dx, &want_dx, "input grad");
+            let what = |part: &str| format!("{part} {h}x{w}x{c} {f}C{k}");
+            assert_close(&y, &case.y, 1e-4, &what("forward"));
+            assert_close(&dw, &case.dweight, 1e-4, &what("weight grad"));
+            assert_close(&dx, &case.dx, 1e-4, &what("input grad"));
         }
     }
 
