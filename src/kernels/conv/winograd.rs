@@ -593,24 +593,24 @@ mod tests {
             let (x, weight, dy) = (&case.x, &case.weight, &case.dy);
 
             let mut padded = vec![f32::NAN; plan.padded_len()];
-            plan.pad_input(&x, &mut padded);
+            plan.pad_input(x, &mut padded);
             let mut u = vec![0.0; plan.transformed_len()];
-            plan.transform_weight(&weight, &mut u);
+            plan.transform_weight(weight, &mut u);
             let mut scratch = vec![f32::NAN; plan.scratch_len()];
             let mut y = vec![f32::NAN; h * w * f];
             plan.forward(&padded, &u, &mut scratch, &mut y);
             let mut du = vec![0.0; plan.transformed_len()];
-            plan.weight_grad(&padded, &dy, &mut scratch, &mut du);
+            plan.weight_grad(&padded, dy, &mut scratch, &mut du);
             let mut dw = vec![0.0; patch * f];
             plan.untransform_weight_grad(&du, &mut dw);
 
             let input_grad = WinogradConv::new(&ConvGeometry::same(h, w, f, k, 1), c).unwrap();
             let mut flipped = vec![0.0; patch * f];
-            flip_kernel(&weight, &mut flipped, (k, c, f));
+            flip_kernel(weight, &mut flipped, (k, c, f));
             let mut u_flipped = vec![0.0; input_grad.transformed_len()];
             input_grad.transform_weight(&flipped, &mut u_flipped);
             let mut padded_dy = vec![f32::NAN; input_grad.padded_len()];
-            input_grad.pad_input(&dy, &mut padded_dy);
+            input_grad.pad_input(dy, &mut padded_dy);
             let mut scratch = vec![f32::NAN; input_grad.scratch_len()];
             let mut dx = vec![f32::NAN; h * w * c];
             input_grad.forward(&padded_dy, &u_flipped, &mut scratch, &mut dx);
