@@ -120,14 +120,16 @@ impl Schedule {
                 lr * (gamma as f64).powi(epoch as i32)
             }
             Schedule::OneCycle { warmup } => {
-                // As PyTorch: the peak at step warmup·total − 1, the end at step total − 1.
-                let last = at.total.saturating_sub(1).max(1) as f64;
-                let peak = (warmup as f64 * at.total as f64 - 1.0).clamp(1.0, last - 1.0);
+                // As PyTorch: the peak at step warmup·total − 1, the end at step total − 1
+                // (a run of one or two steps has no room for both phases: no panic, no NaN).
+                let last = at.total.saturating_sub(1) as f64;
+                let peak = (warmup as f64 * at.total as f64 - 1.0).clamp(0.0, last);
                 let (start, end) = (lr / ONECYCLE_DIV, lr / ONECYCLE_DIV / ONECYCLE_FINAL_DIV);
+                let fraction = |done: f64, span: f64| if span > 0.0 { done / span } else { 1.0 };
                 let step = at.step as f64;
                 match step <= peak {
-                    true => cosine(start, lr, step / peak),
-                    false => cosine(lr, end, (step - peak) / (last - peak).max(1.0)),
+                    true => cosine(start, lr, fraction(step, peak)),
+                    false => cosine(lr, end, fraction(step - peak, last - peak)),
                 }
             }
         };
@@ -372,6 +374,23 @@ mod tests {
         }
         assert!(one.rate(0.01, at(28)) < one.rate(0.01, at(29)));
         assert!(one.rate(0.01, at(30)) < one.rate(0.01, at(29)));
+        // Runs of a step or two (a tiny training set in one batch) get finite rates in range.
+        for total in 1..4 {
+            for step in 0..total {
+                let rate = one.rate(
+                    0.01,
+                    StepOf {
+                        step,
+                        steps_per_epoch: 1,
+                        total,
+                    },
+                );
+                assert!(
+                    rate.is_finite() && rate > 0.0 && rate <= 0.01,
+                    "{step}/{total}: {rate}"
+                );
+            }
+        }
     }
 
     #[test]
