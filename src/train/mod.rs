@@ -490,4 +490,23 @@ mod tests {
         );
         assert!(loss_with(0.0) < floor - 0.5, "{}", loss_with(0.0));
     }
+
+    /// The fit loop hands the schedule the right epoch: with exp:0.5 each epoch ran at half the
+    /// rate of the one before.
+    #[test]
+    fn exponential_schedule_halves_the_rate_each_epoch() {
+        let train = testing::images(60);
+        let config = ModelConfig::new("D10", "mnist", Normalization::MinMax);
+        let mut model = Sequential::new(config, 1).unwrap();
+        let fit_config = TrainConfig {
+            epochs: 3,
+            batch_size: 16,
+            optimizer: OptimizerConfig::adam(0.008),
+            schedule: Schedule::Exponential { gamma: 0.5 },
+            ..TrainConfig::default()
+        };
+        let history = fit(&mut model, &train, None, &fit_config, &mut []).unwrap();
+        let rates: Vec<f32> = history.iter().map(|m| m.learning_rate).collect();
+        assert_eq!(rates, [0.008, 0.004, 0.002]);
+    }
 }
