@@ -6,7 +6,7 @@
 use crate::data::{check_validation_split, Dataset, Images};
 use crate::error::{Error, Result};
 use crate::model::{load, ModelConfig, Sequential};
-use crate::tensorboard::{EventWriter, TensorBoard, HISTOGRAM_MAX_PARAMS};
+use crate::tensorboard::{write_run_summary, TensorBoard, HISTOGRAM_MAX_PARAMS};
 use crate::train::progress::Progress;
 use crate::train::run_dir::{Results, RunDir};
 use crate::train::state::TrainState;
@@ -121,9 +121,7 @@ impl<'d> TrainingRun<'d> {
             dir.write_args(record.args)?;
         }
         if let Some(text) = dir.write_summary(&record.command, &record.arguments)? {
-            let mut events = EventWriter::create(&dir.path().join("summary"))?;
-            events.add_text("summary", 0, &text)?;
-            events.flush()?;
+            write_run_summary(dir.path(), &text)?;
         }
         let resume = match location {
             Location::Resume(_) => {

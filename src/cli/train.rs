@@ -210,13 +210,15 @@ impl TrainArgs {
     }
 }
 
-/// Checks every flag as `train` would, without reading or writing anything.
-pub(super) fn validate(args: &TrainArgs) -> Result<()> {
+/// Checks every flag as `train` would, without reading or writing anything; returns the
+/// settings they make.
+pub(super) fn validate(args: &TrainArgs) -> Result<RunSettings> {
     let settings = args.settings().map_err(super::with_flag_named)?;
     if let Some(name) = &args.name {
         check_run_name(name).map_err(super::name_the_flag)?;
     }
-    settings.validate().map_err(super::name_the_flag)
+    settings.validate().map_err(super::name_the_flag)?;
+    Ok(settings)
 }
 
 /// The command line as typed (program by its file name), each argument shell-quoted when needed.
@@ -278,8 +280,7 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
 }
 
 fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
-    validate(&args)?;
-    let settings = args.settings()?;
+    let settings = validate(&args)?;
     let data = args.data.load(&args.dataset)?;
     let location = args.location(resume_dir, &settings.model);
     let record = Record {

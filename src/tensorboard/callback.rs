@@ -15,6 +15,14 @@ use std::path::Path;
 /// Validation samples shown in the prediction grid.
 const GRID_SAMPLES: usize = 36;
 
+/// Writes a run's summary (Markdown) as text events in `<run_dir>/summary`, where TensorBoard's
+/// Text tab shows it beside the run.
+pub fn write_run_summary(run_dir: &Path, markdown: &str) -> Result<()> {
+    let mut events = EventWriter::create(&run_dir.join("summary"))?;
+    events.add_text("summary", 0, markdown)?;
+    events.flush()
+}
+
 /// Writes a run's TensorBoard events.
 pub struct TensorBoard<'a> {
     train: EventWriter,

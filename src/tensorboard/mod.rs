@@ -7,7 +7,7 @@ pub mod proto;
 pub mod record;
 mod writer;
 
-pub use callback::TensorBoard;
+pub use callback::{write_run_summary, TensorBoard};
 pub use writer::EventWriter;
 
 /// Models with fewer parameters get weight histograms every epoch by default (a histogram of
