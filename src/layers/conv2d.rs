@@ -90,26 +90,26 @@ impl Conv2d {
         self.algorithm.weight_grad_len() + self.config.filters
     }
 
-    /// Cuts a batch of `n` into slices: returns images per slice and the scratch length of
-    /// one (at least 1, so that chunking works), after growing the per-slice buffers: more
-    /// slices than reserved when the thread count grew since `reserve`, or a smaller batch
-    /// cuts into more, thinner slices.
-    fn slices(&mut self, n: usize) -> (usize, usize) {
+    /// Cuts a batch of `n` into slices: returns images per slice and the lengths of one slice's
+    /// saved values and scratch (each at least 1, so that chunking gives one chunk per slice),
+    /// after growing the per-slice buffers: more slices than reserved when the thread count
+    /// grew since `reserve`, or a smaller batch cuts into more, thinner slices.
+    fn slices(&mut self, n: usize) -> (usize, usize, usize) {
         let per_slice = self.algorithm.images_per_slice(n);
         let slices = n.div_ceil(per_slice);
+        let saved = (per_slice * self.algorithm.saved_len()).max(1);
         let scratch = self.algorithm.scratch_len(per_slice).max(1);
         let parts = slices * self.part_len();
-        if self.grad_parts.len() < parts {
-            self.grad_parts.resize(parts, 0.0);
+        for (buffer, len) in [
+            (&mut self.grad_parts, parts),
+            (&mut self.scratch, slices * scratch),
+            (&mut self.saved, slices * saved),
+        ] {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
         }
-        if self.scratch.len() < slices * scratch {
-            self.scratch.resize(slices * scratch, 0.0);
-        }
-        let saved = n * self.algorithm.saved_len();
-        if self.saved.len() < saved {
-            self.saved.resize(saved, 0.0);
-        }
-        (per_slice, scratch)
+        (per_slice, saved, scratch)
     }
 }
 
@@ -161,15 +161,14 @@ impl Layer for Conv2d {
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let (in_len, out_len) = self.image_lens();
-        let (per_slice, scratch_len) = self.slices(a.n);
+        let (per_slice, saved_len, scratch_len) = self.slices(a.n);
         let (weight, bias) = a.weights.split_at(self.weight_len());
         self.algorithm.prepare_forward(weight);
         let (algorithm, relu) = (&*self.algorithm, self.relu);
-        let saved_len = per_slice * algorithm.saved_len();
         a.y[..a.n * out_len]
             .par_chunks_mut(per_slice * out_len)
             .zip(a.x[..a.n * in_len].par_chunks(per_slice * in_len))
-            .zip(self.saved.par_chunks_mut(saved_len.max(1)))
+            .zip(self.saved.par_chunks_mut(saved_len))
             .zip(self.scratch.par_chunks_mut(scratch_len))
             .for_each(|(((y, x), saved), scratch)| {
                 algorithm.forward(x, weight, saved, scratch, y);
@@ -184,7 +183,7 @@ impl Layer for Conv2d {
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, out_len) = self.image_lens();
-        let (per_slice, scratch_len) = self.slices(a.n);
+        let (per_slice, saved_len, scratch_len) = self.slices(a.n);
         let (slices, part_len) = (a.n.div_ceil(per_slice), self.part_len());
         let (weight_len, weight) = (self.weight_len(), &a.weights[..self.weight_len()]);
         let mut dx_slices: Vec<Option<&mut [f32]>> = match a.dx {
@@ -199,19 +198,19 @@ impl Layer for Conv2d {
         }
         let algorithm = &*self.algorithm;
         let part_weights = algorithm.weight_grad_len();
-        let saved_len = per_slice * algorithm.saved_len();
         self.grad_parts[..slices * part_len]
             .par_chunks_mut(part_len)
+            .zip(a.x[..a.n * in_len].par_chunks(per_slice * in_len))
             .zip(a.dy[..a.n * out_len].par_chunks(per_slice * out_len))
-            .zip(self.saved.par_chunks_mut(saved_len.max(1)))
+            .zip(self.saved.par_chunks_mut(saved_len))
             .zip(self.scratch.par_chunks_mut(scratch_len))
             .zip(dx_slices.par_iter_mut())
-            .for_each(|((((part, dy), saved), scratch), dx)| {
+            .for_each(|(((((part, x), dy), saved), scratch), dx)| {
                 let (weight_grad, bias_grad) = part.split_at_mut(part_weights);
                 weight_grad.fill(0.0);
                 bias_grad.fill(0.0);
                 sum_rows_into(bias_grad, dy);
-                algorithm.backward(saved, dy, scratch, weight_grad, dx.as_deref_mut());
+                algorithm.backward(x, saved, dy, scratch, weight_grad, dx.as_deref_mut());
             });
         // The slices' parts summed in slice order (reproducible whatever thread ran what).
         let (total, rest) = self.grad_parts[..slices * part_len].split_at_mut(part_len);

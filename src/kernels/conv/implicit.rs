@@ -329,6 +329,7 @@ impl ConvAlgorithm for ImplicitGemm {
     }
     fn backward(
         &self,
+        _x: &[f32],
         padded: &mut [f32],
         dy: &[f32],
         scratch: &mut [f32],

@@ -30,15 +30,17 @@ use std::fmt::Debug;
 /// One way to compute a convolution over a slice of images and its gradients.
 ///
 /// Per slice, forward gets `saved` (the slice's images × [`Self::saved_len`] floats, which
-/// backward gets again) and `scratch` ([`Self::scratch_len`] floats); backward also gets a
-/// zeroed weight-gradient part of [`Self::weight_grad_len`] floats to add into. The parts of all
+/// backward gets again with the slice's input) and `scratch` ([`Self::scratch_len`] floats);
+/// backward also gets a zeroed weight-gradient part of [`Self::weight_grad_len`] floats to add
+/// into. The parts of all
 /// slices are summed and handed to [`Self::finish_weight_grad`] once.
 pub trait ConvAlgorithm: Debug + Send + Sync {
     /// What it is called in tests and benchmarks.
     fn name(&self) -> &'static str;
     /// Images per slice when a batch of `n` is cut across threads.
     fn images_per_slice(&self, n: usize) -> usize;
-    /// Floats per image that forward keeps for backward.
+    /// Floats per image that forward keeps for backward (none is fine: backward also gets the
+    /// input).
     fn saved_len(&self) -> usize;
     /// Floats of the scratch of one slice of `images` images.
     fn scratch_len(&self, images: usize) -> usize;
@@ -58,10 +60,11 @@ pub trait ConvAlgorithm: Debug + Send + Sync {
     /// Readies what the input gradient needs from the kernel; called before a backward pass
     /// that asks for it.
     fn prepare_input_grad(&mut self, weight: &[f32]);
-    /// One slice's backward: `weight_grad` += its weight gradient; `dx`, when asked, = its
-    /// input gradient. `saved` may be overwritten.
+    /// One slice's backward from its input `x`, what forward saved and `dy`: `weight_grad` +=
+    /// its weight gradient; `dx`, when asked, = its input gradient. `saved` may be overwritten.
     fn backward(
         &self,
+        x: &[f32],
         saved: &mut [f32],
         dy: &[f32],
         scratch: &mut [f32],
@@ -172,7 +175,7 @@ mod tests {
                 alg.forward(xs, &weight, saved, &mut scratch, ys);
                 let dys = &dy[images.start * out_len..images.end * out_len];
                 let dxs = &mut dx[images.start * in_len..images.end * in_len];
-                alg.backward(saved, dys, &mut scratch, part, Some(dxs));
+                alg.backward(xs, saved, dys, &mut scratch, part, Some(dxs));
             }
             let (first, second) = parts.split_at_mut(alg.weight_grad_len());
             first.iter_mut().zip(&*second).for_each(|(a, b)| *a += b);

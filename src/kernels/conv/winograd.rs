@@ -544,6 +544,7 @@ impl ConvAlgorithm for Winograd5x5 {
     }
     fn backward(
         &self,
+        _x: &[f32],
         padded: &mut [f32],
         dy: &[f32],
         scratch: &mut [f32],
