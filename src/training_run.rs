@@ -3,7 +3,7 @@
 //! arguments and summary, the callbacks (progress bar, history, best model, TensorBoard), `fit`,
 //! and the best model's test numbers in `results.json`.
 
-use crate::data::{check_validation_split, Dataset, Images};
+use crate::data::{check_validation_split, Dataset, DatasetInfo, Images};
 use crate::error::{Error, Result};
 use crate::model::{load, ModelConfig, Sequential};
 use crate::tensorboard::{write_run_summary, TensorBoard, HISTOGRAM_MAX_PARAMS};
@@ -80,30 +80,37 @@ pub struct Record<'a, A: Serialize> {
 }
 
 /// A run ready to train: data split, model built, directory written.
-pub struct TrainingRun<'d> {
+pub struct TrainingRun {
     settings: RunSettings,
-    data: &'d Dataset,
+    dataset: &'static DatasetInfo,
     train: Images,
     val: Images,
+    test: Images,
     model: Sequential,
     dir: RunDir,
     resume: Option<TrainState>,
 }
 
-impl<'d> TrainingRun<'d> {
-    /// Checks `settings`, splits `data`, builds the model and sets up the run directory: a new
-    /// one gets `record`; a resumed one gets back the model and state it saved.
+impl TrainingRun {
+    /// Checks `settings`, splits `data`'s training images (in place: a dataset is held once),
+    /// builds the model and sets up the run directory: a new one gets `record`; a resumed one
+    /// gets back the model and state it saved.
     pub fn prepare<A: Serialize>(
         settings: RunSettings,
-        data: &'d Dataset,
+        data: Dataset,
         location: &Location,
         record: &Record<'_, A>,
     ) -> Result<Self> {
         settings.validate()?;
-        let full = match settings.train_images {
-            Some(n) => data.train.slice(0..n.min(data.train.len())),
-            None => data.train.clone(),
-        };
+        let Dataset {
+            info: dataset,
+            train: mut full,
+            test,
+            ..
+        } = data;
+        if let Some(n) = settings.train_images {
+            full.truncate(n);
+        }
         let (train, val) = full.split_validation(settings.val_split)?;
         let mut model = Sequential::new(settings.model.clone(), settings.train.seed)?;
         check_input(&model, &train)?;
@@ -132,9 +139,10 @@ impl<'d> TrainingRun<'d> {
         };
         Ok(TrainingRun {
             settings,
-            data,
+            dataset,
             train,
             val,
+            test,
             model,
             dir,
             resume,
@@ -166,9 +174,10 @@ impl<'d> TrainingRun<'d> {
     pub fn fit(self, stop: &AtomicBool) -> Result<Results> {
         let TrainingRun {
             settings,
-            data,
+            dataset,
             train,
             val,
+            test,
             mut model,
             dir,
             resume,
@@ -204,13 +213,16 @@ impl<'d> TrainingRun<'d> {
             control,
         )?;
         let seconds = start.elapsed().as_secs_f64();
+        let (name, arch) = (model.config().name.clone(), model.config().arch.clone());
+        // The training buffers go before the best model's are made.
+        drop((model, train, val));
         let run = crate::runs::read_run(dir.path())?;
         let mut best = load(&dir.best_model())?;
-        let test = evaluate(&mut best, &data.test, EVAL_BATCH)?;
+        let test = evaluate(&mut best, &test, EVAL_BATCH)?;
         let results = Results {
-            model: model.config().name.clone(),
-            arch: model.config().arch.clone(),
-            dataset: data.info.name.to_string(),
+            model: name,
+            arch,
+            dataset: dataset.name.to_string(),
             epochs: run.history.len(),
             best_val_loss: run.best_val_loss(),
             best_val_accuracy: run.best_val_accuracy(),

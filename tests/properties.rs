@@ -40,7 +40,7 @@ proptest! {
 
     #[test]
     fn idx_parser_never_panics_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        if let Ok(idx) = parse_idx(Path::new("x"), &bytes) {
+        if let Ok(idx) = parse_idx(Path::new("x"), bytes.clone()) {
             prop_assert_eq!(idx.data.len(), idx.dims.iter().product::<usize>());
         }
         let _ = decompress(Path::new("x.gz"), bytes);
@@ -55,11 +55,11 @@ proptest! {
     ) {
         let len: usize = dims.iter().product();
         let good = encode_idx(&dims, &vec![7; len]);
-        prop_assert_eq!(parse_idx(Path::new("x"), &good).unwrap().dims, dims);
-        let _ = parse_idx(Path::new("x"), &good[..cut.index(good.len())]);
+        prop_assert_eq!(parse_idx(Path::new("x"), good.clone()).unwrap().dims, dims);
+        let _ = parse_idx(Path::new("x"), good[..cut.index(good.len())].to_vec());
         let mut bad = good.clone();
         bad[flip.index(good.len())] = value;
-        let _ = parse_idx(Path::new("x"), &bad);
+        let _ = parse_idx(Path::new("x"), bad);
     }
 
     #[test]

@@ -289,7 +289,8 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
         arguments: argument_table(&args),
     };
     let batch_size = settings.train.batch_size;
-    let run = TrainingRun::prepare(settings, &data, &location, &record)?;
+    let (dataset, data_dir) = (data.info.name, data.dir.clone());
+    let run = TrainingRun::prepare(settings, data, &location, &record)?;
     let (train, val) = run.split();
     if batch_size > train.len() {
         // As Keras does, each step then takes the whole training set; say so, since it is rarely
@@ -304,8 +305,8 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
         "Training on {} images, validating on {} ({} from {}); run directory {}",
         train.len(),
         val.len(),
-        data.info.name,
-        data.dir.display(),
+        dataset,
+        data_dir.display(),
         run.dir().path().display()
     );
     if let Some((epochs, step)) = run.resumed_after() {

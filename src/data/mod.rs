@@ -49,9 +49,17 @@ impl Images {
         }
     }
 
+    /// Keeps only the first `n` images (all of them when there are fewer).
+    pub fn truncate(&mut self, n: usize) {
+        let n = n.min(self.len());
+        self.pixels.truncate(n * self.shape.len());
+        self.labels.truncate(n);
+    }
+
     /// Splits off the last `fraction` as validation, like Keras' `validation_split`:
-    /// returns (training, validation).
-    pub fn split_validation(&self, fraction: f64) -> Result<(Images, Images)> {
+    /// returns (training, validation). The training part keeps this set's buffer, so a split
+    /// costs only the validation images' copy.
+    pub fn split_validation(mut self, fraction: f64) -> Result<(Images, Images)> {
         check_validation_split(fraction)?;
         let n_val = ((self.len() as f64) * fraction).round() as usize;
         if n_val == 0 || n_val == self.len() {
@@ -64,7 +72,12 @@ impl Images {
             ));
         }
         let cut = self.len() - n_val;
-        Ok((self.slice(0..cut), self.slice(cut..self.len())))
+        let val = Images {
+            pixels: self.pixels.split_off(cut * self.shape.len()),
+            labels: self.labels.split_off(cut),
+            shape: self.shape,
+        };
+        Ok((self, val))
     }
 
     /// Fills a batch with the images `indices`: raw pixel values (0‥255) into `x` and one-hot
@@ -205,8 +218,14 @@ mod tests {
     fn validation_is_the_last_fraction() {
         let (train, val) = images(20).split_validation(0.1).unwrap();
         assert_eq!((train.len(), val.len()), (18, 2));
+        assert_eq!((train.pixels.len(), train.labels[17]), (72, 7));
         assert_eq!(val.labels, vec![8, 9]);
         assert_eq!(val.image(0), &[72, 73, 74, 75]);
+        let mut first = images(20);
+        first.truncate(3);
+        assert_eq!((first.pixels.len(), first.labels.len()), (12, 3));
+        first.truncate(5);
+        assert_eq!(first.len(), 3);
         for bad in [0.0, 1.0, -0.5, f64::NAN, 0.01] {
             assert!(images(20).split_validation(bad).is_err(), "{bad}");
         }

@@ -145,9 +145,10 @@ pub fn check_input(model: &Sequential, data: &Images) -> Result<()> {
     Ok(())
 }
 
-/// Images per forward pass when evaluating or predicting (no gradients, so larger than a
-/// training batch; the activations of 256 images of the presets stay within a few MB).
-pub const EVAL_BATCH: usize = 256;
+/// Images per forward pass when evaluating or predicting: the default training batch, so that
+/// testing a model never needs more memory than training it did (256 saved about 5% of the
+/// time of testing cnn-deep and held 90 MB more).
+pub const EVAL_BATCH: usize = 128;
 
 /// Trains `model` on `train`, evaluating on `val` after each epoch and calling `callbacks`.
 pub fn fit(
