@@ -29,6 +29,9 @@ def parse_args(framework):
     p.add_argument("--steps", type=int, default=0, help="instead of epochs: passes of this many steps")
     p.add_argument("--passes", type=int, default=3, help="passes of --steps steps; the first warms up")
     p.add_argument("--inference-batches", type=int, default=40)
+    if framework == "PyTorch":
+        p.add_argument("--compile", action="store_true",
+                       help="torch.compile the model (inductor); compile time reported apart")
     args = p.parse_args()
     if not args.speedrun and not args.model:
         p.error("--model is required")
@@ -65,7 +68,7 @@ def load_mnist(folder):
     return scale(x[:split]), y[:split], scale(x[split:]), y[split:], scale(x_test), y_test
 
 
-def report(framework, args, epoch_seconds, val_accuracy, inference_images_per_s):
+def report(framework, args, epoch_seconds, val_accuracy, inference_images_per_s, **extra):
     """Prints the result line. `epoch_seconds` are per pass (epoch or --steps steps); the fastest
     after the first counts, which leaves out warm-up and one-off stalls."""
     steady = min(epoch_seconds[1:]) if len(epoch_seconds) > 1 else epoch_seconds[0]
@@ -79,6 +82,7 @@ def report(framework, args, epoch_seconds, val_accuracy, inference_images_per_s)
         "steady_seconds": steady,
         "train_images_per_s": (images or 54000) / steady,
         "inference_images_per_s": inference_images_per_s,
+        **extra,
     }), flush=True)
 
 

@@ -1,7 +1,10 @@
 """PyTorch side of experiments/compare: the four models trained as mnistlab trains them, and
 the speedrun recipe (--speedrun). CNNs run in channels_last (PyTorch's fastest layout for them on
-CPU)."""
+CPU). With --compile the model goes through torch.compile (inductor: generated C++/OpenMP for
+forward and backward); every batch shape the run meets is compiled before the timed epochs, and
+that time is reported apart as compile_seconds."""
 
+import copy
 import json
 import re
 import time
@@ -138,6 +141,12 @@ def main():
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     bs = args.batch_size
+    run = model
+    extra = {}
+    if args.compile:
+        run = torch.compile(model)
+        extra["compile_seconds"] = compile_shapes(run, model, loss_fn, x, y, bs,
+                                                  [len(x) % bs, len(x_val) % bs])
 
     def train_pass(images):
         model.train()
@@ -145,7 +154,7 @@ def main():
         for start in range(0, images, bs):
             idx = order[start:start + bs]
             optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(x[idx].contiguous(memory_format=fmt)), y[idx]).backward()
+            loss_fn(run(x[idx].contiguous(memory_format=fmt)), y[idx]).backward()
             optimizer.step()
 
     def accuracy(images, labels):
@@ -153,7 +162,7 @@ def main():
         correct = 0
         with torch.inference_mode():
             for start in range(0, len(images), bs):
-                correct += (model(images[start:start + bs]).argmax(1) == labels[start:start + bs]).sum().item()
+                correct += (run(images[start:start + bs]).argmax(1) == labels[start:start + bs]).sum().item()
         return correct / len(images)
 
     seconds, val_accuracy = [], []
@@ -171,10 +180,28 @@ def main():
     def infer():
         with torch.inference_mode():
             for b in batches:
-                model(b)
+                run(b)
 
     inference = args.inference_batches * bs / common.timed(infer)
-    common.report("PyTorch", args, seconds, val_accuracy, inference)
+    common.report("PyTorch compiled" if args.compile else "PyTorch", args, seconds, val_accuracy,
+                  inference, **extra)
+
+
+def compile_shapes(run, model, loss_fn, x, y, bs, last_batches):
+    """Compiles `run` (torch.compile of `model`) for training and inference at batch `bs` and at
+    the epochs' last, smaller batches; returns the seconds it took. The weights and batch-norm
+    statistics are put back afterwards, so the timed run starts where the eager one does."""
+    saved = copy.deepcopy(model.state_dict())
+    start = time.perf_counter()
+    for n in sorted({bs, *(b for b in last_batches if b)}):
+        model.train()
+        loss_fn(run(x[:n]), y[:n]).backward()
+        model.eval()
+        with torch.inference_mode():
+            run(x[:n])
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict(saved)
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":
