@@ -26,7 +26,7 @@ impl Im2colGemm {
         Im2colGemm {
             g: *g,
             filters,
-            images_per_chunk: (CHUNK_COL_FLOATS / Self::columns_per_image(g)).clamp(1, 8),
+            images_per_chunk: (CHUNK_COL_FLOATS / Self::columns_per_image(g)).max(1),
             weight_t: vec![0.0; g.patch_len() * filters],
         }
     }

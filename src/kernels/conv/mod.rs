@@ -79,6 +79,9 @@ pub trait ConvAlgorithm: Debug + Send + Sync {
     }
 }
 
+/// Output pixels per image below which im2col beats implicit GEMM.
+const MIN_IMPLICIT_PIXELS: usize = 16;
+
 /// The fastest algorithm that applies to `g` with `filters` outputs on this CPU.
 pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm> {
     #[cfg(target_arch = "x86_64")]
@@ -86,8 +89,13 @@ pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm
         if let Some(winograd) = Winograd5x5::new(g, filters) {
             return Box::new(winograd);
         }
-        if let Some(implicit) = ImplicitGemm::new(g, filters) {
-            return Box::new(implicit);
+        // Implicit GEMM's weight gradient is one product per image, over its output pixels:
+        // with a handful of them (a last layer that sees the whole image) those are rank-1
+        // updates, and im2col's one product over a chunk of images is far faster.
+        if g.out_h * g.out_w >= MIN_IMPLICIT_PIXELS {
+            if let Some(implicit) = ImplicitGemm::new(g, filters) {
+                return Box::new(implicit);
+            }
         }
     }
     Box::new(Im2colGemm::new(g, filters))
@@ -123,7 +131,7 @@ mod tests {
     use crate::kernels::reference::{assert_close, convolution, filled, kernel_unavailable};
 
     #[test]
-    fn winograd_for_5x5_and_implicit_gemm_for_other_stride_one_layers_where_avx512_exists() {
+    fn winograd_for_5x5_and_implicit_gemm_for_other_stride_one_layers_with_16_pixels_or_more() {
         let pick = |(h, c, k, s), f| conv_algorithm(&ConvGeometry::same(h, h, c, k, s), f).name();
         assert_eq!(pick((14, 16, 3, 2), 16), "im2col + GEMM");
         assert_eq!(pick((14, 16, 3, 1), 8), "im2col + GEMM");
@@ -133,6 +141,9 @@ mod tests {
         assert_eq!(pick((28, 16, 3, 1), 32), "implicit GEMM");
         assert_eq!(pick((28, 1, 5, 1), 32), "implicit GEMM");
         assert_eq!(pick((14, 32, 5, 1), 64), "Winograd F(2×2, 5×5)");
+        // A window over the whole 4×4 input: one output pixel per image.
+        let whole = ConvGeometry::new((4, 4, 64), 4, 1, crate::kernels::Padding::Valid).unwrap();
+        assert_eq!(conv_algorithm(&whole, 128).name(), "im2col + GEMM");
     }
 
     /// Every algorithm this CPU picks, through the trait as the layer drives it (two slices,
