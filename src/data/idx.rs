@@ -30,13 +30,14 @@ pub fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
         }
         return Ok(raw);
     }
-    // Sized once from the gzip trailer (the length mod 2³², capped at deflate's largest ratio)
-    // so that a 47 MB training set does not pass through a 64 MB doubling.
+    // Sized once from the gzip trailer (the length mod 2³²; a damaged one is capped by deflate's
+    // largest ratio and 256 MiB, far above the family's 47 MB) so that a 47 MB training set does
+    // not pass through a 64 MB doubling.
     let trailer: [u8; 4] = raw[raw.len().saturating_sub(4)..]
         .try_into()
         .unwrap_or([0; 4]);
     let stated = u32::from_le_bytes(trailer) as usize;
-    let mut out = Vec::with_capacity(stated.min(raw.len().saturating_mul(1032)));
+    let mut out = Vec::with_capacity(stated.min(raw.len().saturating_mul(1032)).min(1 << 28));
     GzDecoder::new(&raw[..])
         .read_to_end(&mut out)
         .map_err(|e| Error::format(path, format!("corrupt gzip data ({e})")))?;
