@@ -32,8 +32,7 @@ use std::fmt::Debug;
 /// Per slice, forward gets `saved` (the slice's images × [`Self::saved_len`] floats, which
 /// backward gets again with the slice's input) and `scratch` ([`Self::scratch_len`] floats);
 /// backward also gets a zeroed weight-gradient part of [`Self::weight_grad_len`] floats to add
-/// into. The parts of all
-/// slices are summed and handed to [`Self::finish_weight_grad`] once.
+/// into. The parts of all slices are summed and handed to [`Self::finish_weight_grad`] once.
 pub trait ConvAlgorithm: Debug + Send + Sync {
     /// What it is called in tests and benchmarks.
     fn name(&self) -> &'static str;
