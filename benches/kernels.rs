@@ -169,7 +169,7 @@ fn winograd(c: &mut Criterion) {
         (7, 7, 64, 32, "64C5 input-grad"),
     ] {
         let g = ConvGeometry::same(h, w, ch, 5, 1);
-        let Some(plan) = WinogradConv::new(&g, f) else {
+        let Some(plan) = WinogradConv::<2>::new(&g, f) else {
             return; // no AVX-512 here
         };
         let (x, weight, dy) = (filled(h * w * ch), filled(25 * ch * f), filled(h * w * f));
@@ -181,12 +181,12 @@ fn winograd(c: &mut Criterion) {
         let (mut y, mut du) = (vec![0.0; h * w * f], vec![0.0; plan.transformed_len()]);
         group.throughput(Throughput::Elements((2 * h * w * 25 * ch * f) as u64));
         group.bench_function(BenchmarkId::new("conv", role), |bench| {
-            bench.iter(|| plan.forward(black_box(&padded), &u, &mut scratch, &mut y))
+            bench.iter(|| plan.forward(1, black_box(&padded), &u, &mut scratch, &mut y))
         });
         if role.ends_with("forward") {
             let name = role.replace("forward", "weight-grad");
             group.bench_function(BenchmarkId::new("conv", name), |bench| {
-                bench.iter(|| plan.weight_grad(black_box(&padded), &dy, &mut scratch, &mut du))
+                bench.iter(|| plan.weight_grad(1, black_box(&padded), &dy, &mut scratch, &mut du))
             });
         }
     }

@@ -16,7 +16,7 @@ mod sgemm_avx512;
 
 pub use conv::{conv_algorithm, flip_kernel, ConvAlgorithm, Im2colGemm};
 #[cfg(target_arch = "x86_64")]
-pub use conv::{ImplicitConv, ImplicitGemm, Winograd5x5, WinogradConv};
+pub use conv::{ImplicitConv, ImplicitGemm, Winograd, WinogradConv};
 pub(crate) use elementwise::{
     add_bias_rows, channel_sums, par_tiles, par_zip_map, sum_rows_into, tile_len, tiled, PAR_CHUNK,
 };

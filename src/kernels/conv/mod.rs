@@ -5,7 +5,8 @@
 //! - [`Im2colGemm`]: im2col + matrix product, every geometry, the portable algorithm;
 //! - `ImplicitGemm` (AVX-512): stride 1, F in sixteens; no column matrix, the input padded once
 //!   and read through offset tables (the first layer, with one input channel, included);
-//! - `Winograd5x5` (AVX-512): F(2×2, 5×5) for 5×5 kernels with C and F in sixteens.
+//! - `Winograd` (AVX-512): F(2×2, 5×5) for 5×5 kernels and F(4×4, 3×3) for 3×3 kernels,
+//!   stride 1, "same", C and F in sixteens.
 //!
 //! [`conv_algorithm`] picks the fastest one that applies, once per layer. The layer cuts the
 //! batch into slices, gives each slice its share of three buffers the algorithm sizes (what
@@ -22,7 +23,7 @@ pub use columns::Im2colGemm;
 #[cfg(target_arch = "x86_64")]
 pub use implicit::{ImplicitConv, ImplicitGemm};
 #[cfg(target_arch = "x86_64")]
-pub use winograd::{Winograd5x5, WinogradConv};
+pub use winograd::{Winograd, WinogradConv};
 
 use super::ConvGeometry;
 use std::fmt::Debug;
@@ -85,8 +86,13 @@ const MIN_IMPLICIT_PIXELS: usize = 16;
 pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm> {
     #[cfg(target_arch = "x86_64")]
     {
-        if let Some(winograd) = Winograd5x5::new(g, filters) {
+        if let Some(winograd) = Winograd::<2>::new(g, filters) {
             return Box::new(winograd);
+        }
+        if winograd_3x3_pays(g) {
+            if let Some(winograd) = Winograd::<4>::new(g, filters) {
+                return Box::new(winograd);
+            }
         }
         // Implicit GEMM's weight gradient is one product per image, over its output pixels:
         // with a handful of them (a last layer that sees the whole image) those are rank-1
@@ -98,6 +104,15 @@ pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm
         }
     }
     Box::new(Im2colGemm::new(g, filters))
+}
+
+/// Whether F(4×4, 3×3) beats implicit GEMM on a 3×3 layer of `g`, as measured on the BN+GAP
+/// CNN (2 cores, AVX-512): yes where the outputs fill the 4×4 tiles exactly (28×28, 16 channels:
+/// 16% faster) or the products have 64 input channels (7×7: 15–17% faster despite the tiles'
+/// 31% of wasted outputs); no on 14×14 with 16 or 32 channels (3–11% slower).
+fn winograd_3x3_pays(g: &ConvGeometry) -> bool {
+    let whole_tiles = g.out_h.is_multiple_of(4) && g.out_w.is_multiple_of(4);
+    whole_tiles || g.c >= 64
 }
 
 /// The flipped, transposed kernel an input gradient convolves with:
@@ -130,14 +145,18 @@ mod tests {
     use crate::kernels::reference::{assert_close, convolution, filled, kernel_unavailable};
 
     #[test]
-    fn winograd_for_5x5_and_implicit_gemm_for_other_stride_one_layers_with_16_pixels_or_more() {
+    fn winograd_for_5x5_and_3x3_and_implicit_gemm_for_other_stride_one_layers_with_16_pixels_or_more(
+    ) {
         let pick = |(h, c, k, s), f| conv_algorithm(&ConvGeometry::same(h, h, c, k, s), f).name();
         assert_eq!(pick((14, 16, 3, 2), 16), "im2col + GEMM");
         assert_eq!(pick((14, 16, 3, 1), 8), "im2col + GEMM");
         if pick((28, 16, 3, 1), 32) == "im2col + GEMM" {
             return kernel_unavailable("implicit GEMM and Winograd convolution");
         }
-        assert_eq!(pick((28, 16, 3, 1), 32), "implicit GEMM");
+        assert_eq!(pick((28, 16, 3, 1), 32), "Winograd F(4×4, 3×3)");
+        assert_eq!(pick((28, 1, 3, 1), 16), "implicit GEMM");
+        assert_eq!(pick((7, 64, 3, 1), 64), "Winograd F(4×4, 3×3)");
+        assert_eq!(pick((14, 32, 3, 1), 32), "implicit GEMM");
         assert_eq!(pick((28, 1, 5, 1), 32), "implicit GEMM");
         assert_eq!(pick((14, 32, 5, 1), 64), "Winograd F(2×2, 5×5)");
         // A window over the whole 4×4 input: one output pixel per image.

@@ -1,20 +1,23 @@
-//! Winograd convolution F(2×2, 5×5) for stride-1 "same" convolutions with 5×5 kernels and
-//! channel counts in sixteens: each 2×2 block of outputs comes from a 6×6 input tile (α = 6)
-//! with 36 multiplies per channel pair instead of 100 (2.8× fewer). (F(2×2, 3×3) saves only
-//! 2.25× and measured slower than the direct kernel at the tutorial's channel counts.) Per
-//! image: the tiles are transformed (`V = Bᵀ d B`), multiplied per tile position ξ by the
-//! transformed kernel (`M[ξ] = V[ξ] · U[ξ]`, one matrix product per ξ) and transformed back
-//! (`y = Aᵀ M A`). The weight gradient is the transpose of the same linear map:
-//! `dU[ξ] += V[ξ]ᵀ · (A dy Aᵀ)[ξ]`, `dW = Gᵀ dU G`; the input gradient is this convolution of
-//! the output gradient with the flipped kernel.
+//! Winograd convolution for stride-1 "same" convolutions with channel counts in sixteens, on
+//! 6×6 input tiles (α = 6): F(2×2, 5×5) for 5×5 kernels (36 multiplies per channel pair and 2×2
+//! outputs instead of 100, 2.8× fewer) and F(4×4, 3×3) for 3×3 kernels (36 instead of 144, 4×
+//! fewer). (F(2×2, 3×3) saves only 2.25× and measured slower than the direct kernel at the
+//! tutorial's channel counts.) Per group of images: the tiles are transformed (`V = Bᵀ d B`),
+//! multiplied per tile position ξ by the transformed kernel (`M[ξ] = V[ξ] · U[ξ]`, one matrix
+//! product per ξ over the group's tiles) and transformed back (`y = Aᵀ M A`). The weight gradient
+//! is the transpose of the same linear map: `dU[ξ] += V[ξ]ᵀ · (A dy Aᵀ)[ξ]`, `dW = Gᵀ dU G`; the
+//! input gradient is this convolution of the output gradient with the flipped kernel.
 //!
 //! The transform matrices come from the interpolation points 0, 1, −1, 2, −2 and ∞
-//! (Toom-Cook); the Lagrange denominators are folded into `G`, so the data transforms have
-//! small integer entries.
+//! (Toom-Cook): `Bᵀ` depends only on them, so both tile sizes share it; the Lagrange denominators
+//! are folded into `G`, so the data transforms have small integer entries.
+//!
+//! Images are taken in groups of at least [`GROUP_TILES`] tiles: a 7×7 image has only 4 tiles
+//! of 4×4, and a product per image would have an inner dimension of 4 in the weight gradient.
 //!
 //! # Layouts (one image)
-//! padded input: (hp, wp, C) with hp = 2·tiles_y + 4; V: (tiles, α², C); M and dM:
-//! (tiles, α², F); U and dU: (α², C, F); y: (H, W, F).
+//! padded input: (hp, wp, C) with hp = M·tiles_y + r − 1; V: (tiles, α², C); M and dM:
+//! (tiles, α², F); U and dU: (α², C, F); y: (H, W, F). A group's images follow each other.
 
 use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm};
 use crate::kernels::gemm::HAS_AVX512;
@@ -22,18 +25,21 @@ use crate::kernels::im2col::ConvGeometry;
 use crate::kernels::sgemm_avx512::{sgemm, Tables};
 use std::arch::x86_64::*;
 
-/// Outputs per tile side.
-const TILE: usize = 2;
-/// Kernel side.
-const R: usize = 5;
 /// Input tile side.
-const ALPHA: usize = TILE + R - 1;
+const ALPHA: usize = 6;
 /// Channels transformed together (one AVX-512 vector).
 const LANES: usize = 16;
+/// Tiles a group of images reaches at least. Measured on the BN+GAP CNN: groups of 4 images
+/// (16 tiles) made its 7×7 64-channel layers 15–20% faster than one image at a time; 64 tiles
+/// made them and the 5×5 layers slower (a group's transforms then spill out of L2).
+const GROUP_TILES: usize = 16;
+/// The interpolation points besides ∞.
+const POINTS: [f64; ALPHA - 1] = [0.0, 1.0, -1.0, 2.0, -2.0];
 
-/// Plan of one Winograd convolution; built only where it applies.
+/// Plan of one Winograd convolution with `M`×`M` output tiles (kernel side α + 1 − M); built
+/// only where it applies.
 #[derive(Clone, Debug)]
-pub struct WinogradConv {
+pub struct WinogradConv<const M: usize> {
     g: ConvGeometry,
     filters: usize,
     tiles_y: usize,
@@ -41,9 +47,11 @@ pub struct WinogradConv {
     /// Padded input height and width: whole tiles, with the "same" padding before.
     hp: usize,
     wp: usize,
+    /// Images transformed and multiplied together.
+    group: usize,
     /// G (α × r), row-major: the kernel transform.
     gm: Vec<f32>,
-    /// Offsets of the tiles (t·α²·C) and of the channels (c) in V, for the matrix kernel.
+    /// Offsets of a group's tiles (t·α²·C) and of the channels (c) in V, for the matrix kernel.
     tile_offsets: Vec<usize>,
     channel_offsets: Vec<usize>,
 }
@@ -62,15 +70,16 @@ fn poly_from_roots(points: &[f64]) -> Vec<f64> {
     c
 }
 
-/// (Bᵀ, Aᵀ, G) of F(2, 5), row-major: interpolation points 0, 1, −1, 2, −2 and ∞.
-fn transforms() -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (alpha, r) = (ALPHA, R);
-    let points = [0.0, 1.0, -1.0, 2.0, -2.0_f64];
+/// (Bᵀ, Aᵀ, G) of F(m, r) with m + r − 1 = α, row-major: interpolation points 0, 1, −1, 2, −2
+/// and ∞.
+fn transforms(m: usize, r: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!(m + r - 1, ALPHA, "tiles of α = {ALPHA}");
+    let alpha = ALPHA;
     let mut bt = vec![0.0; alpha * alpha];
-    let mut at = vec![0.0; TILE * alpha];
+    let mut at = vec![0.0; m * alpha];
     let mut gm = vec![0.0; alpha * r];
-    for (i, &p) in points.iter().enumerate() {
-        let others: Vec<f64> = points
+    for (i, &p) in POINTS.iter().enumerate() {
+        let others: Vec<f64> = POINTS
             .iter()
             .enumerate()
             .filter(|&(j, _)| j != i)
@@ -84,17 +93,17 @@ fn transforms() -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         for k in 0..r {
             gm[i * r + k] = (p.powi(k as i32) / denominator) as f32;
         }
-        for j in 0..TILE {
+        for j in 0..m {
             at[j * alpha + i] = p.powi(j as i32) as f32;
         }
     }
     // The point at infinity: leading coefficients.
     let last = alpha - 1;
-    for (n, v) in poly_from_roots(&points).into_iter().enumerate() {
+    for (n, v) in poly_from_roots(&POINTS).into_iter().enumerate() {
         bt[last * alpha + n] = v as f32;
     }
     gm[last * r + r - 1] = 1.0;
-    at[(TILE - 1) * alpha + last] = 1.0;
+    at[(m - 1) * alpha + last] = 1.0;
     (bt, at, gm)
 }
 
@@ -141,9 +150,9 @@ const fn transposed<const ROWS: usize, const COLS: usize>(
     t
 }
 
-/// Bᵀ and Aᵀ as constants, so the tile transforms compile to straight-line code; a test checks
-/// them against [`transforms`].
-const BT5: [[f32; 6]; 6] = [
+/// Bᵀ as a constant, so the tile transforms compile to straight-line code; a test checks it
+/// against [`transforms`].
+const BT: [[f32; ALPHA]; ALPHA] = [
     [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
     [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
     [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
@@ -151,21 +160,44 @@ const BT5: [[f32; 6]; 6] = [
     [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
     [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
 ];
-const AT5: [[f32; 6]; TILE] = [
-    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
-    [0.0, 1.0, -1.0, 2.0, -2.0, 1.0],
-];
 
-/// A = (Aᵀ)ᵀ, for the output-gradient transform.
-const A5: [[f32; TILE]; ALPHA] = transposed(AT5);
+/// Aᵀ of M×M output tiles as a constant (`Aᵀ[j][i]` = point i to the power j, and the point at
+/// infinity in the last row only); a test checks it against [`transforms`].
+const fn output_transform_matrix<const M: usize>() -> [[f32; ALPHA]; M] {
+    let points = [0.0, 1.0, -1.0, 2.0, -2.0];
+    let mut at = [[0.0; ALPHA]; M];
+    let mut j = 0;
+    while j < M {
+        let mut i = 0;
+        while i < ALPHA - 1 {
+            let (mut power, mut e) = (1.0, 0);
+            while e < j {
+                power *= points[i];
+                e += 1;
+            }
+            at[j][i] = power;
+            i += 1;
+        }
+        j += 1;
+    }
+    at[M - 1][ALPHA - 1] = 1.0;
+    at
+}
 
-impl WinogradConv {
+impl<const M: usize> WinogradConv<M> {
+    /// Kernel side.
+    const R: usize = ALPHA + 1 - M;
+    /// Aᵀ, for the output transform.
+    const AT: [[f32; ALPHA]; M] = output_transform_matrix::<M>();
+    /// A = (Aᵀ)ᵀ, for the output-gradient transform.
+    const A: [[f32; M]; ALPHA] = transposed(Self::AT);
+
     /// A plan for `g` with `filters` outputs, or `None` where it does not apply (not stride 1
-    /// with "same" padding, kernel not 5×5, channels or filters not multiples of 16, no AVX-512, or
-    /// `MNISTLAB_NO_WINOGRAD` set).
+    /// with "same" padding, kernel not α + 1 − M, channels or filters not multiples of 16, no
+    /// AVX-512, or `MNISTLAB_NO_WINOGRAD` set).
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
         let applies = g.keeps_size()
-            && g.k == R
+            && g.k == Self::R
             && g.c.is_multiple_of(LANES)
             && filters.is_multiple_of(LANES)
             && *HAS_AVX512
@@ -173,17 +205,19 @@ impl WinogradConv {
         if !applies {
             return None;
         }
-        let (tiles_y, tiles_x) = (g.out_h.div_ceil(TILE), g.out_w.div_ceil(TILE));
-        let (_, _, gm) = transforms();
+        let (tiles_y, tiles_x) = (g.out_h.div_ceil(M), g.out_w.div_ceil(M));
+        let group = GROUP_TILES.div_ceil(tiles_y * tiles_x);
+        let (_, _, gm) = transforms(M, Self::R);
         Some(WinogradConv {
             g: *g,
             filters,
             tiles_y,
             tiles_x,
-            hp: TILE * tiles_y + g.k - 1,
-            wp: TILE * tiles_x + g.k - 1,
+            hp: M * tiles_y + g.k - 1,
+            wp: M * tiles_x + g.k - 1,
+            group,
             gm,
-            tile_offsets: (0..tiles_y * tiles_x)
+            tile_offsets: (0..group * tiles_y * tiles_x)
                 .map(|t| t * ALPHA * ALPHA * g.c)
                 .collect(),
             channel_offsets: (0..g.c).collect(),
@@ -194,9 +228,19 @@ impl WinogradConv {
         self.tiles_y * self.tiles_x
     }
 
+    /// Images transformed and multiplied together.
+    pub fn group(&self) -> usize {
+        self.group
+    }
+
     /// Floats of one padded input image.
     pub fn padded_len(&self) -> usize {
         self.hp * self.wp * self.g.c
+    }
+
+    /// Floats of one output image.
+    fn out_len(&self) -> usize {
+        self.g.out_h * self.g.out_w * self.filters
     }
 
     /// Floats of the transformed kernel (and of its gradient): α²·C·F.
@@ -204,9 +248,9 @@ impl WinogradConv {
         ALPHA * ALPHA * self.g.c * self.filters
     }
 
-    /// Floats of the per-image scratch [`Self::forward`] and [`Self::weight_grad`] use.
+    /// Floats of the scratch [`Self::forward`] and [`Self::weight_grad`] use for a group.
     pub fn scratch_len(&self) -> usize {
-        self.tiles() * ALPHA * ALPHA * (self.g.c + self.filters)
+        self.group * self.tiles() * ALPHA * ALPHA * (self.g.c + self.filters)
     }
 
     /// Copies `x` (H, W, C) into `padded` with the "same" padding before and zeros after;
@@ -214,10 +258,18 @@ impl WinogradConv {
     pub fn pad_input(&self, x: &[f32], padded: &mut [f32]) {
         let (h, w, c, wp) = (self.g.h, self.g.w, self.g.c, self.wp);
         let padded = &mut padded[..self.padded_len()];
-        padded.fill(0.0);
+        // Zeros only around the image: the rows above, each row's borders, the rows below.
+        let (top, left) = (self.g.pad_top * wp * c, self.g.pad_left * c);
+        padded[..top + left].fill(0.0);
         for y in 0..h {
-            let dst = ((y + self.g.pad_top) * wp + self.g.pad_left) * c;
+            let dst = top + y * wp * c + left;
             padded[dst..dst + w * c].copy_from_slice(&x[y * w * c..(y + 1) * w * c]);
+            let next_row = if y + 1 < h {
+                dst + wp * c
+            } else {
+                padded.len()
+            };
+            padded[dst + w * c..next_row].fill(0.0);
         }
     }
 
@@ -275,18 +327,33 @@ impl WinogradConv {
         }
     }
 
-    /// y (H·W, F) = conv(padded input, kernel) with `u` the transformed kernel; no bias.
-    pub fn forward(&self, padded: &[f32], u: &[f32], scratch: &mut [f32], y: &mut [f32]) {
-        let (c, f, aa) = (self.g.c, self.filters, ALPHA * ALPHA);
-        assert!(padded.len() >= self.padded_len() && u.len() >= self.transformed_len());
-        assert!(scratch.len() >= self.scratch_len() && y.len() >= self.g.h * self.g.w * f);
-        let t = self.tiles();
+    /// y (images × H·W, F) = conv(padded inputs, kernel) with `u` the transformed kernel, for
+    /// up to [`Self::group`] images; no bias.
+    pub fn forward(
+        &self,
+        images: usize,
+        padded: &[f32],
+        u: &[f32],
+        scratch: &mut [f32],
+        y: &mut [f32],
+    ) {
+        let (c, f, aa, t) = (self.g.c, self.filters, ALPHA * ALPHA, images * self.tiles());
+        assert!(images <= self.group && padded.len() >= images * self.padded_len());
+        assert!(u.len() >= self.transformed_len() && scratch.len() >= self.scratch_len());
+        assert!(y.len() >= images * self.out_len());
         let (v, m) = scratch.split_at_mut(t * aa * c);
-        // SAFETY: AVX-512F is present (checked in `new`).
-        unsafe { self.input_transform(padded, v) };
+        for i in 0..images {
+            // SAFETY: AVX-512F is present (checked in `new`); image i's tiles inside `v`.
+            unsafe {
+                self.input_transform(
+                    &padded[i * self.padded_len()..],
+                    &mut v[i * self.tiles() * aa * c..],
+                )
+            };
+        }
         for xi in 0..aa {
             // SAFETY: A = V[ξ] (tiles × C), B = U[ξ] (C × F), C = M[ξ] (tiles × F), all inside
-            // the buffers asserted above.
+            // the buffers asserted above; the tables cover the group's tiles.
             unsafe {
                 sgemm(
                     (t, c, f),
@@ -303,25 +370,48 @@ impl WinogradConv {
                 )
             }
         }
-        // SAFETY: as above.
-        unsafe { self.output_transform(m, y) };
+        for i in 0..images {
+            // SAFETY: as above.
+            unsafe {
+                self.output_transform(
+                    &m[i * self.tiles() * aa * f..],
+                    &mut y[i * self.out_len()..],
+                )
+            };
+        }
     }
 
-    /// du (α², C, F) += the transformed kernel gradient of one image: V\[ξ\]ᵀ · (A dy Aᵀ)\[ξ\].
-    pub fn weight_grad(&self, padded: &[f32], dy: &[f32], scratch: &mut [f32], du: &mut [f32]) {
-        let (c, f, aa) = (self.g.c, self.filters, ALPHA * ALPHA);
-        assert!(padded.len() >= self.padded_len() && du.len() >= self.transformed_len());
-        assert!(scratch.len() >= self.scratch_len() && dy.len() >= self.g.h * self.g.w * f);
-        let t = self.tiles();
+    /// du (α², C, F) += the transformed kernel gradient of up to [`Self::group`] images:
+    /// V\[ξ\]ᵀ · (A dy Aᵀ)\[ξ\].
+    pub fn weight_grad(
+        &self,
+        images: usize,
+        padded: &[f32],
+        dy: &[f32],
+        scratch: &mut [f32],
+        du: &mut [f32],
+    ) {
+        let (c, f, aa, t) = (self.g.c, self.filters, ALPHA * ALPHA, images * self.tiles());
+        assert!(images <= self.group && padded.len() >= images * self.padded_len());
+        assert!(du.len() >= self.transformed_len() && scratch.len() >= self.scratch_len());
+        assert!(dy.len() >= images * self.out_len());
         let (v, dm) = scratch.split_at_mut(t * aa * c);
-        // SAFETY: AVX-512F is present (checked in `new`).
-        unsafe {
-            self.input_transform(padded, v);
-            self.output_grad_transform(dy, dm);
+        for i in 0..images {
+            // SAFETY: AVX-512F is present (checked in `new`); image i's tiles inside `v`, `dm`.
+            unsafe {
+                self.input_transform(
+                    &padded[i * self.padded_len()..],
+                    &mut v[i * self.tiles() * aa * c..],
+                );
+                self.output_grad_transform(
+                    &dy[i * self.out_len()..],
+                    &mut dm[i * self.tiles() * aa * f..],
+                );
+            }
         }
         for xi in 0..aa {
             // SAFETY: A = V[ξ]ᵀ (C × tiles), B = dM[ξ] (tiles × F), C = dU[ξ] (C × F), all
-            // inside the buffers asserted above.
+            // inside the buffers asserted above; the tables cover the group's tiles.
             unsafe {
                 sgemm(
                     (c, t, f),
@@ -340,7 +430,7 @@ impl WinogradConv {
         }
     }
 
-    /// V (tiles, α², C) = Bᵀ d B for every tile d of the padded input.
+    /// V (tiles, α², C) = Bᵀ d B for every tile d of one padded input image.
     ///
     /// # Safety
     /// AVX-512F must be available.
@@ -356,20 +446,20 @@ impl WinogradConv {
                     // Each row of the tile through Bᵀ as it is loaded, then each column.
                     let mut half = [[_mm512_setzero_ps(); ALPHA]; ALPHA];
                     for (i, h) in half.iter_mut().enumerate() {
-                        let row_start = ((TILE * ty + i) * wp + TILE * tx) * c + cb;
+                        let row_start = ((M * ty + i) * wp + M * tx) * c + cb;
                         let mut row = [_mm512_setzero_ps(); ALPHA];
                         for (j, r) in row.iter_mut().enumerate() {
                             // SAFETY: inside the padded image (tiles fit it by construction).
                             *r = _mm512_loadu_ps(src.add(row_start + j * c));
                         }
-                        *h = mat_vec(&BT5, &row);
+                        *h = mat_vec(&BT, &row);
                     }
                     for j in 0..ALPHA {
                         let mut column = [_mm512_setzero_ps(); ALPHA];
                         for (col, h) in column.iter_mut().zip(&half) {
                             *col = h[j];
                         }
-                        for (i, out) in mat_vec(&BT5, &column).into_iter().enumerate() {
+                        for (i, out) in mat_vec(&BT, &column).into_iter().enumerate() {
                             let at = (t * ALPHA * ALPHA + i * ALPHA + j) * c + cb;
                             // SAFETY: t < tiles, cb + 16 ≤ C, as asserted.
                             _mm512_storeu_ps(dst.add(at), out);
@@ -380,7 +470,7 @@ impl WinogradConv {
         }
     }
 
-    /// y = Aᵀ M A for every tile, keeping the outputs inside the image.
+    /// y = Aᵀ M A for every tile of one image, keeping the outputs inside the image.
     ///
     /// # Safety
     /// AVX-512F must be available.
@@ -393,7 +483,7 @@ impl WinogradConv {
             for tx in 0..self.tiles_x {
                 let t = ty * self.tiles_x + tx;
                 for fb in (0..f).step_by(LANES) {
-                    let mut half = [[_mm512_setzero_ps(); TILE]; ALPHA];
+                    let mut half = [[_mm512_setzero_ps(); M]; ALPHA];
                     for (i, half_row) in half.iter_mut().enumerate() {
                         let mut row = [_mm512_setzero_ps(); ALPHA];
                         for (j, r) in row.iter_mut().enumerate() {
@@ -401,16 +491,16 @@ impl WinogradConv {
                             // SAFETY: t < tiles, fb + 16 ≤ F, as asserted.
                             *r = _mm512_loadu_ps(src.add(at));
                         }
-                        *half_row = mat_vec(&AT5, &row);
+                        *half_row = mat_vec(&Self::AT, &row);
                     }
-                    for j in 0..TILE.min(w - TILE * tx) {
+                    for j in 0..M.min(w - M * tx) {
                         let mut column = [_mm512_setzero_ps(); ALPHA];
                         for (col, h) in column.iter_mut().zip(&half) {
                             *col = h[j];
                         }
-                        let out = mat_vec(&AT5, &column);
-                        for (i, &o) in out.iter().enumerate().take(h - TILE * ty) {
-                            let at = ((TILE * ty + i) * w + TILE * tx + j) * f + fb;
+                        let out = mat_vec(&Self::AT, &column);
+                        for (i, &o) in out.iter().enumerate().take(h - M * ty) {
+                            let at = ((M * ty + i) * w + M * tx + j) * f + fb;
                             // SAFETY: the pixel is inside the image, as the loop bounds keep it.
                             _mm512_storeu_ps(dst.add(at), o);
                         }
@@ -420,7 +510,8 @@ impl WinogradConv {
         }
     }
 
-    /// dM (tiles, α², F) = A dy Aᵀ for every 2×2 block of the output gradient (zero outside).
+    /// dM (tiles, α², F) = A dy Aᵀ for every M×M block of one image's output gradient (zero
+    /// outside).
     ///
     /// # Safety
     /// AVX-512F must be available.
@@ -433,21 +524,24 @@ impl WinogradConv {
             for tx in 0..self.tiles_x {
                 let t = ty * self.tiles_x + tx;
                 for fb in (0..f).step_by(LANES) {
-                    let mut half = [[_mm512_setzero_ps(); ALPHA]; TILE];
+                    let mut half = [[_mm512_setzero_ps(); ALPHA]; M];
                     for (i, half_row) in half.iter_mut().enumerate() {
-                        let mut row = [_mm512_setzero_ps(); TILE];
+                        let mut row = [_mm512_setzero_ps(); M];
                         for (j, r) in row.iter_mut().enumerate() {
-                            let (oy, ox) = (TILE * ty + i, TILE * tx + j);
+                            let (oy, ox) = (M * ty + i, M * tx + j);
                             if oy < h && ox < w {
                                 // SAFETY: the pixel is inside the image.
                                 *r = _mm512_loadu_ps(src.add((oy * w + ox) * f + fb));
                             }
                         }
-                        *half_row = mat_vec(&A5, &row);
+                        *half_row = mat_vec(&Self::A, &row);
                     }
-                    for (j, (&top, &bottom)) in half[0].iter().zip(&half[1]).enumerate() {
-                        let column = [top, bottom];
-                        for (i, out) in mat_vec(&A5, &column).into_iter().enumerate() {
+                    for j in 0..ALPHA {
+                        let mut column = [_mm512_setzero_ps(); M];
+                        for (col, h) in column.iter_mut().zip(&half) {
+                            *col = h[j];
+                        }
+                        for (i, out) in mat_vec(&Self::A, &column).into_iter().enumerate() {
                             let at = (t * ALPHA * ALPHA + i * ALPHA + j) * f + fb;
                             // SAFETY: t < tiles, fb + 16 ≤ F, as asserted.
                             _mm512_storeu_ps(dst.add(at), out);
@@ -459,14 +553,14 @@ impl WinogradConv {
     }
 }
 
-/// Winograd F(2×2, 5×5) as a [`ConvAlgorithm`]: a plan for the forward pass and one for the
+/// Winograd convolution as a [`ConvAlgorithm`]: a plan for the forward pass and one for the
 /// input gradient (the output gradient convolved with the flipped kernel, F → C channels), with
 /// their transformed kernels. The weight gradient is summed in the transformed domain and
 /// transformed back once per batch.
 #[derive(Debug)]
-pub struct Winograd5x5 {
-    forward: WinogradConv,
-    input_grad: WinogradConv,
+pub struct Winograd<const M: usize> {
+    forward: WinogradConv<M>,
+    input_grad: WinogradConv<M>,
     /// The transformed kernel, refreshed before every forward pass.
     u: Vec<f32>,
     /// The flipped kernel and its transform, refreshed before backward.
@@ -474,12 +568,12 @@ pub struct Winograd5x5 {
     u_flipped: Vec<f32>,
 }
 
-impl Winograd5x5 {
+impl<const M: usize> Winograd<M> {
     /// The algorithm where both plans apply.
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
         let forward = WinogradConv::new(g, filters)?;
         let input_grad = WinogradConv::new(&ConvGeometry::same(g.h, g.w, filters, g.k, 1), g.c)?;
-        Some(Winograd5x5 {
+        Some(Winograd {
             u: vec![0.0; forward.transformed_len()],
             flipped: vec![0.0; g.patch_len() * filters],
             u_flipped: vec![0.0; input_grad.transformed_len()],
@@ -491,14 +585,20 @@ impl Winograd5x5 {
     /// Floats of one input image, of its padded copy, and of one output image.
     fn image_lens(&self) -> (usize, usize, usize) {
         let g = &self.forward.g;
-        let out_len = g.out_h * g.out_w * self.forward.filters;
-        (g.h * g.w * g.c, self.forward.padded_len(), out_len)
+        (
+            g.h * g.w * g.c,
+            self.forward.padded_len(),
+            self.forward.out_len(),
+        )
     }
 }
 
-impl ConvAlgorithm for Winograd5x5 {
+impl<const M: usize> ConvAlgorithm for Winograd<M> {
     fn name(&self) -> &'static str {
-        "Winograd F(2×2, 5×5)"
+        match M {
+            2 => "Winograd F(2×2, 5×5)",
+            _ => "Winograd F(4×4, 3×3)",
+        }
     }
     fn images_per_slice(&self, n: usize) -> usize {
         one_slice_per_thread(n)
@@ -506,13 +606,13 @@ impl ConvAlgorithm for Winograd5x5 {
     fn saved_len(&self) -> usize {
         self.forward.padded_len()
     }
-    /// A padded output-gradient image, then the transforms' scratch.
+    /// A group's padded output gradients, then the transforms' scratch.
     fn scratch_len(&self, _images: usize) -> usize {
         let transforms = self
             .forward
             .scratch_len()
             .max(self.input_grad.scratch_len());
-        self.input_grad.padded_len() + transforms
+        self.forward.group() * self.input_grad.padded_len() + transforms
     }
     /// The transformed kernel's gradient.
     fn weight_grad_len(&self) -> usize {
@@ -530,10 +630,16 @@ impl ConvAlgorithm for Winograd5x5 {
         y: &mut [f32],
     ) {
         let (in_len, plen, out_len) = self.image_lens();
-        let images = y.chunks_mut(out_len).zip(padded.chunks_mut(plen));
-        for ((y, padded), x) in images.zip(x.chunks(in_len)) {
-            self.forward.pad_input(x, padded);
-            self.forward.forward(padded, &self.u, scratch, y);
+        let group = self.forward.group();
+        let groups = y
+            .chunks_mut(group * out_len)
+            .zip(padded.chunks_mut(group * plen));
+        for ((y, padded), x) in groups.zip(x.chunks(group * in_len)) {
+            let images = y.len() / out_len;
+            for (x, padded) in x.chunks(in_len).zip(padded.chunks_mut(plen)) {
+                self.forward.pad_input(x, padded);
+            }
+            self.forward.forward(images, padded, &self.u, scratch, y);
         }
     }
     fn prepare_input_grad(&mut self, weight: &[f32]) {
@@ -552,15 +658,20 @@ impl ConvAlgorithm for Winograd5x5 {
         mut dx: Option<&mut [f32]>,
     ) {
         let (in_len, plen, out_len) = self.image_lens();
-        let (padded_dy, scratch) = scratch.split_at_mut(self.input_grad.padded_len());
-        for (i, dy) in dy.chunks(out_len).enumerate() {
+        let (group, dy_plen) = (self.forward.group(), self.input_grad.padded_len());
+        let (padded_dy, scratch) = scratch.split_at_mut(group * dy_plen);
+        for (g, dy) in dy.chunks(group * out_len).enumerate() {
+            let images = dy.len() / out_len;
+            let first = g * group;
             self.forward
-                .weight_grad(&padded[i * plen..], dy, scratch, du);
+                .weight_grad(images, &padded[first * plen..], dy, scratch, du);
             if let Some(dx) = dx.as_deref_mut() {
-                self.input_grad.pad_input(dy, padded_dy);
-                let dx = &mut dx[i * in_len..(i + 1) * in_len];
+                for (dy, padded_dy) in dy.chunks(out_len).zip(padded_dy.chunks_mut(dy_plen)) {
+                    self.input_grad.pad_input(dy, padded_dy);
+                }
+                let dx = &mut dx[first * in_len..(first + images) * in_len];
                 self.input_grad
-                    .forward(padded_dy, &self.u_flipped, scratch, dx);
+                    .forward(images, padded_dy, &self.u_flipped, scratch, dx);
             }
         }
     }
@@ -572,73 +683,150 @@ impl ConvAlgorithm for Winograd5x5 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::{assert_close, conv_case, kernel_unavailable};
+    use crate::kernels::reference::{
+        assert_close, conv_case, convolution, filled, kernel_unavailable, ConvCase,
+    };
 
     /// Forward, weight gradient, and input gradient (the flipped kernel through a plan for F → C
-    /// channels, as the layer runs it) against im2col + matrix products.
-    #[test]
-    fn matches_im2col_for_forward_and_gradients() {
-        for (h, w, c, k, f) in [
-            (14, 14, 16, 5, 32),
-            (7, 7, 32, 5, 64),
-            (14, 14, 32, 5, 16),
-            (5, 6, 16, 5, 16),
-            (3, 2, 16, 5, 16),
-        ] {
+    /// channels, as the layer runs it) against im2col + matrix products, for one image and for a
+    /// group of two.
+    fn matches_im2col<const M: usize>(cases: &[(usize, usize, usize, usize)]) {
+        let k = ALPHA + 1 - M;
+        for &(h, w, c, f) in cases {
             let g = ConvGeometry::same(h, w, c, k, 1);
-            let Some(plan) = WinogradConv::new(&g, f) else {
+            let Some(plan) = WinogradConv::<M>::new(&g, f) else {
                 return kernel_unavailable("Winograd convolution");
             };
-            let patch = g.patch_len();
-            let case = conv_case(&g, f);
-            let (x, weight, dy) = (&case.x, &case.weight, &case.dy);
+            let input_grad = WinogradConv::<M>::new(&ConvGeometry::same(h, w, f, k, 1), c).unwrap();
+            // A second image with other values, so that mixing up the images shows.
+            let first = conv_case(&g, f);
+            let (x, dy) = (filled(h * w * c, 0.45), filled(h * w * f, 1.9));
+            let (y, dweight, dx) = convolution(&g, f, (&x, &first.weight, &dy));
+            let weight = first.weight.clone();
+            let second = ConvCase {
+                x,
+                weight,
+                dy,
+                y,
+                dweight,
+                dx,
+            };
+            let images = plan.group().min(2);
+            let cases = &[first, second][..images];
+            let (plen, dy_plen) = (plan.padded_len(), input_grad.padded_len());
 
-            let mut padded = vec![f32::NAN; plan.padded_len()];
-            plan.pad_input(x, &mut padded);
+            let mut padded = vec![f32::NAN; images * plen];
+            let mut padded_dy = vec![f32::NAN; images * dy_plen];
+            let (mut dy, mut want_dw) = (Vec::new(), vec![0.0; g.patch_len() * f]);
+            for (i, case) in cases.iter().enumerate() {
+                plan.pad_input(&case.x, &mut padded[i * plen..]);
+                input_grad.pad_input(&case.dy, &mut padded_dy[i * dy_plen..]);
+                dy.extend_from_slice(&case.dy);
+                want_dw
+                    .iter_mut()
+                    .zip(&case.dweight)
+                    .for_each(|(a, b)| *a += b);
+            }
             let mut u = vec![0.0; plan.transformed_len()];
-            plan.transform_weight(weight, &mut u);
-            let mut scratch = vec![f32::NAN; plan.scratch_len()];
-            let mut y = vec![f32::NAN; h * w * f];
-            plan.forward(&padded, &u, &mut scratch, &mut y);
+            plan.transform_weight(&cases[0].weight, &mut u);
+            let mut scratch = vec![f32::NAN; plan.scratch_len().max(input_grad.scratch_len())];
+            let mut y = vec![f32::NAN; images * h * w * f];
+            plan.forward(images, &padded, &u, &mut scratch, &mut y);
             let mut du = vec![0.0; plan.transformed_len()];
-            plan.weight_grad(&padded, dy, &mut scratch, &mut du);
-            let mut dw = vec![0.0; patch * f];
+            plan.weight_grad(images, &padded, &dy, &mut scratch, &mut du);
+            let mut dw = vec![0.0; g.patch_len() * f];
             plan.untransform_weight_grad(&du, &mut dw);
 
-            let input_grad = WinogradConv::new(&ConvGeometry::same(h, w, f, k, 1), c).unwrap();
-            let mut flipped = vec![0.0; patch * f];
-            flip_kernel(weight, &mut flipped, (k, c, f));
+            let mut flipped = vec![0.0; g.patch_len() * f];
+            flip_kernel(&cases[0].weight, &mut flipped, (k, c, f));
             let mut u_flipped = vec![0.0; input_grad.transformed_len()];
             input_grad.transform_weight(&flipped, &mut u_flipped);
-            let mut padded_dy = vec![f32::NAN; input_grad.padded_len()];
-            input_grad.pad_input(dy, &mut padded_dy);
-            let mut scratch = vec![f32::NAN; input_grad.scratch_len()];
-            let mut dx = vec![f32::NAN; h * w * c];
-            input_grad.forward(&padded_dy, &u_flipped, &mut scratch, &mut dx);
+            let mut dx = vec![f32::NAN; images * h * w * c];
+            input_grad.forward(images, &padded_dy, &u_flipped, &mut scratch, &mut dx);
 
             let what = |part: &str| format!("{part} {h}x{w}x{c} {f}C{k}");
-            assert_close(&y, &case.y, 1e-4, &what("forward"));
-            assert_close(&dw, &case.dweight, 1e-4, &what("weight grad"));
-            assert_close(&dx, &case.dx, 1e-4, &what("input grad"));
+            for (i, case) in cases.iter().enumerate() {
+                let (ys, xs) = (
+                    i * h * w * f..(i + 1) * h * w * f,
+                    i * h * w * c..(i + 1) * h * w * c,
+                );
+                assert_close(&y[ys], &case.y, 1e-4, &what("forward"));
+                assert_close(&dx[xs], &case.dx, 1e-4, &what("input grad"));
+            }
+            assert_close(&dw, &want_dw, 1e-4, &what("weight grad"));
         }
     }
 
     #[test]
+    fn five_by_five_matches_im2col_for_forward_and_gradients() {
+        matches_im2col::<2>(&[
+            (14, 14, 16, 32),
+            (7, 7, 32, 64),
+            (14, 14, 32, 16),
+            (5, 6, 16, 16),
+            (3, 2, 16, 16),
+        ]);
+    }
+
+    #[test]
+    fn three_by_three_matches_im2col_for_forward_and_gradients() {
+        matches_im2col::<4>(&[
+            (28, 28, 16, 16),
+            (14, 14, 16, 32),
+            (7, 7, 64, 64),
+            (5, 6, 16, 16),
+            (3, 2, 32, 16),
+        ]);
+    }
+
+    #[test]
     fn constant_tile_transforms_are_the_interpolation_ones() {
-        let (bt, at, _) = transforms();
+        let (bt, at, _) = transforms(2, 5);
+        let at2 = WinogradConv::<2>::AT;
         assert_eq!(
             (bt.as_slice(), at.as_slice()),
-            (BT5.as_flattened(), AT5.as_flattened())
+            (BT.as_flattened(), at2.as_flattened())
+        );
+        let (bt, at, _) = transforms(4, 3);
+        let at4 = WinogradConv::<4>::AT;
+        assert_eq!(
+            (bt.as_slice(), at.as_slice()),
+            (BT.as_flattened(), at4.as_flattened())
         );
     }
 
     #[test]
-    fn only_stride_one_five_by_five_and_channels_in_sixteens() {
-        let plan = |h, c, k, s, f| WinogradConv::new(&ConvGeometry::same(h, h, c, k, s), f);
-        assert!(plan(8, 16, 5, 1, 16).is_some() || !*HAS_AVX512);
-        assert!(plan(8, 16, 5, 2, 16).is_none());
-        assert!(plan(8, 16, 3, 1, 16).is_none());
-        assert!(plan(8, 1, 5, 1, 16).is_none());
-        assert!(plan(8, 16, 5, 1, 8).is_none());
+    fn only_stride_one_same_kernels_of_the_tile_and_channels_in_sixteens() {
+        let plan5 = |h, c, k, s, f| WinogradConv::<2>::new(&ConvGeometry::same(h, h, c, k, s), f);
+        assert!(plan5(8, 16, 5, 1, 16).is_some() || !*HAS_AVX512);
+        assert!(plan5(8, 16, 5, 2, 16).is_none());
+        assert!(plan5(8, 16, 3, 1, 16).is_none());
+        assert!(plan5(8, 1, 5, 1, 16).is_none());
+        assert!(plan5(8, 16, 5, 1, 8).is_none());
+        let plan3 = |h, c, k, s, f| WinogradConv::<4>::new(&ConvGeometry::same(h, h, c, k, s), f);
+        assert!(plan3(8, 16, 3, 1, 16).is_some() || !*HAS_AVX512);
+        assert!(plan3(8, 16, 3, 2, 16).is_none());
+        assert!(plan3(8, 16, 5, 1, 16).is_none());
+        assert!(plan3(8, 1, 3, 1, 16).is_none());
+    }
+
+    #[test]
+    fn groups_reach_the_tile_target() {
+        let plan = |h, k| {
+            let g = ConvGeometry::same(h, h, 16, k, 1);
+            (
+                WinogradConv::<4>::new(&g, 16).map(|p| p.group()),
+                WinogradConv::<2>::new(&g, 16).map(|p| p.group()),
+            )
+        };
+        if !*HAS_AVX512 {
+            return kernel_unavailable("Winograd convolution");
+        }
+        // 7×7 outputs: 4 tiles of 4×4, so 4 images make 16 tiles.
+        assert_eq!(plan(7, 3).0, Some(4));
+        // 28×28: 49 tiles of 4×4; 7×7: 16 tiles of 2×2.
+        assert_eq!(plan(28, 3).0, Some(1));
+        assert_eq!(plan(7, 5).1, Some(1));
+        assert_eq!(plan(5, 5).1, Some(2));
     }
 }
