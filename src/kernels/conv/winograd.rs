@@ -164,15 +164,14 @@ const BT: [[f32; ALPHA]; ALPHA] = [
 /// Aᵀ of M×M output tiles as a constant (`Aᵀ[j][i]` = point i to the power j, and the point at
 /// infinity in the last row only); a test checks it against [`transforms`].
 const fn output_transform_matrix<const M: usize>() -> [[f32; ALPHA]; M] {
-    let points = [0.0, 1.0, -1.0, 2.0, -2.0];
     let mut at = [[0.0; ALPHA]; M];
     let mut j = 0;
     while j < M {
         let mut i = 0;
         while i < ALPHA - 1 {
-            let (mut power, mut e) = (1.0, 0);
+            let (mut power, mut e) = (1.0f32, 0);
             while e < j {
-                power *= points[i];
+                power *= POINTS[i] as f32;
                 e += 1;
             }
             at[j][i] = power;
