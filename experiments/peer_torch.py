@@ -43,13 +43,17 @@ def build(name):
 
 
 def from_notation(arch):
-    """The network of an mnistlab notation (C, BN, ReLU, MP, D tokens; "same" convolutions) with
-    mnistlab's initialization: Glorot-uniform kernels, zero biases."""
+    """The network of an mnistlab notation (C with "same" or `v` "valid" padding, BN, ReLU, MP,
+    D tokens) with mnistlab's initialization: Glorot-uniform kernels, zero biases."""
     layers, c, side, features = [], 1, 28, None
     for token in arch.split("-"):
-        if m := re.fullmatch(r"(\d+)C(\d+)", token):
-            filters, k = map(int, m.groups())
-            layers.append(same_conv(c, filters, k))
+        if m := re.fullmatch(r"(\d+)C(\d+)(v?)", token):
+            filters, k = int(m.group(1)), int(m.group(2))
+            if m.group(3):
+                layers.append(nn.Conv2d(c, filters, k))
+                side -= k - 1
+            else:
+                layers.append(same_conv(c, filters, k))
             c = filters
         elif token == "BN":
             layers.append(nn.BatchNorm2d(c, eps=1e-3, momentum=0.01) if features is None
