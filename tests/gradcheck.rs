@@ -200,7 +200,8 @@ fn skipped_layers_relu_taken_over_then_flatten() {
 #[test]
 fn relu_gradient_masked_by_the_max_pool_after_it() {
     // The max-pool applies the ReLU's gradient mask and the ReLU's backward is skipped: after
-    // a fused ReLU, after batch norm, and after a ReLU that runs its own forward.
+    // a fused ReLU, after a ReLU that runs its own forward, and beside a batch norm that applies
+    // the mask itself.
     check("4C3-ReLU-MP2-F-D10", Shape::new(6, 6, 1), 3);
     check(
         "4C3-BN-ReLU-MP2-4C3-ReLU-MP2-GAP-D10",
@@ -208,4 +209,12 @@ fn relu_gradient_masked_by_the_max_pool_after_it() {
         3,
     );
     check("4C3-MP2-ReLU-MP2-F-D10", Shape::new(8, 8, 1), 3);
+}
+
+#[test]
+fn relu_gradient_masked_by_the_batch_norm_that_applies_it() {
+    // Batch norm with the ReLU fused applies its gradient mask in its own backward, before a
+    // convolution, a dense layer and global average pooling, on images and on vectors.
+    check("4C3-BN-ReLU-4C3-BN-ReLU-MP2-F-D10", Shape::new(6, 6, 1), 2);
+    check("4C3-BN-ReLU-F-D8-BN-ReLU-D10", Shape::new(4, 4, 1), 4);
 }

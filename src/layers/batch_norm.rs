@@ -7,6 +7,10 @@
 //! Training normalizes with the batch's mean and biased variance and moves the running averages
 //! towards them (`running = momentum·running + (1 − momentum)·batch`, as Keras does); evaluation
 //! uses the running averages. Forward caches the batch mean and 1/σ for backward.
+//!
+//! With the following ReLU fused, the layer also applies that ReLU's gradient mask, recomputed
+//! from x as forward computed it (`x·scale + shift > 0`): the ReLU's backward, a pass over the
+//! activations reading two arrays and writing one, is skipped, at no extra memory traffic here.
 
 use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, Mode, ParamKind, ParamSpec, Shape};
 use crate::kernels::{channel_sums, par_tiles, tile_len, tiled};
@@ -128,18 +132,8 @@ impl Layer for BatchNorm {
                 self.batch_rstd[ch] = 1.0 / (running_var[ch] + epsilon).sqrt();
             }
         }
-        // y = (x − mean)·rstd·γ + β, folded into one multiply-add per value.
-        let scale: Vec<f32> = self
-            .batch_rstd
-            .iter()
-            .zip(gamma)
-            .map(|(r, g)| r * g)
-            .collect();
-        let shift: Vec<f32> = (0..c)
-            .map(|ch| beta[ch] - self.batch_mean[ch] * scale[ch])
-            .collect();
         let tile = tile_len(c);
-        let (scale, shift) = (tiled(&scale, tile), tiled(&shift, tile));
+        let (scale, shift) = self.output_affine(gamma, beta, tile);
         let relu = self.relu;
         par_tiles(&mut a.y[..rows * c], x, x, tile, |y, x, _| {
             let terms = y.iter_mut().zip(x).zip(&scale).zip(&shift);
@@ -156,14 +150,25 @@ impl Layer for BatchNorm {
     fn fuse_relu(&mut self) {
         self.relu = true;
     }
+    fn masks_fused_relu_grad(&self) -> bool {
+        true
+    }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let input = self.config.input;
         let c = input.c;
         let rows = a.n * input.h * input.w;
         let (x, dy) = (&a.x[..rows * c], &a.dy[..rows * c]);
         let (mean, rstd) = (&self.batch_mean, &self.batch_rstd);
-        // One pass: Σdy and Σdy·x̂ per channel, side by side.
+        let (gamma, beta) = a.weights.split_at(c);
         let tile = tile_len(c);
+        // The fused ReLU's gradient: dy where forward's x·scale + shift was positive. Without
+        // one the gate (0, 1) passes every value.
+        let (gate_scale, gate_shift) = match self.relu {
+            true => self.output_affine(gamma, beta, tile),
+            false => (vec![0.0; tile], vec![1.0; tile]),
+        };
+        let gated = |g: f32, v: f32, s: f32, t: f32| if v * s + t > 0.0 { g } else { 0.0 };
+        // One pass: Σdy and Σdy·x̂ per channel, side by side.
         let (mean_tile, rstd_tile) = (tiled(mean, tile), tiled(rstd, tile));
         let sums = channel_sums(rows * c, c, |range, sum_dy, sum_dy_xhat| {
             for (g, v) in dy[range.clone()].chunks(tile).zip(x[range].chunks(tile)) {
@@ -173,8 +178,11 @@ impl Layer for BatchNorm {
                     .zip(g)
                     .zip(v)
                     .zip(&mean_tile)
-                    .zip(&rstd_tile);
-                for (((((sd, sdx), &g), &v), &m), &r) in terms {
+                    .zip(&rstd_tile)
+                    .zip(&gate_scale)
+                    .zip(&gate_shift);
+                for (((((((sd, sdx), &g), &v), &m), &r), &s), &t) in terms {
+                    let g = gated(g, v, s, t);
                     *sd += g;
                     *sdx += g * (v - m) * r;
                 }
@@ -187,7 +195,6 @@ impl Layer for BatchNorm {
         }
         let Some(dx) = a.dx else { return };
         // dx = γ·rstd/N · (N·dy − Σdy − x̂·Σdy·x̂)
-        let gamma = &a.weights[..c];
         let inv_n = 1.0 / rows as f64;
         let k: Vec<f32> = (0..c).map(|ch| gamma[ch] * rstd[ch]).collect();
         let mean_dy: Vec<f32> = (0..c).map(|ch| (sums[ch] * inv_n) as f32).collect();
@@ -207,11 +214,31 @@ impl Layer for BatchNorm {
                 .zip(x)
                 .zip(&k)
                 .zip(&coef_x)
-                .zip(&offset);
-            for (((((dx, &dy), &x), &a), &b), &o) in terms {
-                *dx = a * dy + b * x + o;
+                .zip(&offset)
+                .zip(&gate_scale)
+                .zip(&gate_shift);
+            for (((((((dx, &dy), &x), &a), &b), &o), &s), &t) in terms {
+                *dx = a * gated(dy, x, s, t) + b * x + o;
             }
         });
+    }
+}
+
+impl BatchNorm {
+    /// Forward's output map `y = x·scale + shift` per channel, with `scale = γ·rstd` and `shift =
+    /// β − mean·scale` ((x − mean)·rstd·γ + β folded into one multiply-add), each repeated to a
+    /// `tile`. Backward recomputes it bit for bit to find where the fused ReLU passed.
+    fn output_affine(&self, gamma: &[f32], beta: &[f32], tile: usize) -> (Vec<f32>, Vec<f32>) {
+        let scale: Vec<f32> = self
+            .batch_rstd
+            .iter()
+            .zip(gamma)
+            .map(|(r, g)| r * g)
+            .collect();
+        let shift: Vec<f32> = (0..scale.len())
+            .map(|ch| beta[ch] - self.batch_mean[ch] * scale[ch])
+            .collect();
+        (tiled(&scale, tile), tiled(&shift, tile))
     }
 }
 

@@ -211,6 +211,11 @@ pub trait Layer: Send + Sync {
     fn fuse_relu(&mut self) {
         unreachable!("{} cannot take over a ReLU", self.type_name());
     }
+    /// Whether the layer, once it applies the following ReLU ([`Self::fuse_relu`]), also applies
+    /// that ReLU's gradient mask in its own backward (the ReLU's backward is then skipped).
+    fn masks_fused_relu_grad(&self) -> bool {
+        false
+    }
     /// Whether the layer, whose input is a ReLU's output, can apply that ReLU's gradient mask in
     /// its own backward (the ReLU's backward is then skipped).
     fn can_mask_relu_grad(&self) -> bool {
@@ -282,7 +287,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod fused_relu_tests {
-    use super::testing::forward;
+    use super::testing::{backward, forward};
     use super::*;
 
     /// A layer that takes over the next ReLU must output exactly `max(its output, 0)`.
@@ -302,6 +307,30 @@ mod fused_relu_tests {
         let got = forward(fused.as_mut(), &x, n, &weights, &mut state, Mode::Train);
         assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
         assert_eq!(got, want, "{}", plain.type_name());
+    }
+
+    #[test]
+    fn batch_norm_applies_the_gradient_mask_of_its_fused_relu_exactly() {
+        let config = BatchNormConfig::keras(Shape::new(4, 4, 3));
+        let (mut plain, mut fused) = (config.init(), config.init());
+        fused.fuse_relu();
+        let n = 2;
+        let weights: Vec<f32> = (0..6).map(|i| (i as f32 * 0.61).sin()).collect();
+        let x: Vec<f32> = (0..n * 48).map(|i| (i as f32 * 0.37).cos()).collect();
+        let dy: Vec<f32> = (0..n * 48).map(|i| (i as f32 * 0.23).sin()).collect();
+        let mut state = vec![0.0; 6];
+        let y = forward(&mut plain, &x, n, &weights, &mut state, Mode::Train);
+        let relu_y = forward(&mut fused, &x, n, &weights, &mut state, Mode::Train);
+        // What the ReLU's own backward would pass on.
+        let masked: Vec<f32> = dy
+            .iter()
+            .zip(&y)
+            .map(|(&g, &v)| if v > 0.0 { g } else { 0.0 })
+            .collect();
+        assert!(masked.contains(&0.0) && masked.iter().any(|&g| g != 0.0));
+        let want = backward(&mut plain, &x, &y, &masked, n, &weights);
+        let got = backward(&mut fused, &x, &relu_y, &dy, n, &weights);
+        assert_eq!(got, want);
     }
 
     #[test]

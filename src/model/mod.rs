@@ -163,15 +163,19 @@ pub const MAX_ACTIVATIONS_PER_IMAGE: usize = 16_000_000;
 struct ExecutionPlan {
     /// Per layer: its forward is skipped (a reshape, or a ReLU the layer before applies).
     skipped: Vec<bool>,
-    /// Per layer: a ReLU whose gradient mask the layer after applies; its backward is skipped.
+    /// Per layer: a ReLU whose gradient mask the layer before (which fused it) or the layer after
+    /// applies; its backward is skipped.
     relu_grad_taken: Vec<bool>,
+    /// Per layer: a ReLU whose gradient mask the layer after applies.
+    relu_grad_to_next: Vec<bool>,
     /// Per layer: the activation buffer its output goes to (see [`Sequential::dest`]).
     dest: Vec<usize>,
 }
 
 /// The plan for `layers`: reshapes skipped, each ReLU taken over by the layer before it where
-/// that layer can apply it in its output loop, and its gradient mask by the layer after it where
-/// that one can. Asks only; [`apply_plan`] tells the layers.
+/// that layer can apply it in its output loop, and its gradient mask by that same layer where it
+/// applies the mask of a ReLU it fused, else by the layer after it where that one can. Asks
+/// only; [`apply_plan`] tells the layers.
 fn plan_execution(layers: &[Box<dyn Layer>]) -> ExecutionPlan {
     let is_relu = |i: usize| layers[i].kind() == LayerKind::Relu;
     let mut skipped = vec![false; layers.len()];
@@ -179,9 +183,12 @@ fn plan_execution(layers: &[Box<dyn Layer>]) -> ExecutionPlan {
         skipped[i] = layers[i].is_reshape()
             || (is_relu(i) && !skipped[i - 1] && layers[i - 1].can_fuse_relu());
     }
+    let mut relu_grad_to_next = vec![false; layers.len()];
     let mut relu_grad_taken = vec![false; layers.len()];
-    for i in 0..layers.len().saturating_sub(1) {
-        relu_grad_taken[i] = is_relu(i) && layers[i + 1].can_mask_relu_grad();
+    for i in 1..layers.len().saturating_sub(1) {
+        let by_fusing_layer = skipped[i] && layers[i - 1].masks_fused_relu_grad();
+        relu_grad_to_next[i] = is_relu(i) && !by_fusing_layer && layers[i + 1].can_mask_relu_grad();
+        relu_grad_taken[i] = is_relu(i) && (by_fusing_layer || relu_grad_to_next[i]);
     }
     let mut dest: Vec<usize> = (1..=layers.len()).collect();
     for i in (0..layers.len().saturating_sub(1)).rev() {
@@ -192,6 +199,7 @@ fn plan_execution(layers: &[Box<dyn Layer>]) -> ExecutionPlan {
     ExecutionPlan {
         skipped,
         relu_grad_taken,
+        relu_grad_to_next,
         dest,
     }
 }
@@ -204,7 +212,7 @@ fn apply_plan(layers: &mut [Box<dyn Layer>], plan: &ExecutionPlan) {
         }
     }
     for i in 0..layers.len().saturating_sub(1) {
-        if plan.relu_grad_taken[i] {
+        if plan.relu_grad_to_next[i] {
             layers[i + 1].mask_relu_grad();
         }
     }
@@ -335,6 +343,7 @@ impl Sequential {
                     skipped,
                     relu_grad_taken,
                     dest,
+                    ..
                 },
             specs,
         } = config.build()?;
@@ -553,6 +562,24 @@ mod tests {
             );
         }
         assert_eq!(model.relu_grad_taken.iter().filter(|&&t| t).count(), 3);
+    }
+
+    #[test]
+    fn batch_norm_takes_the_gradient_of_the_relu_it_applies() {
+        let model = Sequential::new(ModelConfig::new("cnn-bn", "mnist", Normalization::None), 0);
+        let model = model.unwrap();
+        let tokens: Vec<_> = model.layers.iter().map(|l| l.token()).collect();
+        let relus: Vec<usize> = (0..tokens.len())
+            .filter(|&i| tokens[i].as_deref() == Some("ReLU"))
+            .collect();
+        assert_eq!(relus.len(), 6);
+        for &i in &relus {
+            assert_eq!(tokens[i - 1].as_deref(), Some("BN"));
+            assert!(model.skipped[i] && model.relu_grad_taken[i], "layer {i}");
+        }
+        // None is left to the max-pools after two of them.
+        let plan = plan_execution(&model.layers);
+        assert!(plan.relu_grad_to_next.iter().all(|&t| !t));
     }
 
     #[test]
