@@ -263,16 +263,31 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
             anyhow::bail!("{first} (see --help)");
         }
     };
-    if let Some(threads) = cli.threads {
-        if threads == 0 {
-            anyhow::bail!("--threads: must be at least 1");
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("--threads")?;
+    if cli.threads == Some(0) {
+        anyhow::bail!("--threads: must be at least 1");
     }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.threads.unwrap_or(0)) // 0: one per core
+        .stack_size(COMMAND_STACK_BYTES)
+        .build_global()
+        .context("--threads")?;
+    // The command runs on a worker of the pool, so the parallel loops it starts are shared with
+    // the other workers directly; from this thread each loop would wake a worker and put this
+    // thread to sleep until the loop ends, hand-offs that cost more than a linear model's whole
+    // inference batch. `serve` stays here: its request threads use the pool, and a worker held
+    // by its accept loop would be one worker less for them.
     let result = match cli.command {
+        command @ Command::Serve(_) => run_command(command),
+        command => rayon::scope(|_| run_command(command)),
+    };
+    result.map_err(with_flag_named)
+}
+
+/// Stack of each pool thread, one of which runs the whole command: the main thread's usual size.
+const COMMAND_STACK_BYTES: usize = 8 << 20;
+
+fn run_command(command: Command) -> Result<()> {
+    match command {
         Command::Train(args) => train::run(*args),
         Command::Evaluate(args) => run_evaluate(args),
         Command::Summary(args) => run_summary(args),
@@ -285,8 +300,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Export(args) => export::run(args),
         Command::Sweep(args) => sweep::run(args),
-    };
-    result.map_err(with_flag_named)
+    }
 }
 
 fn run_evaluate(args: EvaluateArgs) -> Result<()> {
