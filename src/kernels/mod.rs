@@ -14,7 +14,7 @@ mod reference;
 #[cfg(target_arch = "x86_64")]
 mod sgemm_avx512;
 
-pub use conv::{conv_algorithm, flip_kernel, ConvAlgorithm, Im2colGemm};
+pub use conv::{conv_algorithm, flip_kernel, ConvAlgorithm, Im2colGemm, OutputBias};
 #[cfg(target_arch = "x86_64")]
 pub use conv::{ImplicitConv, ImplicitGemm, Winograd, WinogradConv};
 pub(crate) use elementwise::{

@@ -10,7 +10,7 @@
 
 use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape};
 use crate::kernels::{
-    add_bias_rows, conv_algorithm, sum_rows_into, ConvAlgorithm, ConvGeometry, Padding,
+    conv_algorithm, sum_rows_into, ConvAlgorithm, ConvGeometry, OutputBias, Padding,
 };
 use rayon::prelude::*;
 
@@ -171,8 +171,7 @@ impl Layer for Conv2d {
             .zip(self.saved.par_chunks_mut(saved_len))
             .zip(self.scratch.par_chunks_mut(scratch_len))
             .for_each(|(((y, x), saved), scratch)| {
-                algorithm.forward(x, weight, saved, scratch, y);
-                add_bias_rows(y, bias, relu);
+                algorithm.forward(x, weight, OutputBias { bias, relu }, saved, scratch, y);
             });
     }
     fn can_fuse_relu(&self) -> bool {

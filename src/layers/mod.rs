@@ -345,6 +345,11 @@ mod fused_relu_tests {
         };
         check(move || Box::new(conv(16).init()), 6 * 5 * 16, 2); // implicit GEMM (AVX-512)
         check(move || Box::new(conv(3).init()), 6 * 5 * 16, 2); // im2col
+        let conv5 = Conv2dConfig {
+            kernel: 5,
+            ..conv(16)
+        };
+        check(move || Box::new(conv5.init()), 6 * 5 * 16, 2); // Winograd F(2×2, 5×5) (AVX-512)
         let bn = BatchNormConfig::keras(Shape::new(4, 4, 3));
         check(move || Box::new(bn.init()), 4 * 4 * 3, 2);
     }

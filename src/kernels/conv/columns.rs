@@ -3,7 +3,7 @@
 //! every image's columns from forward: a strided 5×5 layer's columns are 25× its input, and
 //! unfolding a chunk that stays in cache costs about what reading kept columns back would.
 
-use super::{one_slice_per_thread, ConvAlgorithm};
+use super::{one_slice_per_thread, ConvAlgorithm, OutputBias};
 use crate::kernels::{col2im, im2col, matmul, transpose, ConvGeometry, Output, Threads, Transpose};
 
 /// Target size of one chunk's column matrix, in floats (about 1 MiB, half of a Zen 4 core's L2).
@@ -65,6 +65,7 @@ impl ConvAlgorithm for Im2colGemm {
         &self,
         x: &[f32],
         weight: &[f32],
+        out: OutputBias<'_>,
         _saved: &mut [f32],
         columns: &mut [f32],
         y: &mut [f32],
@@ -74,8 +75,9 @@ impl ConvAlgorithm for Im2colGemm {
         for (first, images) in self.chunks(x.len() / in_len) {
             let x = &x[first * in_len..(first + images) * in_len];
             im2col(x, columns, images, g);
+            let y = &mut y[first * rows * self.filters..(first + images) * rows * self.filters];
             matmul(
-                &mut y[first * rows * self.filters..(first + images) * rows * self.filters],
+                y,
                 columns,
                 weight,
                 (images * rows, g.patch_len(), self.filters),
@@ -83,6 +85,7 @@ impl ConvAlgorithm for Im2colGemm {
                 Output::Overwrite,
                 Threads::Caller,
             );
+            out.apply(y);
         }
     }
     fn prepare_input_grad(&mut self, weight: &[f32]) {
@@ -167,7 +170,11 @@ mod tests {
         let mut alg = alg;
         let mut columns = vec![f32::NAN; alg.scratch_len(n)];
         let (mut y, mut dx) = (vec![f32::NAN; n * out_len], vec![f32::NAN; n * in_len]);
-        alg.forward(&x, &weight, &mut [], &mut columns, &mut y);
+        let out = OutputBias {
+            bias: &vec![0.0; f],
+            relu: false,
+        };
+        alg.forward(&x, &weight, out, &mut [], &mut columns, &mut y);
         alg.prepare_input_grad(&weight);
         let mut dweight = vec![1.0; g.patch_len() * f];
         alg.backward(&x, &mut [], &dy, &mut columns, &mut dweight, Some(&mut dx));

@@ -7,7 +7,7 @@
 //! x: (H, W, C), padded: (H + K − 1, W + K − 1, C), weight: (K, K, C, F), y: (out_h, out_w, F).
 
 use super::columns::input_grad_by_columns;
-use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm};
+use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm, OutputBias};
 use crate::kernels::gemm::HAS_AVX512;
 use crate::kernels::im2col::ConvGeometry;
 use crate::kernels::sgemm_avx512::{sgemm, Tables};
@@ -307,6 +307,7 @@ impl ConvAlgorithm for ImplicitGemm {
         &self,
         x: &[f32],
         weight: &[f32],
+        out: OutputBias<'_>,
         padded: &mut [f32],
         _scratch: &mut [f32],
         y: &mut [f32],
@@ -316,6 +317,7 @@ impl ConvAlgorithm for ImplicitGemm {
         for ((y, padded), x) in images.zip(x.chunks(in_len)) {
             self.plan.pad_input(x, padded);
             self.plan.forward(padded, weight, y);
+            out.apply(y);
         }
     }
     fn prepare_input_grad(&mut self, weight: &[f32]) {

@@ -1,6 +1,6 @@
-//! Convolution algorithms. Each computes a "same" convolution (x: (n, H, W, C), weight:
-//! (K, K, C, F) as Keras stores it, y: (n, out_h, out_w, F), no bias) over one slice of a batch,
-//! and its gradients, through the [`ConvAlgorithm`] trait:
+//! Convolution algorithms. Each computes a convolution (x: (n, H, W, C), weight: (K, K, C, F) as
+//! Keras stores it, y: (n, out_h, out_w, F), plus the bias) over one slice of a batch, and its
+//! gradients, through the [`ConvAlgorithm`] trait:
 //!
 //! - [`Im2colGemm`]: im2col + matrix product, every geometry, the portable algorithm;
 //! - `ImplicitGemm` (AVX-512): stride 1, F in sixteens; no column matrix, the input padded once
@@ -10,8 +10,9 @@
 //!
 //! [`conv_algorithm`] picks the fastest one that applies, once per layer. The layer cuts the
 //! batch into slices, gives each slice its share of three buffers the algorithm sizes (what
-//! forward keeps for backward, scratch, a weight-gradient part), adds the bias and sums the
-//! parts.
+//! forward keeps for backward, scratch, a weight-gradient part) and sums the parts. Forward adds
+//! the bias (and applies a fused ReLU) to each cache-sized piece of output as soon as it is
+//! written, rather than in a second pass over the slice.
 
 mod columns;
 #[cfg(target_arch = "x86_64")]
@@ -25,8 +26,25 @@ pub use implicit::{ImplicitConv, ImplicitGemm};
 #[cfg(target_arch = "x86_64")]
 pub use winograd::{Winograd, WinogradConv};
 
-use super::ConvGeometry;
+use super::{add_bias_rows, ConvGeometry};
 use std::fmt::Debug;
+
+/// What forward applies to every output row (F values) right after computing it: `+ bias`, then
+/// `max(·, 0)` where the layer took over the following ReLU.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputBias<'a> {
+    /// One value per filter.
+    pub bias: &'a [f32],
+    /// Clamp at zero after adding it.
+    pub relu: bool,
+}
+
+impl OutputBias<'_> {
+    /// Applies it to `y`, whole rows of F values.
+    pub fn apply(&self, y: &mut [f32]) {
+        add_bias_rows(y, self.bias, self.relu);
+    }
+}
 
 /// One way to compute a convolution over a slice of images and its gradients.
 ///
@@ -48,11 +66,12 @@ pub trait ConvAlgorithm: Debug + Send + Sync {
     fn weight_grad_len(&self) -> usize;
     /// Readies what forward needs from the kernel; called before every forward pass.
     fn prepare_forward(&mut self, _weight: &[f32]) {}
-    /// `y` = the convolution of the slice `x` with `weight`; fills `saved`.
+    /// `y` = the convolution of the slice `x` with `weight`, with `out` applied; fills `saved`.
     fn forward(
         &self,
         x: &[f32],
         weight: &[f32],
+        out: OutputBias<'_>,
         saved: &mut [f32],
         scratch: &mut [f32],
         y: &mut [f32],
@@ -172,7 +191,7 @@ mod tests {
     }
 
     /// Every algorithm this CPU picks, through the trait as the layer drives it (two slices,
-    /// parts summed), against im2col on each image.
+    /// parts summed, a bias added), against im2col on each image.
     #[test]
     fn each_chosen_algorithm_matches_the_reference_through_the_trait() {
         for (h, w, c, k, s, f) in [
@@ -190,6 +209,11 @@ mod tests {
                 filled(g.patch_len() * f, 0.9),
                 filled(n * out_len, 1.7),
             );
+            let bias = filled(f, 2.3);
+            let out = OutputBias {
+                bias: &bias,
+                relu: false,
+            };
             let per = alg.images_per_slice(n).min(2);
             let mut saved = vec![f32::NAN; n * alg.saved_len()];
             let mut scratch = vec![f32::NAN; alg.scratch_len(per)];
@@ -208,7 +232,7 @@ mod tests {
                     &x[images.start * in_len..images.end * in_len],
                     &mut y[images.start * out_len..images.end * out_len],
                 );
-                alg.forward(xs, &weight, saved, &mut scratch, ys);
+                alg.forward(xs, &weight, out, saved, &mut scratch, ys);
                 let dys = &dy[images.start * out_len..images.end * out_len];
                 let dxs = &mut dx[images.start * in_len..images.end * in_len];
                 alg.backward(xs, saved, dys, &mut scratch, part, Some(dxs));
@@ -220,8 +244,9 @@ mod tests {
             let mut want_dweight = vec![0.0; g.patch_len() * f];
             for i in 0..n.min(2 * per) {
                 let one = |v: &[f32], len: usize| v[i * len..(i + 1) * len].to_vec();
-                let (want_y, want_dw, want_dx) =
+                let (mut want_y, want_dw, want_dx) =
                     convolution(&g, f, (&one(&x, in_len), &weight, &one(&dy, out_len)));
+                out.apply(&mut want_y);
                 let what = |part: &str| format!("{} {part} {g:?}", alg.name());
                 let (ys, dxs) = (i * out_len..(i + 1) * out_len, i * in_len..(i + 1) * in_len);
                 assert_close(&y[ys], &want_y, 1e-4, &what("forward"));

@@ -19,7 +19,7 @@
 //! padded input: (hp, wp, C) with hp = M·tiles_y + r − 1; V: (tiles, α², C); M and dM:
 //! (tiles, α², F); U and dU: (α², C, F); y: (H, W, F). A group's images follow each other.
 
-use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm};
+use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm, OutputBias};
 use crate::kernels::gemm::HAS_AVX512;
 use crate::kernels::im2col::ConvGeometry;
 use crate::kernels::sgemm_avx512::{sgemm, Tables};
@@ -624,6 +624,7 @@ impl<const M: usize> ConvAlgorithm for Winograd<M> {
         &self,
         x: &[f32],
         _weight: &[f32],
+        out: OutputBias<'_>,
         padded: &mut [f32],
         scratch: &mut [f32],
         y: &mut [f32],
@@ -639,6 +640,7 @@ impl<const M: usize> ConvAlgorithm for Winograd<M> {
                 self.forward.pad_input(x, padded);
             }
             self.forward.forward(images, padded, &self.u, scratch, y);
+            out.apply(y);
         }
     }
     fn prepare_input_grad(&mut self, weight: &[f32]) {
