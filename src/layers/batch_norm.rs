@@ -162,7 +162,8 @@ impl Layer for BatchNorm {
         let (gamma, beta) = a.weights.split_at(c);
         let tile = tile_len(c);
         // The fused ReLU's gradient: dy where forward's x·scale + shift was positive. Without
-        // one the gate (0, 1) passes every value.
+        // one the gate (0, 1) passes every finite x's dy (a non-finite x has already wrecked
+        // the batch's statistics).
         let (gate_scale, gate_shift) = match self.relu {
             true => self.output_affine(gamma, beta, tile),
             false => (vec![0.0; tile], vec![1.0; tile]),
