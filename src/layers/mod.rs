@@ -349,7 +349,7 @@ mod fused_relu_tests {
             kernel: 5,
             ..conv(16)
         };
-        check(move || Box::new(conv5.init()), 6 * 5 * 16, 2); // Winograd F(2×2, 5×5) (AVX-512)
+        check(move || Box::new(conv5.init()), 6 * 5 * 16, 2); // Winograd F(4×4, 5×5) (AVX-512)
         let bn = BatchNormConfig::keras(Shape::new(4, 4, 3));
         check(move || Box::new(bn.init()), 4 * 4 * 3, 2);
     }

@@ -5,7 +5,7 @@
 //! - [`Im2colGemm`]: im2col + matrix product, every geometry, the portable algorithm;
 //! - `ImplicitGemm` (AVX-512): stride 1, F in sixteens; no column matrix, the input padded once
 //!   and read through offset tables (the first layer, with one input channel, included);
-//! - `Winograd` (AVX-512): F(2×2, 5×5) for 5×5 kernels and F(4×4, 3×3) for 3×3 kernels,
+//! - `Winograd` (AVX-512): F(4×4, 5×5) for 5×5 kernels and F(4×4, 3×3) for 3×3 kernels,
 //!   stride 1, "same", C and F in sixteens.
 //!
 //! [`conv_algorithm`] picks the fastest one that applies, once per layer. The layer cuts the
@@ -108,11 +108,11 @@ const MIN_IMPLICIT_PIXELS: usize = 100;
 pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm> {
     #[cfg(target_arch = "x86_64")]
     {
-        if let Some(winograd) = Winograd::<2>::new(g, filters) {
+        if let Some(winograd) = Winograd::<8, 4>::new(g, filters) {
             return Box::new(winograd);
         }
         if winograd_3x3_pays(g) {
-            if let Some(winograd) = Winograd::<4>::new(g, filters) {
+            if let Some(winograd) = Winograd::<6, 4>::new(g, filters) {
                 return Box::new(winograd);
             }
         }
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(pick((7, 64, 3, 1), 64), "Winograd F(4×4, 3×3)");
         assert_eq!(pick((14, 32, 3, 1), 32), "implicit GEMM");
         assert_eq!(pick((28, 1, 5, 1), 32), "implicit GEMM");
-        assert_eq!(pick((14, 32, 5, 1), 64), "Winograd F(2×2, 5×5)");
+        assert_eq!(pick((14, 32, 5, 1), 64), "Winograd F(4×4, 5×5)");
         // The speedrun's second convolution: 8×8 outputs per image.
         let valid = ConvGeometry::new((12, 12, 16), 5, 1, crate::kernels::Padding::Valid).unwrap();
         assert_eq!(conv_algorithm(&valid, 32).name(), "im2col + GEMM");
@@ -203,6 +203,12 @@ mod tests {
         ] {
             let g = ConvGeometry::same(h, w, c, k, s);
             let mut alg = conv_algorithm(&g, f);
+            // The 8×8 tiles' transforms (points ±½) round more than the others: up to 1.0e-4
+            // of the largest value on the 14×14 case (6×6 tiles and direct kernels: < 2e-5).
+            let tolerance = match alg.name() {
+                "Winograd F(4×4, 5×5)" => 2e-4,
+                _ => 1e-4,
+            };
             let (n, in_len, out_len) = (3, h * w * c, g.out_h * g.out_w * f);
             let (x, weight, dy) = (
                 filled(n * in_len, 0.2),
@@ -249,15 +255,15 @@ mod tests {
                 out.apply(&mut want_y);
                 let what = |part: &str| format!("{} {part} {g:?}", alg.name());
                 let (ys, dxs) = (i * out_len..(i + 1) * out_len, i * in_len..(i + 1) * in_len);
-                assert_close(&y[ys], &want_y, 1e-4, &what("forward"));
-                assert_close(&dx[dxs], &want_dx, 1e-4, &what("input grad"));
+                assert_close(&y[ys], &want_y, tolerance, &what("forward"));
+                assert_close(&dx[dxs], &want_dx, tolerance, &what("input grad"));
                 want_dweight
                     .iter_mut()
                     .zip(want_dw)
                     .for_each(|(a, b)| *a += b);
             }
             let what = format!("{} weight grad {g:?}", alg.name());
-            assert_close(&dweight, &want_dweight, 1e-4, &what);
+            assert_close(&dweight, &want_dweight, tolerance, &what);
         }
     }
 

@@ -1,16 +1,17 @@
-//! Winograd convolution for stride-1 "same" convolutions with channel counts in sixteens, on
-//! 6×6 input tiles (α = 6): F(2×2, 5×5) for 5×5 kernels (36 multiplies per channel pair and 2×2
-//! outputs instead of 100, 2.8× fewer) and F(4×4, 3×3) for 3×3 kernels (36 instead of 144, 4×
-//! fewer). (F(2×2, 3×3) saves only 2.25× and measured slower than the direct kernel at the
-//! tutorial's channel counts.) Per group of images: the tiles are transformed (`V = Bᵀ d B`),
-//! multiplied per tile position ξ by the transformed kernel (`M[ξ] = V[ξ] · U[ξ]`, one matrix
-//! product per ξ over the group's tiles) and transformed back (`y = Aᵀ M A`). The weight gradient
-//! is the transpose of the same linear map: `dU[ξ] += V[ξ]ᵀ · (A dy Aᵀ)[ξ]`, `dW = Gᵀ dU G`; the
-//! input gradient is this convolution of the output gradient with the flipped kernel.
+//! Winograd convolution for stride-1 "same" convolutions with channel counts in sixteens:
+//! F(4×4, 5×5) on 8×8 input tiles for 5×5 kernels (64 multiplies per channel pair and 4×4
+//! outputs instead of 400, 6.25× fewer) and F(4×4, 3×3) on 6×6 tiles for 3×3 kernels (36
+//! instead of 144, 4× fewer). (F(2×2, 3×3) saves only 2.25× and measured slower than the direct
+//! kernel at the tutorial's channel counts.) Per group of images: the tiles are transformed
+//! (`V = Bᵀ d B`), multiplied per tile position ξ by the transformed kernel (`M[ξ] = V[ξ] · U[ξ]`,
+//! one matrix product per ξ over the group's tiles) and transformed back (`y = Aᵀ M A`). The
+//! weight gradient is the transpose of the same linear map: `dU[ξ] += V[ξ]ᵀ · (A dy Aᵀ)[ξ]`,
+//! `dW = Gᵀ dU G`; the input gradient is this convolution of the output gradient with the
+//! flipped kernel.
 //!
-//! The transform matrices come from the interpolation points 0, 1, −1, 2, −2 and ∞
-//! (Toom-Cook): `Bᵀ` depends only on them, so both tile sizes share it; the Lagrange denominators
-//! are folded into `G`, so the data transforms have small integer entries.
+//! The transform matrices come from the interpolation points 0, 1, −1, 2, −2 (α = 6), then
+//! ½ and −½ (α = 8), and ∞ (Toom-Cook): `Bᵀ` depends only on the points; the Lagrange
+//! denominators are folded into `G`, so the data transforms have small entries.
 //!
 //! Images are taken in groups of at least [`GROUP_TILES`] tiles: a 7×7 image has only 4 tiles
 //! of 4×4, and a product per image would have an inner dimension of 4 in the weight gradient.
@@ -25,21 +26,19 @@ use crate::kernels::im2col::ConvGeometry;
 use crate::kernels::sgemm_avx512::{sgemm, Tables};
 use std::arch::x86_64::*;
 
-/// Input tile side.
-const ALPHA: usize = 6;
 /// Channels transformed together (one AVX-512 vector).
 const LANES: usize = 16;
 /// Tiles a group of images reaches at least. Measured on the BN+GAP CNN: groups of 4 images
 /// (16 tiles) made its 7×7 64-channel layers 15–20% faster than one image at a time; 64 tiles
 /// made them and the 5×5 layers slower (a group's transforms then spill out of L2).
 const GROUP_TILES: usize = 16;
-/// The interpolation points besides ∞.
-const POINTS: [f64; ALPHA - 1] = [0.0, 1.0, -1.0, 2.0, -2.0];
+/// The interpolation points besides ∞: the first α − 1 of them for tiles of side α.
+const POINTS: [f64; 7] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5];
 
-/// Plan of one Winograd convolution with `M`×`M` output tiles (kernel side α + 1 − M); built
-/// only where it applies.
+/// Plan of one Winograd convolution with `ALPHA`×`ALPHA` input tiles (α) and `M`×`M` output tiles
+/// (kernel side α + 1 − M); built only where it applies.
 #[derive(Clone, Debug)]
-pub struct WinogradConv<const M: usize> {
+pub struct WinogradConv<const ALPHA: usize, const M: usize> {
     g: ConvGeometry,
     filters: usize,
     tiles_y: usize,
@@ -56,55 +55,22 @@ pub struct WinogradConv<const M: usize> {
     channel_offsets: Vec<usize>,
 }
 
-/// Coefficients (constant term first) of Π (x − p) over `points`.
-fn poly_from_roots(points: &[f64]) -> Vec<f64> {
-    let mut c = vec![1.0];
-    for &p in points {
-        let mut next = vec![0.0; c.len() + 1];
-        for (i, &v) in c.iter().enumerate() {
-            next[i + 1] += v;
-            next[i] -= p * v;
-        }
-        c = next;
-    }
-    c
-}
-
-/// (Bᵀ, Aᵀ, G) of F(m, r) with m + r − 1 = α, row-major: interpolation points 0, 1, −1, 2, −2
-/// and ∞.
-fn transforms(m: usize, r: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!(m + r - 1, ALPHA, "tiles of α = {ALPHA}");
-    let alpha = ALPHA;
-    let mut bt = vec![0.0; alpha * alpha];
-    let mut at = vec![0.0; m * alpha];
+/// G (α × r) of F(m, r) with m + r − 1 = α, row-major: row i is point i's powers over its
+/// Lagrange denominator (row α − 1, the point at infinity, picks the last kernel tap).
+fn kernel_transform(alpha: usize, r: usize) -> Vec<f32> {
+    let points = &POINTS[..alpha - 1];
     let mut gm = vec![0.0; alpha * r];
-    for (i, &p) in POINTS.iter().enumerate() {
-        let others: Vec<f64> = POINTS
-            .iter()
-            .enumerate()
+    for (i, &p) in points.iter().enumerate() {
+        let denominator: f64 = (points.iter().enumerate())
             .filter(|&(j, _)| j != i)
-            .map(|(_, &q)| q)
-            .collect();
-        // Row i of Bᵀ: the (unnormalized) Lagrange basis polynomial of point i.
-        for (n, v) in poly_from_roots(&others).into_iter().enumerate() {
-            bt[i * alpha + n] = v as f32;
-        }
-        let denominator: f64 = others.iter().map(|q| p - q).product();
+            .map(|(_, &q)| p - q)
+            .product();
         for k in 0..r {
             gm[i * r + k] = (p.powi(k as i32) / denominator) as f32;
         }
-        for j in 0..m {
-            at[j * alpha + i] = p.powi(j as i32) as f32;
-        }
     }
-    // The point at infinity: leading coefficients.
-    let last = alpha - 1;
-    for (n, v) in poly_from_roots(&POINTS).into_iter().enumerate() {
-        bt[last * alpha + n] = v as f32;
-    }
-    gm[last * r + r - 1] = 1.0;
-    at[(m - 1) * alpha + last] = 1.0;
-    (bt, at, gm)
+    gm[(alpha - 1) * r + r - 1] = 1.0;
+    gm
 }
 
 /// `m · x` for a small constant matrix on vectors. Inlined into AVX-512 code with a constant
@@ -150,20 +116,44 @@ const fn transposed<const ROWS: usize, const COLS: usize>(
     t
 }
 
-/// Bᵀ as a constant, so the tile transforms compile to straight-line code; a test checks it
-/// against [`transforms`].
-const BT: [[f32; ALPHA]; ALPHA] = [
-    [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
-    [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
-    [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
-    [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
-    [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
-    [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
-];
+/// Bᵀ of tiles of side `ALPHA` as a constant, so the tile transforms compile to straight-line code:
+/// row i < α − 1 holds the coefficients (constant term first) of Π (x − p) over the points p but
+/// point i (its unnormalized Lagrange basis polynomial), the last row those of Π (x − p) over all
+/// of them (the point at infinity).
+const fn input_transform_matrix<const ALPHA: usize>() -> [[f32; ALPHA]; ALPHA] {
+    let mut bt = [[0.0; ALPHA]; ALPHA];
+    let mut i = 0;
+    while i < ALPHA {
+        let mut coefs = [0.0f64; 8];
+        coefs[0] = 1.0;
+        let mut degree = 0;
+        let mut j = 0;
+        while j < ALPHA - 1 {
+            if j != i {
+                // Multiply by (x − p_j).
+                degree += 1;
+                let mut n = degree;
+                while n > 0 {
+                    coefs[n] = coefs[n - 1] - POINTS[j] * coefs[n];
+                    n -= 1;
+                }
+                coefs[0] *= -POINTS[j];
+            }
+            j += 1;
+        }
+        let mut n = 0;
+        while n < ALPHA {
+            bt[i][n] = coefs[n] as f32;
+            n += 1;
+        }
+        i += 1;
+    }
+    bt
+}
 
-/// Aᵀ of M×M output tiles as a constant (`Aᵀ[j][i]` = point i to the power j, and the point at
-/// infinity in the last row only); a test checks it against [`transforms`].
-const fn output_transform_matrix<const M: usize>() -> [[f32; ALPHA]; M] {
+/// Aᵀ of M×M output tiles from tiles of side `ALPHA` as a constant (`Aᵀ[j][i]` = point i to the
+/// power j, and the point at infinity in the last row only).
+const fn output_transform_matrix<const ALPHA: usize, const M: usize>() -> [[f32; ALPHA]; M] {
     let mut at = [[0.0; ALPHA]; M];
     let mut j = 0;
     while j < M {
@@ -183,13 +173,15 @@ const fn output_transform_matrix<const M: usize>() -> [[f32; ALPHA]; M] {
     at
 }
 
-impl<const M: usize> WinogradConv<M> {
+impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     /// Kernel side.
     const R: usize = ALPHA + 1 - M;
+    /// Bᵀ, for the input transform.
+    const BT: [[f32; ALPHA]; ALPHA] = input_transform_matrix::<ALPHA>();
     /// Aᵀ, for the output transform.
-    const AT: [[f32; ALPHA]; M] = output_transform_matrix::<M>();
-    /// A = (Aᵀ)ᵀ, for the output-gradient transform.
-    const A: [[f32; M]; ALPHA] = transposed(Self::AT);
+    const AT: [[f32; ALPHA]; M] = output_transform_matrix::<ALPHA, M>();
+    /// (Aᵀ)ᵀ, for the output-gradient transform.
+    const A_MATRIX: [[f32; M]; ALPHA] = transposed(Self::AT);
 
     /// A plan for `g` with `filters` outputs, or `None` where it does not apply (not stride 1
     /// with "same" padding, kernel not α + 1 − M, channels or filters not multiples of 16, no
@@ -206,7 +198,7 @@ impl<const M: usize> WinogradConv<M> {
         }
         let (tiles_y, tiles_x) = (g.out_h.div_ceil(M), g.out_w.div_ceil(M));
         let group = GROUP_TILES.div_ceil(tiles_y * tiles_x);
-        let (_, _, gm) = transforms(M, Self::R);
+        let gm = kernel_transform(ALPHA, Self::R);
         Some(WinogradConv {
             g: *g,
             filters,
@@ -451,14 +443,14 @@ impl<const M: usize> WinogradConv<M> {
                             // SAFETY: inside the padded image (tiles fit it by construction).
                             *r = _mm512_loadu_ps(src.add(row_start + j * c));
                         }
-                        *h = mat_vec(&BT, &row);
+                        *h = mat_vec(&Self::BT, &row);
                     }
                     for j in 0..ALPHA {
                         let mut column = [_mm512_setzero_ps(); ALPHA];
                         for (col, h) in column.iter_mut().zip(&half) {
                             *col = h[j];
                         }
-                        for (i, out) in mat_vec(&BT, &column).into_iter().enumerate() {
+                        for (i, out) in mat_vec(&Self::BT, &column).into_iter().enumerate() {
                             let at = (t * ALPHA * ALPHA + i * ALPHA + j) * c + cb;
                             // SAFETY: t < tiles, cb + 16 ≤ C, as asserted.
                             _mm512_storeu_ps(dst.add(at), out);
@@ -533,14 +525,14 @@ impl<const M: usize> WinogradConv<M> {
                                 *r = _mm512_loadu_ps(src.add((oy * w + ox) * f + fb));
                             }
                         }
-                        *half_row = mat_vec(&Self::A, &row);
+                        *half_row = mat_vec(&Self::A_MATRIX, &row);
                     }
                     for j in 0..ALPHA {
                         let mut column = [_mm512_setzero_ps(); M];
                         for (col, h) in column.iter_mut().zip(&half) {
                             *col = h[j];
                         }
-                        for (i, out) in mat_vec(&Self::A, &column).into_iter().enumerate() {
+                        for (i, out) in mat_vec(&Self::A_MATRIX, &column).into_iter().enumerate() {
                             let at = (t * ALPHA * ALPHA + i * ALPHA + j) * f + fb;
                             // SAFETY: t < tiles, fb + 16 ≤ F, as asserted.
                             _mm512_storeu_ps(dst.add(at), out);
@@ -557,9 +549,9 @@ impl<const M: usize> WinogradConv<M> {
 /// their transformed kernels. The weight gradient is summed in the transformed domain and
 /// transformed back once per batch.
 #[derive(Debug)]
-pub struct Winograd<const M: usize> {
-    forward: WinogradConv<M>,
-    input_grad: WinogradConv<M>,
+pub struct Winograd<const ALPHA: usize, const M: usize> {
+    forward: WinogradConv<ALPHA, M>,
+    input_grad: WinogradConv<ALPHA, M>,
     /// The transformed kernel, refreshed before every forward pass.
     u: Vec<f32>,
     /// The flipped kernel and its transform, refreshed before backward.
@@ -567,7 +559,7 @@ pub struct Winograd<const M: usize> {
     u_flipped: Vec<f32>,
 }
 
-impl<const M: usize> Winograd<M> {
+impl<const ALPHA: usize, const M: usize> Winograd<ALPHA, M> {
     /// The algorithm where both plans apply.
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
         let forward = WinogradConv::new(g, filters)?;
@@ -592,11 +584,11 @@ impl<const M: usize> Winograd<M> {
     }
 }
 
-impl<const M: usize> ConvAlgorithm for Winograd<M> {
+impl<const ALPHA: usize, const M: usize> ConvAlgorithm for Winograd<ALPHA, M> {
     fn name(&self) -> &'static str {
-        match M {
-            2 => "Winograd F(2×2, 5×5)",
-            _ => "Winograd F(4×4, 3×3)",
+        match ALPHA {
+            6 => "Winograd F(4×4, 3×3)",
+            _ => "Winograd F(4×4, 5×5)",
         }
     }
     fn images_per_slice(&self, n: usize) -> usize {
@@ -691,14 +683,18 @@ mod tests {
     /// Forward, weight gradient, and input gradient (the flipped kernel through a plan for F → C
     /// channels, as the layer runs it) against im2col + matrix products, for one image and for a
     /// group of two.
-    fn matches_im2col<const M: usize>(cases: &[(usize, usize, usize, usize)]) {
+    fn matches_im2col<const ALPHA: usize, const M: usize>(
+        cases: &[(usize, usize, usize, usize)],
+        tolerance: f32,
+    ) {
         let k = ALPHA + 1 - M;
         for &(h, w, c, f) in cases {
             let g = ConvGeometry::same(h, w, c, k, 1);
-            let Some(plan) = WinogradConv::<M>::new(&g, f) else {
+            let Some(plan) = WinogradConv::<ALPHA, M>::new(&g, f) else {
                 return kernel_unavailable("Winograd convolution");
             };
-            let input_grad = WinogradConv::<M>::new(&ConvGeometry::same(h, w, f, k, 1), c).unwrap();
+            let input_grad =
+                WinogradConv::<ALPHA, M>::new(&ConvGeometry::same(h, w, f, k, 1), c).unwrap();
             // A second image with other values, so that mixing up the images shows.
             let first = conv_case(&g, f);
             let (x, dy) = (filled(h * w * c, 0.45), filled(h * w * f, 1.9));
@@ -751,60 +747,86 @@ mod tests {
                     i * h * w * f..(i + 1) * h * w * f,
                     i * h * w * c..(i + 1) * h * w * c,
                 );
-                assert_close(&y[ys], &case.y, 1e-4, &what("forward"));
-                assert_close(&dx[xs], &case.dx, 1e-4, &what("input grad"));
+                assert_close(&y[ys], &case.y, tolerance, &what("forward"));
+                assert_close(&dx[xs], &case.dx, tolerance, &what("input grad"));
             }
-            assert_close(&dw, &want_dw, 1e-4, &what("weight grad"));
+            assert_close(&dw, &want_dw, tolerance, &what("weight grad"));
         }
     }
 
     #[test]
     fn five_by_five_matches_im2col_for_forward_and_gradients() {
-        matches_im2col::<2>(&[
-            (14, 14, 16, 32),
-            (7, 7, 32, 64),
-            (14, 14, 32, 16),
-            (5, 6, 16, 16),
-            (3, 2, 16, 16),
-        ]);
+        matches_im2col::<8, 4>(
+            &[
+                (14, 14, 16, 32),
+                (7, 7, 32, 64),
+                (14, 14, 32, 16),
+                (7, 7, 64, 32),
+                (5, 6, 16, 16),
+                (3, 2, 16, 16),
+            ],
+            1e-4,
+        );
     }
 
     #[test]
     fn three_by_three_matches_im2col_for_forward_and_gradients() {
-        matches_im2col::<4>(&[
-            (28, 28, 16, 16),
-            (14, 14, 16, 32),
-            (7, 7, 64, 64),
-            (5, 6, 16, 16),
-            (3, 2, 32, 16),
-        ]);
+        matches_im2col::<6, 4>(
+            &[
+                (28, 28, 16, 16),
+                (14, 14, 16, 32),
+                (7, 7, 64, 64),
+                (5, 6, 16, 16),
+                (3, 2, 32, 16),
+            ],
+            1e-4,
+        );
+    }
+
+    /// Aᵀ [(G g) ⊙ (Bᵀ d)] is the correlation of d (α values) with g (r taps), in one dimension,
+    /// for every tile shape: the constant matrices and G agree with each other.
+    fn transforms_correlate<const ALPHA: usize, const M: usize>() {
+        let r = ALPHA + 1 - M;
+        let g = kernel_transform(ALPHA, r);
+        let (bt, at) = (WinogradConv::<ALPHA, M>::BT, WinogradConv::<ALPHA, M>::AT);
+        let d: Vec<f32> = (0..ALPHA)
+            .map(|i| 0.3 + 0.17 * i as f32 - 0.02 * (i * i) as f32)
+            .collect();
+        let taps: Vec<f32> = (0..r).map(|k| 0.5 - 0.21 * k as f32).collect();
+        let product: Vec<f32> = (0..ALPHA)
+            .map(|i| {
+                let gi: f32 = (0..r).map(|k| g[i * r + k] * taps[k]).sum();
+                let di: f32 = (0..ALPHA).map(|n| bt[i][n] * d[n]).sum();
+                gi * di
+            })
+            .collect();
+        for (j, row) in at.iter().enumerate() {
+            let got: f32 = row.iter().zip(&product).map(|(a, p)| a * p).sum();
+            let want: f32 = (0..r).map(|k| d[j + k] * taps[k]).sum();
+            assert!(
+                (got - want).abs() < 1e-5,
+                "F({M}, {r}) output {j}: {got} vs {want}"
+            );
+        }
     }
 
     #[test]
-    fn constant_tile_transforms_are_the_interpolation_ones() {
-        let (bt, at, _) = transforms(2, 5);
-        let at2 = WinogradConv::<2>::AT;
-        assert_eq!(
-            (bt.as_slice(), at.as_slice()),
-            (BT.as_flattened(), at2.as_flattened())
-        );
-        let (bt, at, _) = transforms(4, 3);
-        let at4 = WinogradConv::<4>::AT;
-        assert_eq!(
-            (bt.as_slice(), at.as_slice()),
-            (BT.as_flattened(), at4.as_flattened())
-        );
+    fn tile_transforms_compute_a_correlation() {
+        transforms_correlate::<6, 4>();
+        transforms_correlate::<8, 4>();
     }
 
     #[test]
     fn only_stride_one_same_kernels_of_the_tile_and_channels_in_sixteens() {
-        let plan5 = |h, c, k, s, f| WinogradConv::<2>::new(&ConvGeometry::same(h, h, c, k, s), f);
+        let plan5 =
+            |h, c, k, s, f| WinogradConv::<8, 4>::new(&ConvGeometry::same(h, h, c, k, s), f);
         assert!(plan5(8, 16, 5, 1, 16).is_some() || !*HAS_AVX512);
         assert!(plan5(8, 16, 5, 2, 16).is_none());
         assert!(plan5(8, 16, 3, 1, 16).is_none());
         assert!(plan5(8, 1, 5, 1, 16).is_none());
         assert!(plan5(8, 16, 5, 1, 8).is_none());
-        let plan3 = |h, c, k, s, f| WinogradConv::<4>::new(&ConvGeometry::same(h, h, c, k, s), f);
+        let plan3 =
+            |h, c, k, s, f| WinogradConv::<6, 4>::new(&ConvGeometry::same(h, h, c, k, s), f);
         assert!(plan3(8, 16, 3, 1, 16).is_some() || !*HAS_AVX512);
         assert!(plan3(8, 16, 3, 2, 16).is_none());
         assert!(plan3(8, 16, 5, 1, 16).is_none());
@@ -816,18 +838,19 @@ mod tests {
         let plan = |h, k| {
             let g = ConvGeometry::same(h, h, 16, k, 1);
             (
-                WinogradConv::<4>::new(&g, 16).map(|p| p.group()),
-                WinogradConv::<2>::new(&g, 16).map(|p| p.group()),
+                WinogradConv::<6, 4>::new(&g, 16).map(|p| p.group()),
+                WinogradConv::<8, 4>::new(&g, 16).map(|p| p.group()),
             )
         };
         if !*HAS_AVX512 {
             return kernel_unavailable("Winograd convolution");
         }
-        // 7×7 outputs: 4 tiles of 4×4, so 4 images make 16 tiles.
+        // 7×7 outputs: 4 tiles of 4×4, so 4 images make 16 tiles, whatever the kernel.
         assert_eq!(plan(7, 3).0, Some(4));
-        // 28×28: 49 tiles of 4×4; 7×7: 16 tiles of 2×2.
+        assert_eq!(plan(7, 5).1, Some(4));
+        // 28×28: 49 tiles; 14×14: 16; 3×3: one tile, so 16 images.
         assert_eq!(plan(28, 3).0, Some(1));
-        assert_eq!(plan(7, 5).1, Some(1));
-        assert_eq!(plan(5, 5).1, Some(2));
+        assert_eq!(plan(14, 5).1, Some(1));
+        assert_eq!(plan(3, 5).1, Some(16));
     }
 }
