@@ -10,7 +10,7 @@ mod gemm;
 mod im2col;
 mod pool;
 #[cfg(test)]
-mod reference;
+pub(crate) mod reference;
 #[cfg(target_arch = "x86_64")]
 mod sgemm_avx512;
 

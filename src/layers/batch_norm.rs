@@ -12,7 +12,10 @@
 //! from x as forward computed it (`x·scale + shift > 0`): the ReLU's backward, a pass over the
 //! activations reading two arrays and writing one, is skipped, at no extra memory traffic here.
 
-use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, Mode, ParamKind, ParamSpec, Shape};
+use super::{
+    BackwardArgs, ChannelAffine, ForwardArgs, Init, Layer, LayerKind, Mode, ParamKind, ParamSpec,
+    Shape,
+};
 use crate::kernels::{channel_sums, par_tiles, tile_len, tiled};
 
 /// Builds a [`BatchNorm`].
@@ -127,10 +130,8 @@ impl Layer for BatchNorm {
                 running_var[ch] = momentum * running_var[ch] + (1.0 - momentum) * var as f32;
             }
         } else {
-            for ch in 0..c {
-                self.batch_mean[ch] = running_mean[ch];
-                self.batch_rstd[ch] = 1.0 / (running_var[ch] + epsilon).sqrt();
-            }
+            self.batch_mean.copy_from_slice(running_mean);
+            self.batch_rstd = running_rstd(running_var, epsilon);
         }
         let tile = tile_len(c);
         let (scale, shift) = self.output_affine(gamma, beta, tile);
@@ -152,6 +153,14 @@ impl Layer for BatchNorm {
     }
     fn masks_fused_relu_grad(&self) -> bool {
         true
+    }
+    fn eval_affine(&self, weights: &[f32], state: &[f32]) -> Option<ChannelAffine> {
+        let c = self.config.input.c;
+        let (gamma, beta) = weights.split_at(c);
+        let (running_mean, running_var) = state.split_at(c);
+        let rstd = running_rstd(running_var, self.config.epsilon);
+        let (scale, shift) = affine(gamma, beta, running_mean, &rstd);
+        Some(ChannelAffine { scale, shift })
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let input = self.config.input;
@@ -230,17 +239,27 @@ impl BatchNorm {
     /// β − mean·scale` ((x − mean)·rstd·γ + β folded into one multiply-add), each repeated to a
     /// `tile`. Backward recomputes it bit for bit to find where the fused ReLU passed.
     fn output_affine(&self, gamma: &[f32], beta: &[f32], tile: usize) -> (Vec<f32>, Vec<f32>) {
-        let scale: Vec<f32> = self
-            .batch_rstd
-            .iter()
-            .zip(gamma)
-            .map(|(r, g)| r * g)
-            .collect();
-        let shift: Vec<f32> = (0..scale.len())
-            .map(|ch| beta[ch] - self.batch_mean[ch] * scale[ch])
-            .collect();
+        let (scale, shift) = affine(gamma, beta, &self.batch_mean, &self.batch_rstd);
         (tiled(&scale, tile), tiled(&shift, tile))
     }
+}
+
+/// 1/σ per channel from the running variances.
+fn running_rstd(running_var: &[f32], epsilon: f32) -> Vec<f32> {
+    running_var
+        .iter()
+        .map(|v| 1.0 / (v + epsilon).sqrt())
+        .collect()
+}
+
+/// (scale, shift) of `y = (x − mean)·rstd·γ + β` folded into one multiply-add per value:
+/// `scale = γ·rstd`, `shift = β − mean·scale`.
+fn affine(gamma: &[f32], beta: &[f32], mean: &[f32], rstd: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = rstd.iter().zip(gamma).map(|(r, g)| r * g).collect();
+    let shift = (0..scale.len())
+        .map(|ch| beta[ch] - mean[ch] * scale[ch])
+        .collect();
+    (scale, shift)
 }
 
 #[cfg(test)]

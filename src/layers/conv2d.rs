@@ -8,7 +8,9 @@
 //! im2col), chosen once when the layer is built. The layer cuts the batch into the algorithm's
 //! slices across threads, adds the bias (and a fused ReLU), and sums the slices' gradient parts.
 
-use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape};
+use super::{
+    BackwardArgs, ChannelAffine, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape,
+};
 use crate::kernels::{
     conv_algorithm, sum_rows_into, ConvAlgorithm, ConvGeometry, OutputBias, Padding,
 };
@@ -50,6 +52,7 @@ impl Conv2dConfig {
             saved: Vec::new(),
             scratch: Vec::new(),
             grad_parts: Vec::new(),
+            folded: Vec::new(),
             relu: false,
         }
     }
@@ -69,6 +72,8 @@ pub struct Conv2d {
     /// Per slice: its weight-gradient part (laid out as the algorithm says), then its bias
     /// gradient; summed at the end of backward.
     grad_parts: Vec<f32>,
+    /// Kernel and bias with the batch norm after the layer folded in, for evaluation.
+    folded: Vec<f32>,
     /// Applies the following ReLU itself.
     relu: bool,
 }
@@ -160,22 +165,19 @@ impl Layer for Conv2d {
         self.slices(capacity);
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
-        let (in_len, out_len) = self.image_lens();
-        let (per_slice, saved_len, scratch_len) = self.slices(a.n);
-        let (weight, bias) = a.weights.split_at(self.weight_len());
-        self.algorithm.prepare_forward(weight);
-        let (algorithm, relu) = (&*self.algorithm, self.relu);
-        a.y[..a.n * out_len]
-            .par_chunks_mut(per_slice * out_len)
-            .zip(a.x[..a.n * in_len].par_chunks(per_slice * in_len))
-            .zip(self.saved.par_chunks_mut(saved_len))
-            .zip(self.scratch.par_chunks_mut(scratch_len))
-            .for_each(|(((y, x), saved), scratch)| {
-                algorithm.forward(x, weight, OutputBias { bias, relu }, saved, scratch, y);
-            });
+        self.convolve(a.x, a.y, a.n, a.weights, self.relu);
     }
     fn can_fuse_relu(&self) -> bool {
         true
+    }
+    fn can_fold_affine(&self) -> bool {
+        true
+    }
+    fn forward_folded(&mut self, a: ForwardArgs<'_>, affine: &ChannelAffine, relu: bool) {
+        let mut folded = std::mem::take(&mut self.folded);
+        affine.fold_into(a.weights, &mut folded);
+        self.convolve(a.x, a.y, a.n, &folded, relu);
+        self.folded = folded;
     }
     fn fuse_relu(&mut self) {
         self.relu = true;
@@ -227,6 +229,24 @@ impl Conv2d {
     /// Floats of the kernel (the bias follows it in the layer's weights).
     fn weight_len(&self) -> usize {
         self.geometry.patch_len() * self.config.filters
+    }
+
+    /// y = conv(x, kernel) + bias, then ReLU if `relu`, for a batch of `n`; `weights` is the
+    /// kernel followed by the bias.
+    fn convolve(&mut self, x: &[f32], y: &mut [f32], n: usize, weights: &[f32], relu: bool) {
+        let (in_len, out_len) = self.image_lens();
+        let (per_slice, saved_len, scratch_len) = self.slices(n);
+        let (weight, bias) = weights.split_at(self.weight_len());
+        self.algorithm.prepare_forward(weight);
+        let algorithm = &*self.algorithm;
+        y[..n * out_len]
+            .par_chunks_mut(per_slice * out_len)
+            .zip(x[..n * in_len].par_chunks(per_slice * in_len))
+            .zip(self.saved.par_chunks_mut(saved_len))
+            .zip(self.scratch.par_chunks_mut(scratch_len))
+            .for_each(|(((y, x), saved), scratch)| {
+                algorithm.forward(x, weight, OutputBias { bias, relu }, saved, scratch, y);
+            });
     }
 }
 

@@ -4,7 +4,9 @@
 //! x: (N, d_in), weight: (d_in, d_out) as Keras stores it, bias: (d_out), y: (N, d_out).
 //! The weight starts Glorot-uniform (fans d_in, d_out), the bias at zero.
 
-use super::{BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape};
+use super::{
+    BackwardArgs, ChannelAffine, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape,
+};
 use crate::kernels::{add_bias_rows, matmul, sum_rows_into, transpose, Output, Threads, Transpose};
 
 /// Builds a [`Dense`].
@@ -26,8 +28,28 @@ impl DenseConfig {
         Dense {
             config: *self,
             weight_t: vec![0.0; self.d_in * self.d_out],
+            folded: Vec::new(),
             relu: false,
         }
+    }
+}
+
+impl DenseConfig {
+    /// y = x · W + b, then ReLU if `relu`, for a batch of `n`; `weights` is W followed by b.
+    fn apply(&self, x: &[f32], y: &mut [f32], n: usize, weights: &[f32], relu: bool) {
+        let DenseConfig { d_in, d_out } = *self;
+        let (weight, bias) = weights.split_at(d_in * d_out);
+        let y = &mut y[..n * d_out];
+        matmul(
+            y,
+            x,
+            weight,
+            (n, d_in, d_out),
+            Transpose::None,
+            Output::Overwrite,
+            Threads::Pool,
+        );
+        add_bias_rows(y, bias, relu);
     }
 }
 
@@ -37,6 +59,8 @@ pub struct Dense {
     config: DenseConfig,
     /// `Wᵀ` (d_out, d_in), refreshed in backward so `dy · Wᵀ` is a plain row-major product.
     weight_t: Vec<f32>,
+    /// Weight and bias with the batch norm after the layer folded in, for evaluation.
+    folded: Vec<f32>,
     /// Applies the following ReLU itself.
     relu: bool,
 }
@@ -59,22 +83,17 @@ impl Layer for Dense {
         ]
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
-        let DenseConfig { d_in, d_out } = self.config;
-        let (weight, bias) = a.weights.split_at(d_in * d_out);
-        let y = &mut a.y[..a.n * d_out];
-        matmul(
-            y,
-            a.x,
-            weight,
-            (a.n, d_in, d_out),
-            Transpose::None,
-            Output::Overwrite,
-            Threads::Pool,
-        );
-        add_bias_rows(y, bias, self.relu);
+        self.config.apply(a.x, a.y, a.n, a.weights, self.relu);
     }
     fn can_fuse_relu(&self) -> bool {
         true
+    }
+    fn can_fold_affine(&self) -> bool {
+        true
+    }
+    fn forward_folded(&mut self, a: ForwardArgs<'_>, affine: &ChannelAffine, relu: bool) {
+        affine.fold_into(a.weights, &mut self.folded);
+        self.config.apply(a.x, a.y, a.n, &self.folded, relu);
     }
     fn fuse_relu(&mut self) {
         self.relu = true;

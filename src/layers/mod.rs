@@ -139,6 +139,32 @@ pub struct BackwardArgs<'a> {
     pub dweights: &'a mut [f32],
 }
 
+/// A per-channel map `y = x·scale + shift` over the last axis: what batch norm does in
+/// evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelAffine {
+    /// Multiplier per channel.
+    pub scale: Vec<f32>,
+    /// Added per channel after the multiplication.
+    pub shift: Vec<f32>,
+}
+
+impl ChannelAffine {
+    /// `weights` — a kernel whose last axis is the channels, then a bias per channel — with this
+    /// map applied to their output folded in: the kernel times `scale` along its last axis, the
+    /// bias mapped itself (`b·scale + shift`).
+    pub fn fold_into(&self, weights: &[f32], folded: &mut Vec<f32>) {
+        let channels = self.scale.len();
+        let (kernel, bias) = weights.split_at(weights.len() - channels);
+        folded.clear();
+        for row in kernel.chunks_exact(channels) {
+            folded.extend(row.iter().zip(&self.scale).map(|(w, s)| w * s));
+        }
+        let terms = bias.iter().zip(&self.scale).zip(&self.shift);
+        folded.extend(terms.map(|((b, s), t)| b * s + t));
+    }
+}
+
 /// What a layer is, for the model's planning (which neighbour takes over a ReLU) and names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerKind {
@@ -225,6 +251,23 @@ pub trait Layer: Send + Sync {
     /// [`Self::can_mask_relu_grad`].
     fn mask_relu_grad(&mut self) {
         unreachable!("{} cannot take over a ReLU's gradient", self.type_name());
+    }
+    /// In evaluation, the per-channel map the layer computes, where that is all it computes
+    /// (batch norm, from its running statistics).
+    fn eval_affine(&self, _weights: &[f32], _state: &[f32]) -> Option<ChannelAffine> {
+        None
+    }
+    /// Whether its weights are a kernel whose last axis is the output channel, then a bias per
+    /// channel, so that a per-channel map of its output folds into them
+    /// ([`Self::forward_folded`]).
+    fn can_fold_affine(&self) -> bool {
+        false
+    }
+    /// Evaluation forward with `affine`, then a ReLU if `relu`, applied to the output through
+    /// folded weights: one pass over the activations instead of the two of this layer and a
+    /// batch norm after it. Only called when [`Self::can_fold_affine`].
+    fn forward_folded(&mut self, _args: ForwardArgs<'_>, _affine: &ChannelAffine, _relu: bool) {
+        unreachable!("{} cannot fold a map of its output", self.type_name());
     }
     /// True for layers that only relabel the shape (NHWC values stay in place): the model skips
     /// them, the layer before writing into their buffer and gradients passing through as they are.

@@ -148,6 +148,10 @@ pub struct Sequential {
     /// Per layer: the activation buffer its output goes to, `acts[i + 1]` unless the layers
     /// after it are skipped: then the buffer of the last of them, where the next layer reads.
     dest: Vec<usize>,
+    /// Per layer: in evaluation it applies the batch norm after it through folded weights
+    /// (that batch norm, and the ReLU it fused, then skipped): one pass over the activations
+    /// instead of two.
+    folds_next: Vec<Option<FoldedNorm>>,
     /// Time spent in each layer's forward and backward, while profiling.
     profile: Option<Vec<LayerTime>>,
     /// Randomness for dropout.
@@ -170,6 +174,16 @@ struct ExecutionPlan {
     relu_grad_to_next: Vec<bool>,
     /// Per layer: the activation buffer its output goes to (see [`Sequential::dest`]).
     dest: Vec<usize>,
+    /// Per layer: in evaluation it computes the batch norm after it too (see
+    /// [`Sequential::folds_next`]).
+    folds_next: Vec<Option<FoldedNorm>>,
+}
+
+/// A batch norm a layer computes in evaluation through folded weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FoldedNorm {
+    /// Whether the batch norm applies the ReLU after it, which the layer then applies.
+    relu: bool,
 }
 
 /// The plan for `layers`: reshapes skipped, each ReLU taken over by the layer before it where
@@ -196,11 +210,23 @@ fn plan_execution(layers: &[Box<dyn Layer>]) -> ExecutionPlan {
             dest[i] = dest[i + 1];
         }
     }
+    let folds_next = (0..layers.len())
+        .map(|i| {
+            let folds = i + 1 < layers.len()
+                && layers[i].can_fold_affine()
+                && layers[i + 1].kind() == LayerKind::BatchNorm
+                && !skipped[i + 1];
+            folds.then(|| FoldedNorm {
+                relu: i + 2 < layers.len() && is_relu(i + 2) && skipped[i + 2],
+            })
+        })
+        .collect();
     ExecutionPlan {
         skipped,
         relu_grad_taken,
         relu_grad_to_next,
         dest,
+        folds_next,
     }
 }
 
@@ -343,6 +369,7 @@ impl Sequential {
                     skipped,
                     relu_grad_taken,
                     dest,
+                    folds_next,
                     ..
                 },
             specs,
@@ -367,6 +394,7 @@ impl Sequential {
             skipped,
             relu_grad_taken,
             dest,
+            folds_next,
             profile: None,
             rng,
         })
@@ -441,23 +469,40 @@ impl Sequential {
             "batch of {n} exceeds the reserved {}",
             self.capacity
         );
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            if self.skipped[i] {
+        let mut folded_away = false;
+        for i in 0..self.layers.len() {
+            if self.skipped[i] || std::mem::take(&mut folded_away) {
                 continue;
             }
             let start = self.profile.is_some().then(Instant::now);
+            let fold = self.folds_next[i].filter(|_| mode == Mode::Eval);
+            let affine = fold.and_then(|_| {
+                let (weights, state) = &self.params.layer_ranges[i + 1];
+                self.layers[i + 1].eval_affine(
+                    &self.params.values[weights.clone()],
+                    &self.params.state[state.clone()],
+                )
+            });
+            // A folded batch norm's output (or that of the ReLU it fused) is where this writes.
+            let to = self.dest[if affine.is_some() { i + 1 } else { i }];
             let (before, after) = self.acts.split_at_mut(i + 1);
-            let y = &mut after[self.dest[i] - i - 1];
             let (weights, state) = &self.params.layer_ranges[i];
-            layer.forward(ForwardArgs {
+            let args = ForwardArgs {
                 x: &before[i],
-                y,
+                y: &mut after[to - i - 1],
                 n,
                 weights: &self.params.values[weights.clone()],
                 state: &mut self.params.state[state.clone()],
                 mode,
                 rng: &mut self.rng,
-            });
+            };
+            match (affine, fold) {
+                (Some(affine), Some(FoldedNorm { relu })) => {
+                    self.layers[i].forward_folded(args, &affine, relu);
+                    folded_away = true;
+                }
+                _ => self.layers[i].forward(args),
+            }
             if let (Some(profile), Some(start)) = (self.profile.as_mut(), start) {
                 profile[i].forward += start.elapsed();
             }
@@ -580,6 +625,55 @@ mod tests {
         // None is left to the max-pools after two of them.
         let plan = plan_execution(&model.layers);
         assert!(plan.relu_grad_to_next.iter().all(|&t| !t));
+    }
+
+    /// Evaluation with each batch norm folded into the layer before it gives the logits of
+    /// running them one after the other: with and without its ReLU, after a convolution (before
+    /// a reshape, too) and after a dense layer.
+    #[test]
+    fn batch_norms_folded_into_the_layer_before_them_give_the_same_logits() {
+        let arch = "16C3-BN-ReLU-MP2-32C5-BN-F-D32-BN-ReLU-D10";
+        let build = || {
+            let config = ModelConfig::new(arch, "mnist", Normalization::None);
+            let mut model = Sequential::new(config, 3).unwrap();
+            for (i, layer) in model.layers.iter().enumerate() {
+                if layer.kind() != LayerKind::BatchNorm {
+                    continue;
+                }
+                let (weights, state) = model.params.layer_ranges[i].clone();
+                let c = weights.len() / 2;
+                for (j, v) in model.params.values[weights].iter_mut().enumerate() {
+                    *v = if j < c {
+                        1.0 + 0.3 * (j as f32).sin()
+                    } else {
+                        0.2 * (j as f32).cos()
+                    };
+                }
+                for (j, v) in model.params.state[state].iter_mut().enumerate() {
+                    *v = if j < c {
+                        0.3 * (j as f32).sin()
+                    } else {
+                        0.5 + (j as f32).cos().powi(2)
+                    };
+                }
+            }
+            model
+        };
+        let (mut folded, mut plain) = (build(), build());
+        let relus: Vec<bool> = folded.folds_next.iter().flatten().map(|f| f.relu).collect();
+        assert_eq!(relus, [true, false, true]);
+        plain.folds_next.iter_mut().for_each(|f| *f = None);
+        let n = 3;
+        for model in [&mut folded, &mut plain] {
+            let x = model.input_mut(n);
+            x.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = (i as f32 * 0.013).sin().abs());
+        }
+        let want = plain.forward(n, Mode::Eval).to_vec();
+        let got = folded.forward(n, Mode::Eval).to_vec();
+        crate::kernels::reference::assert_close(&got, &want, 1e-5, "folded logits");
+        assert_ne!(got, want, "the folded path ran");
     }
 
     #[test]
