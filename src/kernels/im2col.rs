@@ -90,6 +90,27 @@ impl ConvGeometry {
         }
     }
 
+    /// The stride-1 convolution whose output is this one's input gradient: the output gradient
+    /// (out_h, out_w, `filters`) with K − 1 − padding zeros before it (a "full" convolution for
+    /// "valid" padding), through the flipped kernel. Only for stride 1 and padding under K.
+    pub fn input_grad(&self, filters: usize) -> ConvGeometry {
+        assert!(
+            self.stride == 1 && self.pad_top < self.k && self.pad_left < self.k,
+            "input gradient as a convolution of {self:?}"
+        );
+        ConvGeometry {
+            h: self.out_h,
+            w: self.out_w,
+            c: filters,
+            k: self.k,
+            stride: 1,
+            pad_top: self.k - 1 - self.pad_top,
+            pad_left: self.k - 1 - self.pad_left,
+            out_h: self.h,
+            out_w: self.w,
+        }
+    }
+
     /// Length of one column row: k·k·c.
     pub fn patch_len(&self) -> usize {
         self.k * self.k * self.c

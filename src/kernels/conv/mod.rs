@@ -6,7 +6,7 @@
 //! - `ImplicitGemm` (AVX-512): stride 1, F in sixteens; no column matrix, the input padded once
 //!   and read through offset tables (the first layer, with one input channel, included);
 //! - `Winograd` (AVX-512): F(4×4, 5×5) for 5×5 kernels and F(4×4, 3×3) for 3×3 kernels,
-//!   stride 1, "same", C and F in sixteens.
+//!   stride 1 ("same" or "valid"), C and F in sixteens.
 //!
 //! [`conv_algorithm`] picks the fastest one that applies, once per layer. The layer cuts the
 //! batch into slices, gives each slice its share of three buffers the algorithm sizes (what
@@ -99,9 +99,9 @@ pub trait ConvAlgorithm: Debug + Send + Sync {
 }
 
 /// Output pixels per image below which im2col beats implicit GEMM. Measured on 2 cores
-/// (AVX-512): a "valid" 32C5 on 12×12×16 (8×8 outputs) takes 4.4 ms forward + backward per
-/// 64 images through im2col against 6.3 ms through implicit GEMM; on 7×7 and 8×8 outputs with
-/// 32–64 channels the two are level; from 10×10 on implicit GEMM is faster.
+/// (AVX-512): a "valid" 32C5 on 12×12×16 (8×8 outputs; Winograd takes it now) took 4.4 ms
+/// forward + backward per 64 images through im2col against 6.3 ms through implicit GEMM; on 7×7
+/// and 8×8 outputs with 32–64 channels the two are level; from 10×10 on implicit GEMM is faster.
 const MIN_IMPLICIT_PIXELS: usize = 100;
 
 /// The fastest algorithm that applies to `g` with `filters` outputs on this CPU.
@@ -166,6 +166,7 @@ fn one_slice_per_thread(n: usize) -> usize {
 mod tests {
     use super::*;
     use crate::kernels::reference::{assert_close, convolution, filled, kernel_unavailable};
+    use crate::kernels::Padding;
 
     #[test]
     fn winograd_for_5x5_and_3x3_and_implicit_gemm_for_other_stride_one_layers_with_100_pixels_or_more(
@@ -182,26 +183,34 @@ mod tests {
         assert_eq!(pick((14, 32, 3, 1), 32), "implicit GEMM");
         assert_eq!(pick((28, 1, 5, 1), 32), "implicit GEMM");
         assert_eq!(pick((14, 32, 5, 1), 64), "Winograd F(4×4, 5×5)");
-        // The speedrun's second convolution: 8×8 outputs per image.
-        let valid = ConvGeometry::new((12, 12, 16), 5, 1, crate::kernels::Padding::Valid).unwrap();
-        assert_eq!(conv_algorithm(&valid, 32).name(), "im2col + GEMM");
+        // "Valid" ones: the speedrun's second convolution (8×8 outputs per image) and
+        // cnn-deep's 3×3 layers on whole tiles (24×24 and 8×8 outputs).
+        let valid = |(h, c, k), f| {
+            let g = ConvGeometry::new((h, h, c), k, 1, Padding::Valid).unwrap();
+            conv_algorithm(&g, f).name()
+        };
+        assert_eq!(valid((12, 16, 5), 32), "Winograd F(4×4, 5×5)");
+        assert_eq!(valid((26, 32, 3), 32), "Winograd F(4×4, 3×3)");
+        assert_eq!(valid((10, 64, 3), 64), "Winograd F(4×4, 3×3)");
+        assert_eq!(valid((12, 32, 3), 64), "implicit GEMM");
         // A window over the whole 4×4 input: one output pixel per image.
-        let whole = ConvGeometry::new((4, 4, 64), 4, 1, crate::kernels::Padding::Valid).unwrap();
-        assert_eq!(conv_algorithm(&whole, 128).name(), "im2col + GEMM");
+        assert_eq!(valid((4, 64, 4), 128), "im2col + GEMM");
     }
 
     /// Every algorithm this CPU picks, through the trait as the layer drives it (two slices,
     /// parts summed, a bias added), against im2col on each image.
     #[test]
     fn each_chosen_algorithm_matches_the_reference_through_the_trait() {
-        for (h, w, c, k, s, f) in [
-            (28, 28, 1, 5, 1, 32),
-            (14, 14, 32, 5, 1, 64),
-            (12, 12, 16, 3, 1, 32),
-            (7, 9, 3, 3, 2, 8),
-            (6, 5, 1, 4, 1, 16),
+        for (h, w, c, k, s, f, padding) in [
+            (28, 28, 1, 5, 1, 32, Padding::Same),
+            (14, 14, 32, 5, 1, 64, Padding::Same),
+            (12, 12, 16, 3, 1, 32, Padding::Same),
+            (7, 9, 3, 3, 2, 8, Padding::Same),
+            (6, 5, 1, 4, 1, 16, Padding::Same),
+            (12, 12, 16, 5, 1, 32, Padding::Valid),
+            (10, 10, 64, 3, 1, 64, Padding::Valid),
         ] {
-            let g = ConvGeometry::same(h, w, c, k, s);
+            let g = ConvGeometry::new((h, w, c), k, s, padding).unwrap();
             let mut alg = conv_algorithm(&g, f);
             // The 8×8 tiles' transforms (points ±½) round more than the others: up to 1.0e-4
             // of the largest value on the 14×14 case (6×6 tiles and direct kernels: < 2e-5).
@@ -209,7 +218,7 @@ mod tests {
                 "Winograd F(4×4, 5×5)" => 2e-4,
                 _ => 1e-4,
             };
-            let (n, in_len, out_len) = (3, h * w * c, g.out_h * g.out_w * f);
+            let (n, in_len, out_len) = (7, h * w * c, g.out_h * g.out_w * f);
             let (x, weight, dy) = (
                 filled(n * in_len, 0.2),
                 filled(g.patch_len() * f, 0.9),
@@ -220,7 +229,7 @@ mod tests {
                 bias: &bias,
                 relu: false,
             };
-            let per = alg.images_per_slice(n).min(2);
+            let per = alg.images_per_slice(n).min(4);
             let mut saved = vec![f32::NAN; n * alg.saved_len()];
             let mut scratch = vec![f32::NAN; alg.scratch_len(per)];
             let mut parts = vec![0.0; 2 * alg.weight_grad_len()];

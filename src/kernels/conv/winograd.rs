@@ -1,4 +1,5 @@
-//! Winograd convolution for stride-1 "same" convolutions with channel counts in sixteens:
+//! Winograd convolution for stride-1 convolutions ("same" or "valid") with channel counts in
+//! sixteens:
 //! F(4×4, 5×5) on 8×8 input tiles for 5×5 kernels (64 multiplies per channel pair and 4×4
 //! outputs instead of 400, 6.25× fewer) and F(4×4, 3×3) on 6×6 tiles for 3×3 kernels (36
 //! instead of 144, 4× fewer). (F(2×2, 3×3) saves only 2.25× and measured slower than the direct
@@ -183,11 +184,13 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     /// (Aᵀ)ᵀ, for the output-gradient transform.
     const A_MATRIX: [[f32; M]; ALPHA] = transposed(Self::AT);
 
-    /// A plan for `g` with `filters` outputs, or `None` where it does not apply (not stride 1
-    /// with "same" padding, kernel not α + 1 − M, channels or filters not multiples of 16, no
+    /// A plan for `g` with `filters` outputs, or `None` where it does not apply (not stride 1,
+    /// padding of K or more, kernel not α + 1 − M, channels or filters not multiples of 16, no
     /// AVX-512, or `MNISTLAB_NO_WINOGRAD` set).
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
-        let applies = g.keeps_size()
+        let applies = g.stride == 1
+            && g.pad_top < g.k
+            && g.pad_left < g.k
             && g.k == Self::R
             && g.c.is_multiple_of(LANES)
             && filters.is_multiple_of(LANES)
@@ -197,22 +200,32 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
             return None;
         }
         let (tiles_y, tiles_x) = (g.out_h.div_ceil(M), g.out_w.div_ceil(M));
-        let group = GROUP_TILES.div_ceil(tiles_y * tiles_x);
         let gm = kernel_transform(ALPHA, Self::R);
-        Some(WinogradConv {
+        let plan = WinogradConv {
             g: *g,
             filters,
             tiles_y,
             tiles_x,
             hp: M * tiles_y + g.k - 1,
             wp: M * tiles_x + g.k - 1,
-            group,
+            group: 0,
             gm,
-            tile_offsets: (0..group * tiles_y * tiles_x)
-                .map(|t| t * ALPHA * ALPHA * g.c)
-                .collect(),
+            tile_offsets: Vec::new(),
             channel_offsets: (0..g.c).collect(),
-        })
+        };
+        Some(plan.with_group(GROUP_TILES.div_ceil(tiles_y * tiles_x)))
+    }
+
+    /// The plan taking `group` images together.
+    fn with_group(self, group: usize) -> Self {
+        let tile_offsets = (0..group * self.tiles())
+            .map(|t| t * ALPHA * ALPHA * self.g.c)
+            .collect();
+        WinogradConv {
+            group,
+            tile_offsets,
+            ..self
+        }
     }
 
     fn tiles(&self) -> usize {
@@ -562,8 +575,14 @@ pub struct Winograd<const ALPHA: usize, const M: usize> {
 impl<const ALPHA: usize, const M: usize> Winograd<ALPHA, M> {
     /// The algorithm where both plans apply.
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
-        let forward = WinogradConv::new(g, filters)?;
-        let input_grad = WinogradConv::new(&ConvGeometry::same(g.h, g.w, filters, g.k, 1), g.c)?;
+        let (forward, input_grad) = (
+            WinogradConv::new(g, filters)?,
+            WinogradConv::new(&g.input_grad(filters), g.c)?,
+        );
+        // Backward takes the forward's groups through both plans; their tile counts differ
+        // where the padding is not "same" (a "valid" layer's input gradient has more tiles).
+        let group = forward.group().max(input_grad.group());
+        let (forward, input_grad) = (forward.with_group(group), input_grad.with_group(group));
         Some(Winograd {
             u: vec![0.0; forward.transformed_len()],
             flipped: vec![0.0; g.patch_len() * filters],
@@ -679,25 +698,26 @@ mod tests {
     use crate::kernels::reference::{
         assert_close, conv_case, convolution, filled, kernel_unavailable, ConvCase,
     };
+    use crate::kernels::Padding;
 
     /// Forward, weight gradient, and input gradient (the flipped kernel through a plan for F → C
     /// channels, as the layer runs it) against im2col + matrix products, for one image and for a
     /// group of two.
     fn matches_im2col<const ALPHA: usize, const M: usize>(
-        cases: &[(usize, usize, usize, usize)],
+        cases: &[(usize, usize, usize, usize, Padding)],
         tolerance: f32,
     ) {
         let k = ALPHA + 1 - M;
-        for &(h, w, c, f) in cases {
-            let g = ConvGeometry::same(h, w, c, k, 1);
+        for &(h, w, c, f, padding) in cases {
+            let g = ConvGeometry::new((h, w, c), k, 1, padding).unwrap();
             let Some(plan) = WinogradConv::<ALPHA, M>::new(&g, f) else {
                 return kernel_unavailable("Winograd convolution");
             };
-            let input_grad =
-                WinogradConv::<ALPHA, M>::new(&ConvGeometry::same(h, w, f, k, 1), c).unwrap();
+            let input_grad = WinogradConv::<ALPHA, M>::new(&g.input_grad(f), c).unwrap();
+            let (in_len, out_len) = (h * w * c, g.out_h * g.out_w * f);
             // A second image with other values, so that mixing up the images shows.
             let first = conv_case(&g, f);
-            let (x, dy) = (filled(h * w * c, 0.45), filled(h * w * f, 1.9));
+            let (x, dy) = (filled(in_len, 0.45), filled(out_len, 1.9));
             let (y, dweight, dx) = convolution(&g, f, (&x, &first.weight, &dy));
             let weight = first.weight.clone();
             let second = ConvCase {
@@ -727,7 +747,7 @@ mod tests {
             let mut u = vec![0.0; plan.transformed_len()];
             plan.transform_weight(&cases[0].weight, &mut u);
             let mut scratch = vec![f32::NAN; plan.scratch_len().max(input_grad.scratch_len())];
-            let mut y = vec![f32::NAN; images * h * w * f];
+            let mut y = vec![f32::NAN; images * out_len];
             plan.forward(images, &padded, &u, &mut scratch, &mut y);
             let mut du = vec![0.0; plan.transformed_len()];
             plan.weight_grad(images, &padded, &dy, &mut scratch, &mut du);
@@ -738,15 +758,12 @@ mod tests {
             flip_kernel(&cases[0].weight, &mut flipped, (k, c, f));
             let mut u_flipped = vec![0.0; input_grad.transformed_len()];
             input_grad.transform_weight(&flipped, &mut u_flipped);
-            let mut dx = vec![f32::NAN; images * h * w * c];
+            let mut dx = vec![f32::NAN; images * in_len];
             input_grad.forward(images, &padded_dy, &u_flipped, &mut scratch, &mut dx);
 
-            let what = |part: &str| format!("{part} {h}x{w}x{c} {f}C{k}");
+            let what = |part: &str| format!("{part} {h}x{w}x{c} {f}C{k} {padding:?}");
             for (i, case) in cases.iter().enumerate() {
-                let (ys, xs) = (
-                    i * h * w * f..(i + 1) * h * w * f,
-                    i * h * w * c..(i + 1) * h * w * c,
-                );
+                let (ys, xs) = (i * out_len..(i + 1) * out_len, i * in_len..(i + 1) * in_len);
                 assert_close(&y[ys], &case.y, tolerance, &what("forward"));
                 assert_close(&dx[xs], &case.dx, tolerance, &what("input grad"));
             }
@@ -758,12 +775,15 @@ mod tests {
     fn five_by_five_matches_im2col_for_forward_and_gradients() {
         matches_im2col::<8, 4>(
             &[
-                (14, 14, 16, 32),
-                (7, 7, 32, 64),
-                (14, 14, 32, 16),
-                (7, 7, 64, 32),
-                (5, 6, 16, 16),
-                (3, 2, 16, 16),
+                (14, 14, 16, 32, Padding::Same),
+                (7, 7, 32, 64, Padding::Same),
+                (14, 14, 32, 16, Padding::Same),
+                (7, 7, 64, 32, Padding::Same),
+                (5, 6, 16, 16, Padding::Same),
+                (3, 2, 16, 16, Padding::Same),
+                (12, 12, 16, 32, Padding::Valid),
+                (9, 7, 16, 16, Padding::Valid),
+                (5, 5, 32, 16, Padding::Valid),
             ],
             1e-4,
         );
@@ -773,11 +793,14 @@ mod tests {
     fn three_by_three_matches_im2col_for_forward_and_gradients() {
         matches_im2col::<6, 4>(
             &[
-                (28, 28, 16, 16),
-                (14, 14, 16, 32),
-                (7, 7, 64, 64),
-                (5, 6, 16, 16),
-                (3, 2, 32, 16),
+                (28, 28, 16, 16, Padding::Same),
+                (14, 14, 16, 32, Padding::Same),
+                (7, 7, 64, 64, Padding::Same),
+                (5, 6, 16, 16, Padding::Same),
+                (3, 2, 32, 16, Padding::Same),
+                (26, 26, 32, 32, Padding::Valid),
+                (10, 10, 64, 64, Padding::Valid),
+                (7, 4, 16, 16, Padding::Valid),
             ],
             1e-4,
         );
@@ -817,7 +840,7 @@ mod tests {
     }
 
     #[test]
-    fn only_stride_one_same_kernels_of_the_tile_and_channels_in_sixteens() {
+    fn only_stride_one_kernels_of_the_tile_and_channels_in_sixteens() {
         let plan5 =
             |h, c, k, s, f| WinogradConv::<8, 4>::new(&ConvGeometry::same(h, h, c, k, s), f);
         assert!(plan5(8, 16, 5, 1, 16).is_some() || !*HAS_AVX512);
@@ -831,6 +854,15 @@ mod tests {
         assert!(plan3(8, 16, 3, 2, 16).is_none());
         assert!(plan3(8, 16, 5, 1, 16).is_none());
         assert!(plan3(8, 1, 3, 1, 16).is_none());
+        // "Valid" padding too, but not padding as wide as the kernel (no input-gradient plan).
+        let valid = ConvGeometry::new((12, 12, 16), 5, 1, Padding::Valid).unwrap();
+        assert!(WinogradConv::<8, 4>::new(&valid, 16).is_some() || !*HAS_AVX512);
+        let wide = ConvGeometry {
+            pad_top: 5,
+            out_h: 13,
+            ..valid
+        };
+        assert!(WinogradConv::<8, 4>::new(&wide, 16).is_none());
     }
 
     #[test]
