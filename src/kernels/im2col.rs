@@ -68,11 +68,6 @@ impl ConvGeometry {
         }
     }
 
-    /// Whether the output has the input's size (stride 1, "same" padding).
-    pub fn keeps_size(&self) -> bool {
-        self.stride == 1 && (self.out_h, self.out_w) == (self.h, self.w)
-    }
-
     /// Geometry of a "same"-padded convolution.
     pub fn same(h: usize, w: usize, c: usize, k: usize, stride: usize) -> Self {
         let (out_h, pad_top) = same_padding(h, k, stride);
