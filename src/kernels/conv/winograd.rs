@@ -17,9 +17,13 @@
 //! Images are taken in groups of at least [`GROUP_TILES`] tiles: a 7×7 image has only 4 tiles
 //! of 4×4, and a product per image would have an inner dimension of 4 in the weight gradient.
 //!
+//! The input transform reads the image itself: a tile's pixels in the padding (or past the
+//! last tile's edge) are zeros it puts in registers, so no padded copy of the input (or, for the
+//! input gradient, of the output gradient) is written and read back.
+//!
 //! # Layouts (one image)
-//! padded input: (hp, wp, C) with hp = M·tiles_y + r − 1; V: (tiles, α², C); M and dM:
-//! (tiles, α², F); U and dU: (α², C, F); y: (H, W, F). A group's images follow each other.
+//! x: (H, W, C); V: (tiles, α², C); M and dM: (tiles, α², F); U and dU: (α², C, F); y: (H, W, F).
+//! A group's images follow each other.
 
 use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm, OutputBias};
 use crate::kernels::gemm::HAS_AVX512;
@@ -44,9 +48,6 @@ pub struct WinogradConv<const ALPHA: usize, const M: usize> {
     filters: usize,
     tiles_y: usize,
     tiles_x: usize,
-    /// Padded input height and width: whole tiles, with the "same" padding before.
-    hp: usize,
-    wp: usize,
     /// Images transformed and multiplied together.
     group: usize,
     /// G (α × r), row-major: the kernel transform.
@@ -206,8 +207,6 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
             filters,
             tiles_y,
             tiles_x,
-            hp: M * tiles_y + g.k - 1,
-            wp: M * tiles_x + g.k - 1,
             group: 0,
             gm,
             tile_offsets: Vec::new(),
@@ -237,9 +236,9 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         self.group
     }
 
-    /// Floats of one padded input image.
-    pub fn padded_len(&self) -> usize {
-        self.hp * self.wp * self.g.c
+    /// Floats of one input image.
+    pub fn in_len(&self) -> usize {
+        self.g.h * self.g.w * self.g.c
     }
 
     /// Floats of one output image.
@@ -255,26 +254,6 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     /// Floats of the scratch [`Self::forward`] and [`Self::weight_grad`] use for a group.
     pub fn scratch_len(&self) -> usize {
         self.group * self.tiles() * ALPHA * ALPHA * (self.g.c + self.filters)
-    }
-
-    /// Copies `x` (H, W, C) into `padded` with the "same" padding before and zeros after;
-    /// every value of `padded` is written.
-    pub fn pad_input(&self, x: &[f32], padded: &mut [f32]) {
-        let (h, w, c, wp) = (self.g.h, self.g.w, self.g.c, self.wp);
-        let padded = &mut padded[..self.padded_len()];
-        // Zeros only around the image: the rows above, each row's borders, the rows below.
-        let (top, left) = (self.g.pad_top * wp * c, self.g.pad_left * c);
-        padded[..top + left].fill(0.0);
-        for y in 0..h {
-            let dst = top + y * wp * c + left;
-            padded[dst..dst + w * c].copy_from_slice(&x[y * w * c..(y + 1) * w * c]);
-            let next_row = if y + 1 < h {
-                dst + wp * c
-            } else {
-                padded.len()
-            };
-            padded[dst + w * c..next_row].fill(0.0);
-        }
     }
 
     /// U (α², C, F) = G w Gᵀ for every (c, f) of `weight` (r, r, C, F).
@@ -331,28 +310,18 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         }
     }
 
-    /// y (images × H·W, F) = conv(padded inputs, kernel) with `u` the transformed kernel, for
-    /// up to [`Self::group`] images; no bias.
-    pub fn forward(
-        &self,
-        images: usize,
-        padded: &[f32],
-        u: &[f32],
-        scratch: &mut [f32],
-        y: &mut [f32],
-    ) {
+    /// y (images × H·W, F) = conv(x, kernel) with `u` the transformed kernel, for up to
+    /// [`Self::group`] images of `x`; no bias.
+    pub fn forward(&self, images: usize, x: &[f32], u: &[f32], scratch: &mut [f32], y: &mut [f32]) {
         let (c, f, aa, t) = (self.g.c, self.filters, ALPHA * ALPHA, images * self.tiles());
-        assert!(images <= self.group && padded.len() >= images * self.padded_len());
+        assert!(images <= self.group && x.len() >= images * self.in_len());
         assert!(u.len() >= self.transformed_len() && scratch.len() >= self.scratch_len());
         assert!(y.len() >= images * self.out_len());
         let (v, m) = scratch.split_at_mut(t * aa * c);
         for i in 0..images {
             // SAFETY: AVX-512F is present (checked in `new`); image i's tiles inside `v`.
             unsafe {
-                self.input_transform(
-                    &padded[i * self.padded_len()..],
-                    &mut v[i * self.tiles() * aa * c..],
-                )
+                self.input_transform(&x[i * self.in_len()..], &mut v[i * self.tiles() * aa * c..])
             };
         }
         for xi in 0..aa {
@@ -390,23 +359,20 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     pub fn weight_grad(
         &self,
         images: usize,
-        padded: &[f32],
+        x: &[f32],
         dy: &[f32],
         scratch: &mut [f32],
         du: &mut [f32],
     ) {
         let (c, f, aa, t) = (self.g.c, self.filters, ALPHA * ALPHA, images * self.tiles());
-        assert!(images <= self.group && padded.len() >= images * self.padded_len());
+        assert!(images <= self.group && x.len() >= images * self.in_len());
         assert!(du.len() >= self.transformed_len() && scratch.len() >= self.scratch_len());
         assert!(dy.len() >= images * self.out_len());
         let (v, dm) = scratch.split_at_mut(t * aa * c);
         for i in 0..images {
             // SAFETY: AVX-512F is present (checked in `new`); image i's tiles inside `v`, `dm`.
             unsafe {
-                self.input_transform(
-                    &padded[i * self.padded_len()..],
-                    &mut v[i * self.tiles() * aa * c..],
-                );
+                self.input_transform(&x[i * self.in_len()..], &mut v[i * self.tiles() * aa * c..]);
                 self.output_grad_transform(
                     &dy[i * self.out_len()..],
                     &mut dm[i * self.tiles() * aa * f..],
@@ -434,27 +400,38 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         }
     }
 
-    /// V (tiles, α², C) = Bᵀ d B for every tile d of one padded input image.
+    /// V (tiles, α², C) = Bᵀ d B for every tile d of one input image `x` (H, W, C), with zeros
+    /// where a tile reaches into the padding.
     ///
     /// # Safety
     /// AVX-512F must be available.
     #[target_feature(enable = "avx512f")]
-    unsafe fn input_transform(&self, padded: &[f32], v: &mut [f32]) {
-        let (c, wp) = (self.g.c, self.wp);
-        assert!(padded.len() >= self.padded_len() && v.len() >= self.tiles() * ALPHA * ALPHA * c);
-        let (src, dst) = (padded.as_ptr(), v.as_mut_ptr());
+    unsafe fn input_transform(&self, x: &[f32], v: &mut [f32]) {
+        let ConvGeometry { h, w, c, .. } = self.g;
+        assert!(x.len() >= self.in_len() && v.len() >= self.tiles() * ALPHA * ALPHA * c);
+        let (src, dst) = (x.as_ptr(), v.as_mut_ptr());
         for ty in 0..self.tiles_y {
+            // Image rows and columns of the tile's first pixel (negative inside the padding).
+            let top = (M * ty) as isize - self.g.pad_top as isize;
             for tx in 0..self.tiles_x {
+                let left = (M * tx) as isize - self.g.pad_left as isize;
+                let inside = |i: usize, j: usize| {
+                    let (y, x) = (top + i as isize, left + j as isize);
+                    (0..h as isize).contains(&y) && (0..w as isize).contains(&x)
+                };
+                let whole = inside(0, 0) && inside(ALPHA - 1, ALPHA - 1);
                 let t = ty * self.tiles_x + tx;
                 for cb in (0..c).step_by(LANES) {
                     // Each row of the tile through Bᵀ as it is loaded, then each column.
                     let mut half = [[_mm512_setzero_ps(); ALPHA]; ALPHA];
                     for (i, h) in half.iter_mut().enumerate() {
-                        let row_start = ((M * ty + i) * wp + M * tx) * c + cb;
                         let mut row = [_mm512_setzero_ps(); ALPHA];
                         for (j, r) in row.iter_mut().enumerate() {
-                            // SAFETY: inside the padded image (tiles fit it by construction).
-                            *r = _mm512_loadu_ps(src.add(row_start + j * c));
+                            if whole || inside(i, j) {
+                                let pixel = (top + i as isize) * w as isize + left + j as isize;
+                                // SAFETY: the pixel is inside the image, cb + 16 ≤ C.
+                                *r = _mm512_loadu_ps(src.add(pixel as usize * c + cb));
+                            }
                         }
                         *h = mat_vec(&Self::BT, &row);
                     }
@@ -592,14 +569,9 @@ impl<const ALPHA: usize, const M: usize> Winograd<ALPHA, M> {
         })
     }
 
-    /// Floats of one input image, of its padded copy, and of one output image.
-    fn image_lens(&self) -> (usize, usize, usize) {
-        let g = &self.forward.g;
-        (
-            g.h * g.w * g.c,
-            self.forward.padded_len(),
-            self.forward.out_len(),
-        )
+    /// Floats of one input image and of one output image.
+    fn image_lens(&self) -> (usize, usize) {
+        (self.forward.in_len(), self.forward.out_len())
     }
 }
 
@@ -613,16 +585,15 @@ impl<const ALPHA: usize, const M: usize> ConvAlgorithm for Winograd<ALPHA, M> {
     fn images_per_slice(&self, n: usize) -> usize {
         one_slice_per_thread(n)
     }
+    /// Nothing: backward transforms the input again.
     fn saved_len(&self) -> usize {
-        self.forward.padded_len()
+        0
     }
-    /// A group's padded output gradients, then the transforms' scratch.
+    /// The transforms of a group.
     fn scratch_len(&self, _images: usize) -> usize {
-        let transforms = self
-            .forward
+        self.forward
             .scratch_len()
-            .max(self.input_grad.scratch_len());
-        self.forward.group() * self.input_grad.padded_len() + transforms
+            .max(self.input_grad.scratch_len())
     }
     /// The transformed kernel's gradient.
     fn weight_grad_len(&self) -> usize {
@@ -636,21 +607,15 @@ impl<const ALPHA: usize, const M: usize> ConvAlgorithm for Winograd<ALPHA, M> {
         x: &[f32],
         _weight: &[f32],
         out: OutputBias<'_>,
-        padded: &mut [f32],
+        _saved: &mut [f32],
         scratch: &mut [f32],
         y: &mut [f32],
     ) {
-        let (in_len, plen, out_len) = self.image_lens();
+        let (in_len, out_len) = self.image_lens();
         let group = self.forward.group();
-        let groups = y
-            .chunks_mut(group * out_len)
-            .zip(padded.chunks_mut(group * plen));
-        for ((y, padded), x) in groups.zip(x.chunks(group * in_len)) {
+        for (y, x) in y.chunks_mut(group * out_len).zip(x.chunks(group * in_len)) {
             let images = y.len() / out_len;
-            for (x, padded) in x.chunks(in_len).zip(padded.chunks_mut(plen)) {
-                self.forward.pad_input(x, padded);
-            }
-            self.forward.forward(images, padded, &self.u, scratch, y);
+            self.forward.forward(images, x, &self.u, scratch, y);
             out.apply(y);
         }
     }
@@ -662,28 +627,24 @@ impl<const ALPHA: usize, const M: usize> ConvAlgorithm for Winograd<ALPHA, M> {
     }
     fn backward(
         &self,
-        _x: &[f32],
-        padded: &mut [f32],
+        x: &[f32],
+        _saved: &mut [f32],
         dy: &[f32],
         scratch: &mut [f32],
         du: &mut [f32],
         mut dx: Option<&mut [f32]>,
     ) {
-        let (in_len, plen, out_len) = self.image_lens();
-        let (group, dy_plen) = (self.forward.group(), self.input_grad.padded_len());
-        let (padded_dy, scratch) = scratch.split_at_mut(group * dy_plen);
+        let (in_len, out_len) = self.image_lens();
+        let group = self.forward.group();
         for (g, dy) in dy.chunks(group * out_len).enumerate() {
             let images = dy.len() / out_len;
             let first = g * group;
             self.forward
-                .weight_grad(images, &padded[first * plen..], dy, scratch, du);
+                .weight_grad(images, &x[first * in_len..], dy, scratch, du);
             if let Some(dx) = dx.as_deref_mut() {
-                for (dy, padded_dy) in dy.chunks(out_len).zip(padded_dy.chunks_mut(dy_plen)) {
-                    self.input_grad.pad_input(dy, padded_dy);
-                }
                 let dx = &mut dx[first * in_len..(first + images) * in_len];
                 self.input_grad
-                    .forward(images, padded_dy, &self.u_flipped, scratch, dx);
+                    .forward(images, dy, &self.u_flipped, scratch, dx);
             }
         }
     }
@@ -728,14 +689,10 @@ mod tests {
         };
         let images = plan.group().min(2);
         let cases = &[first, second][..images];
-        let (plen, dy_plen) = (plan.padded_len(), input_grad.padded_len());
 
-        let mut padded = vec![f32::NAN; images * plen];
-        let mut padded_dy = vec![f32::NAN; images * dy_plen];
-        let (mut dy, mut want_dw) = (Vec::new(), vec![0.0; g.patch_len() * f]);
-        for (i, case) in cases.iter().enumerate() {
-            plan.pad_input(&case.x, &mut padded[i * plen..]);
-            input_grad.pad_input(&case.dy, &mut padded_dy[i * dy_plen..]);
+        let (mut x, mut dy, mut want_dw) = (Vec::new(), Vec::new(), vec![0.0; g.patch_len() * f]);
+        for case in cases {
+            x.extend_from_slice(&case.x);
             dy.extend_from_slice(&case.dy);
             want_dw
                 .iter_mut()
@@ -746,9 +703,9 @@ mod tests {
         plan.transform_weight(&cases[0].weight, &mut u);
         let mut scratch = vec![f32::NAN; plan.scratch_len().max(input_grad.scratch_len())];
         let mut y = vec![f32::NAN; images * out_len];
-        plan.forward(images, &padded, &u, &mut scratch, &mut y);
+        plan.forward(images, &x, &u, &mut scratch, &mut y);
         let mut du = vec![0.0; plan.transformed_len()];
-        plan.weight_grad(images, &padded, &dy, &mut scratch, &mut du);
+        plan.weight_grad(images, &x, &dy, &mut scratch, &mut du);
         let mut dw = vec![0.0; g.patch_len() * f];
         plan.untransform_weight_grad(&du, &mut dw);
 
@@ -757,7 +714,7 @@ mod tests {
         let mut u_flipped = vec![0.0; input_grad.transformed_len()];
         input_grad.transform_weight(&flipped, &mut u_flipped);
         let mut dx = vec![f32::NAN; images * in_len];
-        input_grad.forward(images, &padded_dy, &u_flipped, &mut scratch, &mut dx);
+        input_grad.forward(images, &dy, &u_flipped, &mut scratch, &mut dx);
 
         let what = |part: &str| format!("{part} {h}x{w}x{c} {f}C{k} {padding:?}");
         for (i, case) in cases.iter().enumerate() {
