@@ -22,8 +22,10 @@
 //! input gradient, of the output gradient) is written and read back.
 //!
 //! # Layouts (one image)
-//! x: (H, W, C); V: (tiles, α², C); M and dM: (tiles, α², F); U and dU: (α², C, F); y: (H, W, F).
-//! A group's images follow each other.
+//! x: (H, W, C); y: (H, W, F); U and dU: (α², C, F). For a group of T tiles (its images'
+//! tiles one after another) V: (α², T, C), M and dM: (α², T, F): each ξ's matrix is contiguous,
+//! so the products stream through it (with the tiles as the outer index, each of a product's
+//! rows was a cache line of its own, α²·C floats from the next).
 
 use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm, OutputBias};
 use crate::kernels::gemm::HAS_AVX512;
@@ -52,7 +54,7 @@ pub struct WinogradConv<const ALPHA: usize, const M: usize> {
     group: usize,
     /// G (α × r), row-major: the kernel transform.
     gm: Vec<f32>,
-    /// Offsets of a group's tiles (t·α²·C) and of the channels (c) in V, for the matrix kernel.
+    /// Offsets of a group's tiles (t·C) and of the channels (c) in V\[ξ\], for the matrix kernel.
     tile_offsets: Vec<usize>,
     channel_offsets: Vec<usize>,
 }
@@ -217,9 +219,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
 
     /// The plan taking `group` images together.
     fn with_group(self, group: usize) -> Self {
-        let tile_offsets = (0..group * self.tiles())
-            .map(|t| t * ALPHA * ALPHA * self.g.c)
-            .collect();
+        let tile_offsets = (0..group * self.tiles()).map(|t| t * self.g.c).collect();
         WinogradConv {
             group,
             tile_offsets,
@@ -319,10 +319,8 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         assert!(y.len() >= images * self.out_len());
         let (v, m) = scratch.split_at_mut(t * aa * c);
         for i in 0..images {
-            // SAFETY: AVX-512F is present (checked in `new`); image i's tiles inside `v`.
-            unsafe {
-                self.input_transform(&x[i * self.in_len()..], &mut v[i * self.tiles() * aa * c..])
-            };
+            // SAFETY: AVX-512F is present (checked in `new`).
+            unsafe { self.input_transform(&x[i * self.in_len()..], v, (i * self.tiles(), t)) };
         }
         for xi in 0..aa {
             // SAFETY: A = V[ξ] (tiles × C), B = U[ξ] (C × F), C = M[ξ] (tiles × F), all inside
@@ -330,15 +328,15 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
             unsafe {
                 sgemm(
                     (t, c, f),
-                    v.as_ptr().add(xi * c),
+                    v.as_ptr().add(xi * t * c),
                     Tables {
                         rows: self.tile_offsets.as_ptr(),
                         cols: self.channel_offsets.as_ptr(),
                     },
                     u.as_ptr().add(xi * c * f),
                     f,
-                    m.as_mut_ptr().add(xi * f),
-                    aa * f,
+                    m.as_mut_ptr().add(xi * t * f),
+                    f,
                     false,
                 )
             }
@@ -346,10 +344,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         for i in 0..images {
             // SAFETY: as above.
             unsafe {
-                self.output_transform(
-                    &m[i * self.tiles() * aa * f..],
-                    &mut y[i * self.out_len()..],
-                )
+                self.output_transform(m, (i * self.tiles(), t), &mut y[i * self.out_len()..])
             };
         }
     }
@@ -370,13 +365,11 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         assert!(dy.len() >= images * self.out_len());
         let (v, dm) = scratch.split_at_mut(t * aa * c);
         for i in 0..images {
-            // SAFETY: AVX-512F is present (checked in `new`); image i's tiles inside `v`, `dm`.
+            let tiles = (i * self.tiles(), t);
+            // SAFETY: AVX-512F is present (checked in `new`).
             unsafe {
-                self.input_transform(&x[i * self.in_len()..], &mut v[i * self.tiles() * aa * c..]);
-                self.output_grad_transform(
-                    &dy[i * self.out_len()..],
-                    &mut dm[i * self.tiles() * aa * f..],
-                );
+                self.input_transform(&x[i * self.in_len()..], v, tiles);
+                self.output_grad_transform(&dy[i * self.out_len()..], dm, tiles);
             }
         }
         for xi in 0..aa {
@@ -385,13 +378,13 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
             unsafe {
                 sgemm(
                     (c, t, f),
-                    v.as_ptr().add(xi * c),
+                    v.as_ptr().add(xi * t * c),
                     Tables {
                         rows: self.channel_offsets.as_ptr(),
                         cols: self.tile_offsets.as_ptr(),
                     },
-                    dm.as_ptr().add(xi * f),
-                    aa * f,
+                    dm.as_ptr().add(xi * t * f),
+                    f,
                     du.as_mut_ptr().add(xi * c * f),
                     f,
                     true,
@@ -400,15 +393,17 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         }
     }
 
-    /// V (tiles, α², C) = Bᵀ d B for every tile d of one input image `x` (H, W, C), with zeros
-    /// where a tile reaches into the padding.
+    /// V (α², T, C) = Bᵀ d B for every tile d of one input image `x` (H, W, C), with zeros
+    /// where a tile reaches into the padding; the image's tiles are `first..` of the group's
+    /// `T` (`(first, T)` = `tiles`).
     ///
     /// # Safety
     /// AVX-512F must be available.
     #[target_feature(enable = "avx512f")]
-    unsafe fn input_transform(&self, x: &[f32], v: &mut [f32]) {
+    unsafe fn input_transform(&self, x: &[f32], v: &mut [f32], (first, tt): (usize, usize)) {
         let ConvGeometry { h, w, c, .. } = self.g;
-        assert!(x.len() >= self.in_len() && v.len() >= self.tiles() * ALPHA * ALPHA * c);
+        assert!(first + self.tiles() <= tt);
+        assert!(x.len() >= self.in_len() && v.len() >= tt * ALPHA * ALPHA * c);
         let (src, dst) = (x.as_ptr(), v.as_mut_ptr());
         for ty in 0..self.tiles_y {
             // Image rows and columns of the tile's first pixel (negative inside the padding).
@@ -420,7 +415,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                     (0..h as isize).contains(&y) && (0..w as isize).contains(&x)
                 };
                 let whole = inside(0, 0) && inside(ALPHA - 1, ALPHA - 1);
-                let t = ty * self.tiles_x + tx;
+                let t = first + ty * self.tiles_x + tx;
                 for cb in (0..c).step_by(LANES) {
                     // Each row of the tile through Bᵀ as it is loaded, then each column.
                     let mut half = [[_mm512_setzero_ps(); ALPHA]; ALPHA];
@@ -441,8 +436,8 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                             *col = h[j];
                         }
                         for (i, out) in mat_vec(&Self::BT, &column).into_iter().enumerate() {
-                            let at = (t * ALPHA * ALPHA + i * ALPHA + j) * c + cb;
-                            // SAFETY: t < tiles, cb + 16 ≤ C, as asserted.
+                            let at = ((i * ALPHA + j) * tt + t) * c + cb;
+                            // SAFETY: t < T, cb + 16 ≤ C, as asserted.
                             _mm512_storeu_ps(dst.add(at), out);
                         }
                     }
@@ -451,25 +446,27 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         }
     }
 
-    /// y = Aᵀ M A for every tile of one image, keeping the outputs inside the image.
+    /// y = Aᵀ M A for every tile of one image (tiles `first..` of M's `T`, `(first, T)` =
+    /// `tiles`), keeping the outputs inside the image.
     ///
     /// # Safety
     /// AVX-512F must be available.
     #[target_feature(enable = "avx512f")]
-    unsafe fn output_transform(&self, m: &[f32], y: &mut [f32]) {
+    unsafe fn output_transform(&self, m: &[f32], (first, tt): (usize, usize), y: &mut [f32]) {
         let (f, (h, w)) = (self.filters, (self.g.out_h, self.g.out_w));
-        assert!(m.len() >= self.tiles() * ALPHA * ALPHA * f && y.len() >= h * w * f);
+        assert!(first + self.tiles() <= tt);
+        assert!(m.len() >= tt * ALPHA * ALPHA * f && y.len() >= h * w * f);
         let (src, dst) = (m.as_ptr(), y.as_mut_ptr());
         for ty in 0..self.tiles_y {
             for tx in 0..self.tiles_x {
-                let t = ty * self.tiles_x + tx;
+                let t = first + ty * self.tiles_x + tx;
                 for fb in (0..f).step_by(LANES) {
                     let mut half = [[_mm512_setzero_ps(); M]; ALPHA];
                     for (i, half_row) in half.iter_mut().enumerate() {
                         let mut row = [_mm512_setzero_ps(); ALPHA];
                         for (j, r) in row.iter_mut().enumerate() {
-                            let at = (t * ALPHA * ALPHA + i * ALPHA + j) * f + fb;
-                            // SAFETY: t < tiles, fb + 16 ≤ F, as asserted.
+                            let at = ((i * ALPHA + j) * tt + t) * f + fb;
+                            // SAFETY: t < T, fb + 16 ≤ F, as asserted.
                             *r = _mm512_loadu_ps(src.add(at));
                         }
                         *half_row = mat_vec(&Self::AT, &row);
@@ -491,19 +488,25 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         }
     }
 
-    /// dM (tiles, α², F) = A dy Aᵀ for every M×M block of one image's output gradient (zero
-    /// outside).
+    /// dM (α², T, F) = A dy Aᵀ for every M×M block of one image's output gradient (zero
+    /// outside), into tiles `first..` of the group's `T` (`(first, T)` = `tiles`).
     ///
     /// # Safety
     /// AVX-512F must be available.
     #[target_feature(enable = "avx512f")]
-    unsafe fn output_grad_transform(&self, dy: &[f32], dm: &mut [f32]) {
+    unsafe fn output_grad_transform(
+        &self,
+        dy: &[f32],
+        dm: &mut [f32],
+        (first, tt): (usize, usize),
+    ) {
         let (f, (h, w)) = (self.filters, (self.g.out_h, self.g.out_w));
-        assert!(dm.len() >= self.tiles() * ALPHA * ALPHA * f && dy.len() >= h * w * f);
+        assert!(first + self.tiles() <= tt);
+        assert!(dm.len() >= tt * ALPHA * ALPHA * f && dy.len() >= h * w * f);
         let (src, dst) = (dy.as_ptr(), dm.as_mut_ptr());
         for ty in 0..self.tiles_y {
             for tx in 0..self.tiles_x {
-                let t = ty * self.tiles_x + tx;
+                let t = first + ty * self.tiles_x + tx;
                 for fb in (0..f).step_by(LANES) {
                     let mut half = [[_mm512_setzero_ps(); ALPHA]; M];
                     for (i, half_row) in half.iter_mut().enumerate() {
@@ -523,8 +526,8 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                             *col = h[j];
                         }
                         for (i, out) in mat_vec(&Self::A_MATRIX, &column).into_iter().enumerate() {
-                            let at = (t * ALPHA * ALPHA + i * ALPHA + j) * f + fb;
-                            // SAFETY: t < tiles, fb + 16 ≤ F, as asserted.
+                            let at = ((i * ALPHA + j) * tt + t) * f + fb;
+                            // SAFETY: t < T, fb + 16 ≤ F, as asserted.
                             _mm512_storeu_ps(dst.add(at), out);
                         }
                     }
