@@ -130,12 +130,12 @@ pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm
 }
 
 /// Whether F(4×4, 3×3) beats implicit GEMM on a 3×3 layer of `g`, as measured on the BN+GAP
-/// CNN (2 cores, AVX-512): yes where the outputs fill the 4×4 tiles exactly (28×28, 16 channels:
-/// 16% faster) or the products have 64 input channels (7×7: 15–17% faster despite the tiles'
-/// 31% of wasted outputs); no on 14×14 with 16 or 32 channels (3–11% slower).
+/// CNN (2 cores, AVX-512): yes where the outputs fill the 4×4 tiles exactly (28×28, 16 channels)
+/// or the products have 32 or more input channels (14×14×32: 17% faster, 7×7×32: 31%, despite
+/// the tiles' 31% of wasted outputs); no on 14×14 with 16 channels (6% slower).
 fn winograd_3x3_pays(g: &ConvGeometry) -> bool {
     let whole_tiles = g.out_h.is_multiple_of(4) && g.out_w.is_multiple_of(4);
-    whole_tiles || g.c >= 64
+    whole_tiles || g.c >= 32
 }
 
 /// The flipped, transposed kernel an input gradient convolves with:
@@ -180,7 +180,8 @@ mod tests {
         assert_eq!(pick((28, 16, 3, 1), 32), "Winograd F(4×4, 3×3)");
         assert_eq!(pick((28, 1, 3, 1), 16), "implicit GEMM");
         assert_eq!(pick((7, 64, 3, 1), 64), "Winograd F(4×4, 3×3)");
-        assert_eq!(pick((14, 32, 3, 1), 32), "implicit GEMM");
+        assert_eq!(pick((14, 32, 3, 1), 32), "Winograd F(4×4, 3×3)");
+        assert_eq!(pick((14, 16, 3, 1), 32), "implicit GEMM");
         assert_eq!(pick((28, 1, 5, 1), 32), "implicit GEMM");
         assert_eq!(pick((14, 32, 5, 1), 64), "Winograd F(4×4, 5×5)");
         // "Valid" ones: the speedrun's second convolution (8×8 outputs per image) and
@@ -192,7 +193,8 @@ mod tests {
         assert_eq!(valid((12, 16, 5), 32), "Winograd F(4×4, 5×5)");
         assert_eq!(valid((26, 32, 3), 32), "Winograd F(4×4, 3×3)");
         assert_eq!(valid((10, 64, 3), 64), "Winograd F(4×4, 3×3)");
-        assert_eq!(valid((12, 32, 3), 64), "implicit GEMM");
+        assert_eq!(valid((12, 32, 3), 64), "Winograd F(4×4, 3×3)");
+        assert_eq!(valid((12, 16, 3), 64), "implicit GEMM");
         // A window over the whole 4×4 input: one output pixel per image.
         assert_eq!(valid((4, 64, 4), 128), "im2col + GEMM");
     }
