@@ -63,8 +63,8 @@ pub(crate) fn tiled(v: &[f32], tile: usize) -> Vec<f32> {
 
 /// Two per-channel sums over `len` values of `c` channels, split across threads: each task adds
 /// its values (`f` gets the task's value range, a whole number of tiles, and two `tile`-long
-/// `f32` accumulators); the accumulators are folded per channel in `f64`, in task order
-/// (bit-reproducible runs). Returns the `2·c` sums.
+/// `f32` accumulators) and folds its accumulators per channel in `f64`; the tasks' sums are then
+/// added in task order (bit-reproducible runs). Returns the `2·c` sums.
 pub(crate) fn channel_sums(
     len: usize,
     c: usize,
@@ -78,16 +78,23 @@ pub(crate) fn channel_sums(
             let mut acc = vec![0.0f32; 2 * tile];
             let (first, second) = acc.split_at_mut(tile);
             f(t * per_task..((t + 1) * per_task).min(len), first, second);
-            acc
+            // A tile is whole rows of c channels: lane j holds channel j mod c. (Folded here,
+            // in parallel: the serial fold below then adds only 2·c values per task.)
+            let mut sums = vec![0.0f64; 2 * c];
+            for (half, lanes) in sums.chunks_exact_mut(c).zip(acc.chunks_exact(tile)) {
+                for row in lanes.chunks_exact(c) {
+                    half.iter_mut()
+                        .zip(row)
+                        .for_each(|(s, &v)| *s += f64::from(v));
+                }
+            }
+            sums
         })
         .collect::<Vec<_>>()
         .into_iter()
         // Added in task order, so the result does not depend on which thread ran what.
         .fold(vec![0.0; 2 * c], |mut total, part| {
-            for (j, &v) in part.iter().enumerate() {
-                let (half, lane) = (j / tile, j % tile);
-                total[half * c + lane % c] += f64::from(v);
-            }
+            total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
             total
         })
 }
