@@ -32,6 +32,7 @@ use crate::kernels::gemm::HAS_AVX512;
 use crate::kernels::im2col::ConvGeometry;
 use crate::kernels::sgemm_avx512::{sgemm, Tables};
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Channels transformed together (one AVX-512 vector).
 const LANES: usize = 16;
@@ -57,6 +58,14 @@ pub struct WinogradConv<const ALPHA: usize, const M: usize> {
     /// Offsets of a group's tiles (t·C) and of the channels (c) in V\[ξ\], for the matrix kernel.
     tile_offsets: Vec<usize>,
     channel_offsets: Vec<usize>,
+}
+
+/// Floats from one tile position's matrix to the next in V, M or dM, for `tiles` rows of
+/// `width`: one cache line more than the matrix. Without it the matrices lie a power of two
+/// apart (1–2 KiB on the tutorial's layers), so a transform's α² stores of one tile all fall
+/// into the same few L1 sets and evict each other.
+fn xi_stride(tiles: usize, width: usize) -> usize {
+    tiles * width + LANES
 }
 
 /// G (α × r) of F(m, r) with m + r − 1 = α, row-major: row i is point i's powers over its
@@ -253,7 +262,8 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
 
     /// Floats of the scratch [`Self::forward`] and [`Self::weight_grad`] use for a group.
     pub fn scratch_len(&self) -> usize {
-        self.group * self.tiles() * ALPHA * ALPHA * (self.g.c + self.filters)
+        let tt = self.group * self.tiles();
+        ALPHA * ALPHA * (xi_stride(tt, self.g.c) + xi_stride(tt, self.filters))
     }
 
     /// U (α², C, F) = G w Gᵀ for every (c, f) of `weight` (r, r, C, F).
@@ -317,7 +327,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         assert!(images <= self.group && x.len() >= images * self.in_len());
         assert!(u.len() >= self.transformed_len() && scratch.len() >= self.scratch_len());
         assert!(y.len() >= images * self.out_len());
-        let (v, m) = scratch.split_at_mut(t * aa * c);
+        let (v, m) = scratch.split_at_mut(aa * xi_stride(t, c));
         for i in 0..images {
             // SAFETY: AVX-512F is present (checked in `new`).
             unsafe { self.input_transform(&x[i * self.in_len()..], v, (i * self.tiles(), t)) };
@@ -328,14 +338,14 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
             unsafe {
                 sgemm(
                     (t, c, f),
-                    v.as_ptr().add(xi * t * c),
+                    v.as_ptr().add(xi * xi_stride(t, c)),
                     Tables {
                         rows: self.tile_offsets.as_ptr(),
                         cols: self.channel_offsets.as_ptr(),
                     },
                     u.as_ptr().add(xi * c * f),
                     f,
-                    m.as_mut_ptr().add(xi * t * f),
+                    m.as_mut_ptr().add(xi * xi_stride(t, f)),
                     f,
                     false,
                 )
@@ -363,7 +373,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         assert!(images <= self.group && x.len() >= images * self.in_len());
         assert!(du.len() >= self.transformed_len() && scratch.len() >= self.scratch_len());
         assert!(dy.len() >= images * self.out_len());
-        let (v, dm) = scratch.split_at_mut(t * aa * c);
+        let (v, dm) = scratch.split_at_mut(aa * xi_stride(t, c));
         for i in 0..images {
             let tiles = (i * self.tiles(), t);
             // SAFETY: AVX-512F is present (checked in `new`).
@@ -378,12 +388,12 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
             unsafe {
                 sgemm(
                     (c, t, f),
-                    v.as_ptr().add(xi * t * c),
+                    v.as_ptr().add(xi * xi_stride(t, c)),
                     Tables {
                         rows: self.channel_offsets.as_ptr(),
                         cols: self.tile_offsets.as_ptr(),
                     },
-                    dm.as_ptr().add(xi * t * f),
+                    dm.as_ptr().add(xi * xi_stride(t, f)),
                     f,
                     du.as_mut_ptr().add(xi * c * f),
                     f,
@@ -403,7 +413,8 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     unsafe fn input_transform(&self, x: &[f32], v: &mut [f32], (first, tt): (usize, usize)) {
         let ConvGeometry { h, w, c, .. } = self.g;
         assert!(first + self.tiles() <= tt);
-        assert!(x.len() >= self.in_len() && v.len() >= tt * ALPHA * ALPHA * c);
+        let xs = xi_stride(tt, c);
+        assert!(x.len() >= self.in_len() && v.len() >= ALPHA * ALPHA * xs);
         let (src, dst) = (x.as_ptr(), v.as_mut_ptr());
         for ty in 0..self.tiles_y {
             // Image rows and columns of the tile's first pixel (negative inside the padding).
@@ -418,7 +429,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                 let t = first + ty * self.tiles_x + tx;
                 for cb in (0..c).step_by(LANES) {
                     // Each row of the tile through Bᵀ as it is loaded, then each column.
-                    let mut half = [[_mm512_setzero_ps(); ALPHA]; ALPHA];
+                    let mut half = [const { MaybeUninit::<[__m512; ALPHA]>::uninit() }; ALPHA];
                     for (i, h) in half.iter_mut().enumerate() {
                         let mut row = [_mm512_setzero_ps(); ALPHA];
                         for (j, r) in row.iter_mut().enumerate() {
@@ -428,15 +439,16 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                                 *r = _mm512_loadu_ps(src.add(pixel as usize * c + cb));
                             }
                         }
-                        *h = mat_vec(&Self::BT, &row);
+                        h.write(mat_vec(&Self::BT, &row));
                     }
                     for j in 0..ALPHA {
                         let mut column = [_mm512_setzero_ps(); ALPHA];
                         for (col, h) in column.iter_mut().zip(&half) {
-                            *col = h[j];
+                            // SAFETY: every row of `half` was written above.
+                            *col = h.assume_init_ref()[j];
                         }
                         for (i, out) in mat_vec(&Self::BT, &column).into_iter().enumerate() {
-                            let at = ((i * ALPHA + j) * tt + t) * c + cb;
+                            let at = (i * ALPHA + j) * xs + t * c + cb;
                             // SAFETY: t < T, cb + 16 ≤ C, as asserted.
                             _mm512_storeu_ps(dst.add(at), out);
                         }
@@ -455,26 +467,28 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     unsafe fn output_transform(&self, m: &[f32], (first, tt): (usize, usize), y: &mut [f32]) {
         let (f, (h, w)) = (self.filters, (self.g.out_h, self.g.out_w));
         assert!(first + self.tiles() <= tt);
-        assert!(m.len() >= tt * ALPHA * ALPHA * f && y.len() >= h * w * f);
+        let xs = xi_stride(tt, f);
+        assert!(m.len() >= ALPHA * ALPHA * xs && y.len() >= h * w * f);
         let (src, dst) = (m.as_ptr(), y.as_mut_ptr());
         for ty in 0..self.tiles_y {
             for tx in 0..self.tiles_x {
                 let t = first + ty * self.tiles_x + tx;
                 for fb in (0..f).step_by(LANES) {
-                    let mut half = [[_mm512_setzero_ps(); M]; ALPHA];
+                    let mut half = [const { MaybeUninit::<[__m512; M]>::uninit() }; ALPHA];
                     for (i, half_row) in half.iter_mut().enumerate() {
                         let mut row = [_mm512_setzero_ps(); ALPHA];
                         for (j, r) in row.iter_mut().enumerate() {
-                            let at = ((i * ALPHA + j) * tt + t) * f + fb;
+                            let at = (i * ALPHA + j) * xs + t * f + fb;
                             // SAFETY: t < T, fb + 16 ≤ F, as asserted.
                             *r = _mm512_loadu_ps(src.add(at));
                         }
-                        *half_row = mat_vec(&Self::AT, &row);
+                        half_row.write(mat_vec(&Self::AT, &row));
                     }
                     for j in 0..M.min(w - M * tx) {
                         let mut column = [_mm512_setzero_ps(); ALPHA];
                         for (col, h) in column.iter_mut().zip(&half) {
-                            *col = h[j];
+                            // SAFETY: every row of `half` was written above.
+                            *col = h.assume_init_ref()[j];
                         }
                         let out = mat_vec(&Self::AT, &column);
                         for (i, &o) in out.iter().enumerate().take(h - M * ty) {
@@ -502,13 +516,14 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     ) {
         let (f, (h, w)) = (self.filters, (self.g.out_h, self.g.out_w));
         assert!(first + self.tiles() <= tt);
-        assert!(dm.len() >= tt * ALPHA * ALPHA * f && dy.len() >= h * w * f);
+        let xs = xi_stride(tt, f);
+        assert!(dm.len() >= ALPHA * ALPHA * xs && dy.len() >= h * w * f);
         let (src, dst) = (dy.as_ptr(), dm.as_mut_ptr());
         for ty in 0..self.tiles_y {
             for tx in 0..self.tiles_x {
                 let t = first + ty * self.tiles_x + tx;
                 for fb in (0..f).step_by(LANES) {
-                    let mut half = [[_mm512_setzero_ps(); ALPHA]; M];
+                    let mut half = [const { MaybeUninit::<[__m512; ALPHA]>::uninit() }; M];
                     for (i, half_row) in half.iter_mut().enumerate() {
                         let mut row = [_mm512_setzero_ps(); M];
                         for (j, r) in row.iter_mut().enumerate() {
@@ -518,15 +533,16 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                                 *r = _mm512_loadu_ps(src.add((oy * w + ox) * f + fb));
                             }
                         }
-                        *half_row = mat_vec(&Self::A_MATRIX, &row);
+                        half_row.write(mat_vec(&Self::A_MATRIX, &row));
                     }
                     for j in 0..ALPHA {
                         let mut column = [_mm512_setzero_ps(); M];
                         for (col, h) in column.iter_mut().zip(&half) {
-                            *col = h[j];
+                            // SAFETY: every row of `half` was written above.
+                            *col = h.assume_init_ref()[j];
                         }
                         for (i, out) in mat_vec(&Self::A_MATRIX, &column).into_iter().enumerate() {
-                            let at = ((i * ALPHA + j) * tt + t) * f + fb;
+                            let at = (i * ALPHA + j) * xs + t * f + fb;
                             // SAFETY: t < T, fb + 16 ≤ F, as asserted.
                             _mm512_storeu_ps(dst.add(at), out);
                         }
