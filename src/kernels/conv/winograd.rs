@@ -31,6 +31,7 @@ use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm, OutputBias};
 use crate::kernels::gemm::HAS_AVX512;
 use crate::kernels::im2col::ConvGeometry;
 use crate::kernels::sgemm_avx512::{sgemm, Tables};
+use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
@@ -66,6 +67,20 @@ pub struct WinogradConv<const ALPHA: usize, const M: usize> {
 /// into the same few L1 sets and evict each other.
 fn xi_stride(tiles: usize, width: usize) -> usize {
     tiles * width + LANES
+}
+
+/// `dst += coef · src`, vectorized for AVX-512; a zero coefficient (the kernel transforms have
+/// several) costs nothing.
+///
+/// # Safety
+/// AVX-512F must be available.
+#[target_feature(enable = "avx512f")]
+unsafe fn scaled_add(dst: &mut [f32], coef: f32, src: &[f32]) {
+    if coef != 0.0 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d += coef * s;
+        }
+    }
 }
 
 /// G (α × r) of F(m, r) with m + r − 1 = α, row-major: row i is point i's powers over its
@@ -266,58 +281,57 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         ALPHA * ALPHA * (xi_stride(tt, self.g.c) + xi_stride(tt, self.filters))
     }
 
-    /// U (α², C, F) = G w Gᵀ for every (c, f) of `weight` (r, r, C, F).
+    /// U (α², C, F) = G w Gᵀ for every (c, f) of `weight` (r, r, C, F). Separably, a row i of
+    /// tile positions at a time (in parallel): `(G w)[i]` over the kernel's rows, then over its
+    /// columns — α·r·(r + α) multiply-adds per (c, f) instead of α²·r².
     pub fn transform_weight(&self, weight: &[f32], u: &mut [f32]) {
-        // SAFETY: AVX-512F is present (checked in `new`).
-        unsafe { self.transform_weight_avx512(weight, u) }
+        let (r, cf) = (Self::R, self.g.c * self.filters);
+        let gm = &self.gm;
+        let u = &mut u[..ALPHA * ALPHA * cf];
+        u.par_chunks_mut(ALPHA * cf)
+            .enumerate()
+            .for_each(|(i, u_row)| {
+                let mut gw = vec![0.0; r * cf];
+                for (ky, w_row) in weight[..r * r * cf].chunks_exact(r * cf).enumerate() {
+                    // SAFETY: AVX-512F is present (checked in `new`).
+                    unsafe { scaled_add(&mut gw, gm[i * r + ky], w_row) };
+                }
+                for (j, u) in u_row.chunks_exact_mut(cf).enumerate() {
+                    u.fill(0.0);
+                    for (kx, gw) in gw.chunks_exact(cf).enumerate() {
+                        // SAFETY: as above.
+                        unsafe { scaled_add(u, gm[j * r + kx], gw) };
+                    }
+                }
+            });
     }
 
     /// dweight (r, r, C, F) += Gᵀ dU G: the kernel gradient from its transformed gradient.
+    /// Separably, a kernel row ky at a time (in parallel): `(Gᵀ dU)[ky]` over the tile rows,
+    /// then over the tile columns.
     pub fn untransform_weight_grad(&self, du: &[f32], dweight: &mut [f32]) {
-        // SAFETY: AVX-512F is present (checked in `new`).
-        unsafe { self.untransform_weight_grad_avx512(du, dweight) }
-    }
-
-    /// [`Self::transform_weight`], its loops vectorized for AVX-512.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn transform_weight_avx512(&self, weight: &[f32], u: &mut [f32]) {
-        let (r, a, cf) = (self.g.k, ALPHA, self.g.c * self.filters);
-        let u = &mut u[..a * a * cf];
-        u.fill(0.0);
-        for (xi, ux) in u.chunks_exact_mut(cf).enumerate() {
-            let (i, j) = (xi / a, xi % a);
-            for ky in 0..r {
-                for kx in 0..r {
-                    let coef = self.gm[i * r + ky] * self.gm[j * r + kx];
-                    if coef != 0.0 {
-                        let w = &weight[(ky * r + kx) * cf..(ky * r + kx + 1) * cf];
-                        for (u, w) in ux.iter_mut().zip(w) {
-                            *u += coef * w;
-                        }
+        let (r, cf) = (Self::R, self.g.c * self.filters);
+        let gm = &self.gm;
+        let dweight = &mut dweight[..r * r * cf];
+        dweight
+            .par_chunks_mut(r * cf)
+            .enumerate()
+            .for_each(|(ky, dw_row)| {
+                let mut gdu = vec![0.0; ALPHA * cf];
+                for (i, du_row) in du[..ALPHA * ALPHA * cf]
+                    .chunks_exact(ALPHA * cf)
+                    .enumerate()
+                {
+                    // SAFETY: AVX-512F is present (checked in `new`).
+                    unsafe { scaled_add(&mut gdu, gm[i * r + ky], du_row) };
+                }
+                for (kx, dw) in dw_row.chunks_exact_mut(cf).enumerate() {
+                    for (j, gdu) in gdu.chunks_exact(cf).enumerate() {
+                        // SAFETY: as above.
+                        unsafe { scaled_add(dw, gm[j * r + kx], gdu) };
                     }
                 }
-            }
-        }
-    }
-
-    /// [`Self::untransform_weight_grad`], its loops vectorized for AVX-512.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn untransform_weight_grad_avx512(&self, du: &[f32], dweight: &mut [f32]) {
-        let (r, a, cf) = (self.g.k, ALPHA, self.g.c * self.filters);
-        for ky in 0..r {
-            for kx in 0..r {
-                let dw = &mut dweight[(ky * r + kx) * cf..(ky * r + kx + 1) * cf];
-                for (xi, dux) in du[..a * a * cf].chunks_exact(cf).enumerate() {
-                    let (i, j) = (xi / a, xi % a);
-                    let coef = self.gm[i * r + ky] * self.gm[j * r + kx];
-                    if coef != 0.0 {
-                        for (d, u) in dw.iter_mut().zip(dux) {
-                            *d += coef * u;
-                        }
-                    }
-                }
-            }
-        }
+            });
     }
 
     /// y (images × H·W, F) = conv(x, kernel) with `u` the transformed kernel, for up to
