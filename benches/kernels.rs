@@ -157,9 +157,10 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
-/// One image through the Winograd F(4×4, 5×5) convolution, single thread: the 5×5 layers of the
-/// CNN, and their input gradients (the output gradient convolved with the flipped kernel).
-/// Throughput counts the direct convolution's multiply-adds, so it compares with `conv`.
+/// One image through the Winograd convolutions, single thread: F(4×4, 5×5) on the 5×5 layers of
+/// the CNN and their input gradients (the output gradient convolved with the flipped kernel),
+/// F(4×4, 3×3) on the BN+GAP CNN's 3×3 layers. Throughput counts the direct convolution's
+/// multiply-adds, so it compares with `conv`.
 fn winograd(c: &mut Criterion) {
     let mut group = c.benchmark_group("winograd");
     for (h, w, ch, f, role) in [
@@ -172,23 +173,48 @@ fn winograd(c: &mut Criterion) {
         let Some(plan) = WinogradConv::<8, 4>::new(&g, f) else {
             return; // no AVX-512 here
         };
-        let (x, weight, dy) = (filled(h * w * ch), filled(25 * ch * f), filled(h * w * f));
-        let mut u = vec![0.0; plan.transformed_len()];
-        plan.transform_weight(&weight, &mut u);
-        let mut scratch = vec![0.0; plan.scratch_len()];
-        let (mut y, mut du) = (vec![0.0; h * w * f], vec![0.0; plan.transformed_len()]);
-        group.throughput(Throughput::Elements((2 * h * w * 25 * ch * f) as u64));
-        group.bench_function(BenchmarkId::new("conv", role), |bench| {
-            bench.iter(|| plan.forward(1, black_box(&x), &u, &mut scratch, &mut y))
-        });
-        if role.ends_with("forward") {
-            let name = role.replace("forward", "weight-grad");
-            group.bench_function(BenchmarkId::new("conv", name), |bench| {
-                bench.iter(|| plan.weight_grad(1, black_box(&x), &dy, &mut scratch, &mut du))
-            });
+        winograd_plan(&mut group, &plan, (h, w, ch, f), role);
+    }
+    for (h, w, ch, f, role) in [
+        (28, 28, 16, 16, "16C3 forward"),
+        (14, 14, 32, 32, "32C3 forward"),
+        (7, 7, 64, 64, "64C3 forward"),
+    ] {
+        let g = ConvGeometry::same(h, w, ch, 3, 1);
+        if let Some(plan) = WinogradConv::<6, 4>::new(&g, f) {
+            winograd_plan(&mut group, &plan, (h, w, ch, f), role);
         }
     }
     group.finish();
+}
+
+/// The forward pass of one image through `plan`, and for a forward `role` its weight gradient.
+fn winograd_plan<const ALPHA: usize, const M: usize>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    plan: &WinogradConv<ALPHA, M>,
+    (h, w, ch, f): (usize, usize, usize, usize),
+    role: &str,
+) {
+    let k = ALPHA + 1 - M;
+    let (x, weight, dy) = (
+        filled(h * w * ch),
+        filled(k * k * ch * f),
+        filled(h * w * f),
+    );
+    let mut u = vec![0.0; plan.transformed_len()];
+    plan.transform_weight(&weight, &mut u);
+    let mut scratch = vec![0.0; plan.scratch_len()];
+    let (mut y, mut du) = (vec![0.0; h * w * f], vec![0.0; plan.transformed_len()]);
+    group.throughput(Throughput::Elements((2 * h * w * k * k * ch * f) as u64));
+    group.bench_function(BenchmarkId::new("conv", role), |bench| {
+        bench.iter(|| plan.forward(1, black_box(&x), &u, &mut scratch, &mut y))
+    });
+    if role.ends_with("forward") {
+        let name = role.replace("forward", "weight-grad");
+        group.bench_function(BenchmarkId::new("conv", name), |bench| {
+            bench.iter(|| plan.weight_grad(1, black_box(&x), &dy, &mut scratch, &mut du))
+        });
+    }
 }
 
 /// Max-pooling 2×2 over a batch of 128, forward (training) and backward.
