@@ -18,6 +18,18 @@ fn filled(len: usize) -> Vec<f32> {
         .collect()
 }
 
+/// An image (h, w, ch), a k×k kernel to `f` channels and an output gradient, filled.
+fn conv_operands(
+    h: usize,
+    w: usize,
+    ch: usize,
+    k: usize,
+    f: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (x, weight) = (filled(h * w * ch), filled(k * k * ch * f));
+    (x, weight, filled(h * w * f))
+}
+
 /// (name, m, k, n): conv slices (2 images of 28×28 or 14×14 output), dense layers.
 const GEMM_SHAPES: [(&str, usize, usize, usize); 6] = [
     ("conv 16C3 on 28x28x16", 1568, 144, 16),
@@ -129,11 +141,7 @@ fn conv(c: &mut Criterion) {
             return; // no AVX-512 here
         };
         let name = format!("{f}C{k} on {h}x{w}x{ch}");
-        let (x, weight, dy) = (
-            filled(h * w * ch),
-            filled(k * k * ch * f),
-            filled(h * w * f),
-        );
+        let (x, weight, dy) = conv_operands(h, w, ch, k, f);
         let mut padded = vec![0.0; plan.padded_len()];
         plan.pad_input(&x, &mut padded);
         let (mut y, mut dweight) = (vec![0.0; h * w * f], vec![0.0; k * k * ch * f]);
@@ -196,11 +204,7 @@ fn winograd_plan<const ALPHA: usize, const M: usize>(
     role: &str,
 ) {
     let k = ALPHA + 1 - M;
-    let (x, weight, dy) = (
-        filled(h * w * ch),
-        filled(k * k * ch * f),
-        filled(h * w * f),
-    );
+    let (x, weight, dy) = conv_operands(h, w, ch, k, f);
     let mut u = vec![0.0; plan.transformed_len()];
     plan.transform_weight(&weight, &mut u);
     let mut scratch = vec![0.0; plan.scratch_len()];
