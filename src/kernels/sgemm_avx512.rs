@@ -505,3 +505,64 @@ pub unsafe fn sgemm<L: Layout>(
         p0 += kc;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::HAS_AVX512;
+    use crate::kernels::reference::{assert_close, filled, kernel_unavailable};
+
+    #[test]
+    fn equally_spaced_table_rows_match_the_definition_for_every_row_count() {
+        if !*HAS_AVX512 {
+            return kernel_unavailable("the run kernels");
+        }
+        // Rows `stride` apart, as a Winograd product's tiles or an image row's pixels: every
+        // count of rows from 1 to 40 splits into 14-row run kernels (one or two vectors of
+        // columns) and a table-driven remainder.
+        let (k, stride) = (11, 13);
+        let cols: Vec<usize> = (0..k).collect();
+        for n in [16, 32] {
+            for m in 1..=40 {
+                let rows: Vec<usize> = (0..m).map(|i| i * stride).collect();
+                let (a, b) = (filled(m * stride, 0.3), filled(k * n, 1.7));
+                let before = filled(m * n, 0.9);
+                for accumulate in [false, true] {
+                    let mut want = if accumulate {
+                        before.clone()
+                    } else {
+                        vec![0.0; m * n]
+                    };
+                    for (i, want_row) in want.chunks_exact_mut(n).enumerate() {
+                        for (p, b_row) in b.chunks_exact(n).enumerate() {
+                            for (w, bv) in want_row.iter_mut().zip(b_row) {
+                                *w += a[rows[i] + cols[p]] * bv;
+                            }
+                        }
+                    }
+                    let mut got = before.clone();
+                    let tables = Tables {
+                        rows: rows.as_ptr(),
+                        cols: cols.as_ptr(),
+                    };
+                    // SAFETY: AVX-512F is present; the tables cover m rows and k columns of
+                    // `a`, `b` is k × n and `got` m × n.
+                    unsafe {
+                        sgemm(
+                            (m, k, n),
+                            a.as_ptr(),
+                            tables,
+                            b.as_ptr(),
+                            n,
+                            got.as_mut_ptr(),
+                            n,
+                            accumulate,
+                        )
+                    };
+                    let what = format!("{m} rows × {n} columns, accumulate {accumulate}");
+                    assert_close(&got, &want, 1e-5, &what);
+                }
+            }
+        }
+    }
+}
