@@ -25,7 +25,8 @@
 //! x: (H, W, C); y: (H, W, F); U and dU: (α², C, F). For a group of T tiles (its images'
 //! tiles one after another) V: (α², T, C), M and dM: (α², T, F): each ξ's matrix is contiguous,
 //! so the products stream through it (with the tiles as the outer index, each of a product's
-//! rows was a cache line of its own, α²·C floats from the next).
+//! rows was a cache line of its own, α²·C floats from the next); consecutive ξ's matrices are
+//! one cache line further apart than their size ([`xi_stride`]).
 
 use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm, OutputBias};
 use crate::kernels::gemm::HAS_AVX512;
