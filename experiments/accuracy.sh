@@ -9,7 +9,7 @@
 # Steps: linear mlp cnn cnn-bn augment fashion ensemble (the tutorial's ladder, the default), and
 # beyond it: deep (the cnn-deep recipe on MNIST, each seed of DEEP_SEEDS — default 1-4, about
 # 45 minutes each on 2 cores — and the average of them all) and wide (the Fashion-MNIST recipe,
-# seeds 1-4, about 25 minutes each, and their average).
+# seeds 1-4, about 50 minutes each, and their average).
 # Needs the datasets where mnistlab finds them (MNISTLAB_DATA, the cache, or a download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,11 +80,11 @@ if want deep; then
   average ensemble-deep "(public: 99.74% for 15)" "${members[@]}"
 fi
 # Fashion-MNIST: a wider VGG-style network (872,426 parameters), horizontal flips, shifts of ±10%,
-# random erasing, label smoothing 0.1 and OneCycle to 2e-3 over 30 epochs.
+# random erasing, label smoothing 0.1 and OneCycle to 2e-3 over 60 epochs.
 wide=(--dataset fashion-mnist --normalize standardize-global
       --arch 32C3-BN-ReLU-32C3-BN-ReLU-MP2-Drop0.25-64C3-BN-ReLU-64C3-BN-ReLU-MP2-Drop0.25-F-D256-BN-ReLU-Drop0.5-D10
       --augment --rotation 0 --zoom 0 --shear 0 --shift 0.1 --flip --erase 0.5 --label-smoothing 0.1
-      --lr 0.002 --schedule onecycle --epochs 30)
+      --lr 0.002 --schedule onecycle --epochs 60)
 if want wide; then
   for seed in 1 2 3 4; do
     run "fashion-wide-s$seed" "(small CNNs 92.5–93.5%)" "${wide[@]}" --seed "$seed"
