@@ -38,10 +38,13 @@ use std::mem::MaybeUninit;
 
 /// Channels transformed together (one AVX-512 vector).
 const LANES: usize = 16;
-/// Tiles a group of images reaches at least. Measured on the BN+GAP CNN: groups of 4 images
-/// (16 tiles) made its 7×7 64-channel layers 15–20% faster than one image at a time; 64 tiles
-/// made them and the 5×5 layers slower (a group's transforms then spill out of L2).
-const GROUP_TILES: usize = 16;
+/// Tiles a group of images reaches at least: larger groups read the transformed kernel once for
+/// more tiles and give the products longer inner dimensions, until a group's transforms spill
+/// out of L2. Measured forward + weight gradient per image on one core, each group size
+/// interleaved with the others: 32 tiles against 16 were 4–10% faster on the 5×5 CNN's layers
+/// (14×14×16→32, 14×14×32→16, 7×7×32→64, 7×7×64→32) and on the BN+GAP CNN's 28×28×16 and
+/// 14×14×32 layers (level on 7×7×64); 64 tiles were slower again on the 7×7 5×5 layers.
+const GROUP_TILES: usize = 32;
 /// The interpolation points besides ∞: the first α − 1 of them for tiles of side α.
 const POINTS: [f64; 7] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5];
 
@@ -859,12 +862,12 @@ mod tests {
         if !*HAS_AVX512 {
             return kernel_unavailable("Winograd convolution");
         }
-        // 7×7 outputs: 4 tiles of 4×4, so 4 images make 16 tiles, whatever the kernel.
-        assert_eq!(plan(7, 3).0, Some(4));
-        assert_eq!(plan(7, 5).1, Some(4));
-        // 28×28: 49 tiles; 14×14: 16; 3×3: one tile, so 16 images.
+        // 7×7 outputs: 4 tiles of 4×4, so 8 images make 32 tiles, whatever the kernel.
+        assert_eq!(plan(7, 3).0, Some(8));
+        assert_eq!(plan(7, 5).1, Some(8));
+        // 28×28: 49 tiles; 14×14: 16, so two images; 3×3: one tile, so 32 images.
         assert_eq!(plan(28, 3).0, Some(1));
-        assert_eq!(plan(14, 5).1, Some(1));
-        assert_eq!(plan(3, 5).1, Some(16));
+        assert_eq!(plan(14, 5).1, Some(2));
+        assert_eq!(plan(3, 5).1, Some(32));
     }
 }
