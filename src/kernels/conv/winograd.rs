@@ -41,9 +41,10 @@ const LANES: usize = 16;
 /// Tiles a group of images reaches at least: larger groups read the transformed kernel once for
 /// more tiles and give the products longer inner dimensions, until a group's transforms spill
 /// out of L2. Measured forward + weight gradient per image on one core, each group size
-/// interleaved with the others: 32 tiles against 16 were 4–10% faster on the 5×5 CNN's layers
-/// (14×14×16→32, 14×14×32→16, 7×7×32→64, 7×7×64→32) and on the BN+GAP CNN's 28×28×16 and
-/// 14×14×32 layers (level on 7×7×64); 64 tiles were slower again on the 7×7 5×5 layers.
+/// interleaved with the others (best of 100, four runs): 32 tiles against 16 were 1–12% faster
+/// (mostly 5–9%) on the 5×5 CNN's layers (14×14×16→32, 14×14×32→16, 7×7×32→64, 7×7×64→32) and
+/// on the BN+GAP CNN's 3×3 ones (28×28×16, 14×14×32, 7×7×64: level to 10%); 64 tiles were slower
+/// again on the 7×7 5×5 layers.
 const GROUP_TILES: usize = 32;
 /// The interpolation points besides ∞: the first α − 1 of them for tiles of side α.
 const POINTS: [f64; 7] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5];
