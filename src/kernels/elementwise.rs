@@ -1,9 +1,32 @@
 //! Portable loops over flat slices that layers share: element-wise maps split across threads,
 //! per-channel bias and bias gradients over NHWC rows, and batch norm's per-channel sums and
-//! tiled passes. (The compiler vectorizes them; no `unsafe`.)
+//! tiled passes. The compiler vectorizes them: for the CPU's widest vectors where it has
+//! AVX-512 (see [`vectorized`]), else for the baseline target.
 
 use rayon::prelude::*;
 use std::ops::Range;
+
+/// Runs `f` with its loops compiled for AVX-512 where the CPU has it (and `MNISTLAB_NO_AVX512` is
+/// unset), else as compiled for the baseline target (SSE2 on x86-64). The arithmetic is the same
+/// lane by lane (no reassociation, no fused multiply-adds the code does not ask for), so both give
+/// identical bits; only the width of the vectors changes. Batch norm over 128×28×28×16 on an
+/// Intel Xeon (2 threads, data in cache): forward 1.00 → 0.66 ms, backward 1.80 → 1.35 ms.
+#[inline]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if *super::gemm::HAS_AVX512 {
+        // SAFETY: the CPU has AVX-512F, detected at run time.
+        return unsafe { with_avx512(f) };
+    }
+    f()
+}
+
+/// `f()`, inlined into a function the compiler may use AVX-512 instructions in.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
 
 /// Elements per task when an elementwise loop is split across threads: big enough that
 /// scheduling costs nothing, small enough to give both cores work on a 128-image batch.
@@ -19,32 +42,38 @@ pub(crate) fn par_zip_map(
     out.par_chunks_mut(PAR_CHUNK)
         .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
         .for_each(|(o, (a, b))| {
-            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                *o = f(a, b);
-            }
+            vectorized(|| {
+                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                    *o = f(a, b);
+                }
+            })
         });
 }
 
 /// Adds `bias` to every row of `y` (rows of `bias.len()` values), then clamps at zero if `relu`.
 pub(crate) fn add_bias_rows(y: &mut [f32], bias: &[f32], relu: bool) {
-    for row in y.chunks_exact_mut(bias.len()) {
-        if relu {
-            row.iter_mut()
-                .zip(bias)
-                .for_each(|(v, b)| *v = (*v + b).max(0.0));
-        } else {
-            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+    vectorized(|| {
+        for row in y.chunks_exact_mut(bias.len()) {
+            if relu {
+                row.iter_mut()
+                    .zip(bias)
+                    .for_each(|(v, b)| *v = (*v + b).max(0.0));
+            } else {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
         }
-    }
+    })
 }
 
 /// `dbias += Σ_rows dy` for rows of `dbias.len()` values.
 pub(crate) fn sum_rows_into(dbias: &mut [f32], dy: &[f32]) {
-    for row in dy.chunks_exact(dbias.len()) {
-        for (d, g) in dbias.iter_mut().zip(row) {
-            *d += g;
+    vectorized(|| {
+        for row in dy.chunks_exact(dbias.len()) {
+            for (d, g) in dbias.iter_mut().zip(row) {
+                *d += g;
+            }
         }
-    }
+    })
 }
 
 /// Values per tile: whole rows of `c` channels, at least [`TILE_MIN`] values. Per-channel vectors
@@ -77,7 +106,7 @@ pub(crate) fn channel_sums(
         .map(|t| {
             let mut acc = vec![0.0f32; 2 * tile];
             let (first, second) = acc.split_at_mut(tile);
-            f(t * per_task..((t + 1) * per_task).min(len), first, second);
+            vectorized(|| f(t * per_task..((t + 1) * per_task).min(len), first, second));
             // A tile is whole rows of c channels: lane j holds channel j mod c. (Folded here,
             // in parallel: the serial fold below then adds only 2·c values per task.)
             let mut sums = vec![0.0f64; 2 * c];
@@ -111,15 +140,57 @@ pub(crate) fn par_tiles(
     out.par_chunks_mut(per_task)
         .zip(a.par_chunks(per_task).zip(b.par_chunks(per_task)))
         .for_each(|(out, (a, b))| {
-            for ((out, a), b) in out.chunks_mut(tile).zip(a.chunks(tile)).zip(b.chunks(tile)) {
-                f(out, a, b);
-            }
+            vectorized(|| {
+                for ((out, a), b) in out.chunks_mut(tile).zip(a.chunks(tile)).zip(b.chunks(tile)) {
+                    f(out, a, b);
+                }
+            })
         });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The claim [`vectorized`] rests on: the loops compiled for AVX-512 give the baseline
+    /// build's bits (here Adam's update and batch norm's gated sums, on values of every size).
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_loops_give_the_portable_bits() {
+        if !*crate::kernels::gemm::HAS_AVX512 {
+            return crate::kernels::reference::kernel_unavailable("AVX-512 element-wise loops");
+        }
+        let values: Vec<f32> = (0..4099).map(|i| (i as f32 * 0.731).sin() * 3.0).collect();
+        let run = || {
+            let (mut w, mut m, mut v) = (values.clone(), vec![0.1f32; 4099], vec![0.2f32; 4099]);
+            let mut sums = [vec![0.0f32; 256], vec![0.0f32; 256]];
+            for _ in 0..3 {
+                for (((w, &g), m), v) in w.iter_mut().zip(&values).zip(&mut m).zip(&mut v) {
+                    *m += (g - *m) * (1.0 - 0.9);
+                    *v += (g * g - *v) * (1.0 - 0.999);
+                    *w -= 1e-3 * *m / (v.sqrt() + 1e-7);
+                }
+                for tile in w.chunks(256) {
+                    let [sum, sq] = &mut sums;
+                    for (((s, q), &x), &g) in sum.iter_mut().zip(sq.iter_mut()).zip(tile).zip(&m) {
+                        let g = if x * 0.5 + 0.1 > 0.0 { g } else { 0.0 };
+                        *s += g;
+                        *q += g * (x - 0.3) * 1.7;
+                    }
+                }
+            }
+            (w, m, v, sums)
+        };
+        let portable = run();
+        // SAFETY: the CPU has AVX-512F (checked above).
+        let wide = unsafe { with_avx512(run) };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&portable.0), bits(&wide.0), "Adam's weights");
+        assert_eq!(bits(&portable.1), bits(&wide.1), "Adam's first moments");
+        assert_eq!(bits(&portable.2), bits(&wide.2), "Adam's second moments");
+        assert_eq!(bits(&portable.3[0]), bits(&wide.3[0]), "gated sums");
+        assert_eq!(bits(&portable.3[1]), bits(&wide.3[1]), "gated products");
+    }
 
     /// Per-channel sums over many tasks (tiles of 258 values for 3 channels, of 256 for 16)
     /// match a plain f64 sum per channel.

@@ -18,7 +18,8 @@ pub use conv::{conv_algorithm, flip_kernel, ConvAlgorithm, Im2colGemm, OutputBia
 #[cfg(target_arch = "x86_64")]
 pub use conv::{ImplicitConv, ImplicitGemm, Winograd, WinogradConv};
 pub(crate) use elementwise::{
-    add_bias_rows, channel_sums, par_tiles, par_zip_map, sum_rows_into, tile_len, tiled, PAR_CHUNK,
+    add_bias_rows, channel_sums, par_tiles, par_zip_map, sum_rows_into, tile_len, tiled,
+    vectorized, PAR_CHUNK,
 };
 pub use gemm::{matmul, transpose, Output, Threads, Transpose};
 pub use im2col::{col2im, im2col, same_padding, ConvGeometry, Padding};

@@ -6,6 +6,7 @@ use super::{
     par_zip_map, BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape,
     PAR_CHUNK,
 };
+use crate::kernels::vectorized;
 use rayon::prelude::*;
 
 /// Per-value affine input normalization; state is `mean` then `std`, each of `shape.len()` values.
@@ -55,11 +56,13 @@ impl Layer for Normalize {
             .par_chunks_mut(task)
             .zip(a.x.par_chunks(task))
             .for_each(|(y, x)| {
-                for (y, x) in y.chunks_exact_mut(len).zip(x.chunks_exact(len)) {
-                    for (((y, x), m), s) in y.iter_mut().zip(x).zip(mean).zip(inv_std) {
-                        *y = (x - m) * s;
+                vectorized(|| {
+                    for (y, x) in y.chunks_exact_mut(len).zip(x.chunks_exact(len)) {
+                        for (((y, x), m), s) in y.iter_mut().zip(x).zip(mean).zip(inv_std) {
+                            *y = (x - m) * s;
+                        }
                     }
-                }
+                })
             });
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {

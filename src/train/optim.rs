@@ -1,7 +1,7 @@
 //! Optimisers over a model's flat parameter buffer, plus L2 regularization of kernels.
 
 use crate::error::{Error, Result};
-use crate::kernels::PAR_CHUNK;
+use crate::kernels::{vectorized, PAR_CHUNK};
 use crate::model::ParamStore;
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -255,19 +255,21 @@ impl Optimizer {
                     .zip(self.v.par_chunks_mut(PAR_CHUNK))
                     .for_each(|(((values, grads), m), v)| {
                         let params = values.iter_mut().zip(grads).zip(m).zip(v);
-                        for (((w, &g), m), v) in params {
-                            *m += (g - *m) * (1.0 - beta1);
-                            *v += (g * g - *v) * (1.0 - beta2);
-                            *w -= alpha * *m / (v.sqrt() + epsilon);
-                        }
+                        vectorized(|| {
+                            for (((w, &g), m), v) in params {
+                                *m += (g - *m) * (1.0 - beta1);
+                                *v += (g * g - *v) * (1.0 - beta2);
+                                *w -= alpha * *m / (v.sqrt() + epsilon);
+                            }
+                        })
                     });
             }
-            OptimizerConfig::Sgd { momentum, .. } => {
+            OptimizerConfig::Sgd { momentum, .. } => vectorized(|| {
                 for ((w, &g), velocity) in values.iter_mut().zip(grads).zip(&mut self.m) {
                     *velocity = momentum * *velocity - lr * g;
                     *w += *velocity;
                 }
-            }
+            }),
         }
     }
 }
