@@ -153,12 +153,22 @@ pub fn matmul(
     }
 }
 
+/// Side of the square blocks [`transpose`] copies one at a time: the block's 16 destination
+/// rows stay in L1 while it fills them, where writing a whole source row at once touches a new
+/// cache line per value (a column of `dst`).
+const TRANSPOSE_BLOCK: usize = 16;
+
 /// `dst (cols, rows) = srcᵀ` for `src (rows, cols)`, both row-major.
 pub fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
-    for (r, row) in src.chunks_exact(cols).take(rows).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            dst[c * rows + r] = v;
+    for r0 in (0..rows).step_by(TRANSPOSE_BLOCK) {
+        for c0 in (0..cols).step_by(TRANSPOSE_BLOCK) {
+            for r in r0..(r0 + TRANSPOSE_BLOCK).min(rows) {
+                let row = &src[r * cols..(r + 1) * cols];
+                for c in c0..(c0 + TRANSPOSE_BLOCK).min(cols) {
+                    dst[c * rows + r] = row[c];
+                }
+            }
         }
     }
 }
@@ -237,6 +247,21 @@ mod tests {
         let mut t = [0.0; 6];
         transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &mut t, 2, 3);
         assert_eq!(t, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        // Sizes that are not multiples of the block, on both sides of it.
+        for (rows, cols) in [(37, 21), (16, 40), (5, 33)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let mut dst = vec![f32::NAN; rows * cols];
+            transpose(&src, &mut dst, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(
+                        dst[c * rows + r],
+                        src[r * cols + c],
+                        "{rows}×{cols} at {r}, {c}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
