@@ -44,6 +44,16 @@ pub enum Threads {
 /// Below this many multiply-adds one thread is faster than waking the pool.
 const PARALLEL_MIN_MACS: usize = 1 << 18;
 
+/// Rows per task for a caller that splits an `(m, k) · (k, n)` product across the pool itself,
+/// to finish each block of rows (a bias, an activation) while it is in cache: one block per
+/// thread, or all `m` rows on the caller when the product is too small to pay for waking the pool.
+pub fn rows_per_thread((m, k, n): (usize, usize, usize)) -> usize {
+    if m * k * n < PARALLEL_MIN_MACS {
+        return m.max(1);
+    }
+    m.div_ceil(rayon::current_num_threads()).max(1)
+}
+
 /// `out (m, n) = [out +] op(a) (m, k) · op(b) (k, n)`, all row-major.
 ///
 /// [`Output`] says whether `out` is overwritten or added to, [`Threads`] whether the product may

@@ -21,6 +21,6 @@ pub(crate) use elementwise::{
     add_bias_rows, channel_sums, par_tiles, par_zip_map, sum_rows_into, tile_len, tiled,
     vectorized, PAR_CHUNK,
 };
-pub use gemm::{matmul, transpose, Output, Threads, Transpose};
+pub use gemm::{matmul, rows_per_thread, transpose, Output, Threads, Transpose};
 pub use im2col::{col2im, im2col, same_padding, ConvGeometry, Padding};
 pub use pool::{max_pool_backward, max_pool_forward, PoolGeometry};

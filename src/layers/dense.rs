@@ -7,7 +7,10 @@
 use super::{
     BackwardArgs, ChannelAffine, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape,
 };
-use crate::kernels::{add_bias_rows, matmul, sum_rows_into, transpose, Output, Threads, Transpose};
+use crate::kernels::{
+    add_bias_rows, matmul, rows_per_thread, sum_rows_into, transpose, Output, Threads, Transpose,
+};
+use rayon::prelude::*;
 
 /// Builds a [`Dense`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,17 +42,28 @@ impl DenseConfig {
     fn apply(&self, x: &[f32], y: &mut [f32], n: usize, weights: &[f32], relu: bool) {
         let DenseConfig { d_in, d_out } = *self;
         let (weight, bias) = weights.split_at(d_in * d_out);
-        let y = &mut y[..n * d_out];
-        matmul(
-            y,
-            x,
-            weight,
-            (n, d_in, d_out),
-            Transpose::None,
-            Output::Overwrite,
-            Threads::Pool,
-        );
-        add_bias_rows(y, bias, relu);
+        // One block of rows per thread, each its product and then its bias (and ReLU) while
+        // the rows are in cache: a single parallel section per layer. Against the pool's product
+        // (8 tasks of 16 rows for a 128-image batch) followed by the bias on the calling thread,
+        // MLP inference at batch 128 went from a median 192–195k to 214–217k images/s (Intel
+        // Xeon @ 2.80GHz, 2 threads, interleaved in one process).
+        let rows = rows_per_thread((n, d_in, d_out));
+        y[..n * d_out]
+            .par_chunks_mut(rows * d_out)
+            .zip(x[..n * d_in].par_chunks(rows * d_in))
+            .for_each(|(y, x)| {
+                let dims = (y.len() / d_out, d_in, d_out);
+                matmul(
+                    y,
+                    x,
+                    weight,
+                    dims,
+                    Transpose::None,
+                    Output::Overwrite,
+                    Threads::Caller,
+                );
+                add_bias_rows(y, bias, relu);
+            });
     }
 }
 
