@@ -42,38 +42,47 @@ pub(crate) fn par_zip_map(
     out.par_chunks_mut(PAR_CHUNK)
         .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
         .for_each(|(o, (a, b))| {
-            vectorized(|| {
-                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                    *o = f(a, b);
-                }
-            })
+            vectorized(
+                #[inline(always)]
+                || {
+                    for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                        *o = f(a, b);
+                    }
+                },
+            )
         });
 }
 
 /// Adds `bias` to every row of `y` (rows of `bias.len()` values), then clamps at zero if `relu`.
 pub(crate) fn add_bias_rows(y: &mut [f32], bias: &[f32], relu: bool) {
-    vectorized(|| {
-        for row in y.chunks_exact_mut(bias.len()) {
-            if relu {
-                row.iter_mut()
-                    .zip(bias)
-                    .for_each(|(v, b)| *v = (*v + b).max(0.0));
-            } else {
-                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+    vectorized(
+        #[inline(always)]
+        || {
+            for row in y.chunks_exact_mut(bias.len()) {
+                if relu {
+                    row.iter_mut()
+                        .zip(bias)
+                        .for_each(|(v, b)| *v = (*v + b).max(0.0));
+                } else {
+                    row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// `dbias += Σ_rows dy` for rows of `dbias.len()` values.
 pub(crate) fn sum_rows_into(dbias: &mut [f32], dy: &[f32]) {
-    vectorized(|| {
-        for row in dy.chunks_exact(dbias.len()) {
-            for (d, g) in dbias.iter_mut().zip(row) {
-                *d += g;
+    vectorized(
+        #[inline(always)]
+        || {
+            for row in dy.chunks_exact(dbias.len()) {
+                for (d, g) in dbias.iter_mut().zip(row) {
+                    *d += g;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Values per tile: whole rows of `c` channels, at least [`TILE_MIN`] values. Per-channel vectors
@@ -106,7 +115,10 @@ pub(crate) fn channel_sums(
         .map(|t| {
             let mut acc = vec![0.0f32; 2 * tile];
             let (first, second) = acc.split_at_mut(tile);
-            vectorized(|| f(t * per_task..((t + 1) * per_task).min(len), first, second));
+            vectorized(
+                #[inline(always)]
+                || f(t * per_task..((t + 1) * per_task).min(len), first, second),
+            );
             // A tile is whole rows of c channels: lane j holds channel j mod c. (Folded here,
             // in parallel: the serial fold below then adds only 2·c values per task.)
             let mut sums = vec![0.0f64; 2 * c];
@@ -140,11 +152,16 @@ pub(crate) fn par_tiles(
     out.par_chunks_mut(per_task)
         .zip(a.par_chunks(per_task).zip(b.par_chunks(per_task)))
         .for_each(|(out, (a, b))| {
-            vectorized(|| {
-                for ((out, a), b) in out.chunks_mut(tile).zip(a.chunks(tile)).zip(b.chunks(tile)) {
-                    f(out, a, b);
-                }
-            })
+            vectorized(
+                #[inline(always)]
+                || {
+                    for ((out, a), b) in
+                        out.chunks_mut(tile).zip(a.chunks(tile)).zip(b.chunks(tile))
+                    {
+                        f(out, a, b);
+                    }
+                },
+            )
         });
 }
 

@@ -100,16 +100,21 @@ impl Layer for BatchNorm {
             // the mean that keeps E[(x−K)²] − E[x−K]² free of cancellation.
             let shift_k = &x[..c];
             let shift_tile = tiled(shift_k, tile_len(c));
-            let sums = channel_sums(rows * c, c, |range, sum, sq| {
-                for values in x[range].chunks(shift_tile.len()) {
-                    let terms = sum.iter_mut().zip(sq.iter_mut()).zip(values);
-                    for (((s, q), &v), &k) in terms.zip(&shift_tile) {
-                        let d = v - k;
-                        *s += d;
-                        *q += d * d;
+            let sums = channel_sums(
+                rows * c,
+                c,
+                #[inline(always)]
+                |range, sum, sq| {
+                    for values in x[range].chunks(shift_tile.len()) {
+                        let terms = sum.iter_mut().zip(sq.iter_mut()).zip(values);
+                        for (((s, q), &v), &k) in terms.zip(&shift_tile) {
+                            let d = v - k;
+                            *s += d;
+                            *q += d * d;
+                        }
                     }
-                }
-            });
+                },
+            );
             let n = rows as f64;
             let centred: Vec<f64> = sums[..c].iter().map(|s| s / n).collect();
             let mean: Vec<f32> = centred
@@ -136,14 +141,21 @@ impl Layer for BatchNorm {
         let tile = tile_len(c);
         let (scale, shift) = self.output_affine(gamma, beta, tile);
         let relu = self.relu;
-        par_tiles(&mut a.y[..rows * c], x, x, tile, |y, x, _| {
-            let terms = y.iter_mut().zip(x).zip(&scale).zip(&shift);
-            if relu {
-                terms.for_each(|(((y, x), s), t)| *y = (x * s + t).max(0.0));
-            } else {
-                terms.for_each(|(((y, x), s), t)| *y = x * s + t);
-            }
-        });
+        par_tiles(
+            &mut a.y[..rows * c],
+            x,
+            x,
+            tile,
+            #[inline(always)]
+            |y, x, _| {
+                let terms = y.iter_mut().zip(x).zip(&scale).zip(&shift);
+                if relu {
+                    terms.for_each(|(((y, x), s), t)| *y = (x * s + t).max(0.0));
+                } else {
+                    terms.for_each(|(((y, x), s), t)| *y = x * s + t);
+                }
+            },
+        );
     }
     fn can_fuse_relu(&self) -> bool {
         true
@@ -180,24 +192,29 @@ impl Layer for BatchNorm {
         let gated = |g: f32, v: f32, s: f32, t: f32| if v * s + t > 0.0 { g } else { 0.0 };
         // One pass: Σdy and Σdy·x̂ per channel, side by side.
         let (mean_tile, rstd_tile) = (tiled(mean, tile), tiled(rstd, tile));
-        let sums = channel_sums(rows * c, c, |range, sum_dy, sum_dy_xhat| {
-            for (g, v) in dy[range.clone()].chunks(tile).zip(x[range].chunks(tile)) {
-                let terms = sum_dy
-                    .iter_mut()
-                    .zip(sum_dy_xhat.iter_mut())
-                    .zip(g)
-                    .zip(v)
-                    .zip(&mean_tile)
-                    .zip(&rstd_tile)
-                    .zip(&gate_scale)
-                    .zip(&gate_shift);
-                for (((((((sd, sdx), &g), &v), &m), &r), &s), &t) in terms {
-                    let g = gated(g, v, s, t);
-                    *sd += g;
-                    *sdx += g * (v - m) * r;
+        let sums = channel_sums(
+            rows * c,
+            c,
+            #[inline(always)]
+            |range, sum_dy, sum_dy_xhat| {
+                for (g, v) in dy[range.clone()].chunks(tile).zip(x[range].chunks(tile)) {
+                    let terms = sum_dy
+                        .iter_mut()
+                        .zip(sum_dy_xhat.iter_mut())
+                        .zip(g)
+                        .zip(v)
+                        .zip(&mean_tile)
+                        .zip(&rstd_tile)
+                        .zip(&gate_scale)
+                        .zip(&gate_shift);
+                    for (((((((sd, sdx), &g), &v), &m), &r), &s), &t) in terms {
+                        let g = gated(g, v, s, t);
+                        *sd += g;
+                        *sdx += g * (v - m) * r;
+                    }
                 }
-            }
-        });
+            },
+        );
         let (dgamma, dbeta) = a.dweights.split_at_mut(c);
         for ch in 0..c {
             dbeta[ch] += sums[ch] as f32;
@@ -217,20 +234,27 @@ impl Layer for BatchNorm {
             .map(|ch| -coef_x[ch] * mean[ch] - k[ch] * mean_dy[ch])
             .collect();
         let (k, coef_x, offset) = (tiled(&k, tile), tiled(&coef_x, tile), tiled(&offset, tile));
-        par_tiles(&mut dx[..rows * c], dy, x, tile, |dx, dy, x| {
-            let terms = dx
-                .iter_mut()
-                .zip(dy)
-                .zip(x)
-                .zip(&k)
-                .zip(&coef_x)
-                .zip(&offset)
-                .zip(&gate_scale)
-                .zip(&gate_shift);
-            for (((((((dx, &dy), &x), &a), &b), &o), &s), &t) in terms {
-                *dx = a * gated(dy, x, s, t) + b * x + o;
-            }
-        });
+        par_tiles(
+            &mut dx[..rows * c],
+            dy,
+            x,
+            tile,
+            #[inline(always)]
+            |dx, dy, x| {
+                let terms = dx
+                    .iter_mut()
+                    .zip(dy)
+                    .zip(x)
+                    .zip(&k)
+                    .zip(&coef_x)
+                    .zip(&offset)
+                    .zip(&gate_scale)
+                    .zip(&gate_shift);
+                for (((((((dx, &dy), &x), &a), &b), &o), &s), &t) in terms {
+                    *dx = a * gated(dy, x, s, t) + b * x + o;
+                }
+            },
+        );
     }
 }
 

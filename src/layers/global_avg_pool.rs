@@ -30,37 +30,43 @@ impl Layer for GlobalAvgPool {
     fn forward(&mut self, a: ForwardArgs<'_>) {
         let (c, hw) = (self.input.c, self.input.h * self.input.w);
         let scale = 1.0 / hw as f32;
-        vectorized(|| {
-            for (y, x) in a.y[..a.n * c]
-                .chunks_exact_mut(c)
-                .zip(a.x.chunks_exact(hw * c))
-            {
-                y.fill(0.0);
-                for pixel in x.chunks_exact(c) {
-                    for (y, v) in y.iter_mut().zip(pixel) {
-                        *y += v;
+        vectorized(
+            #[inline(always)]
+            || {
+                for (y, x) in a.y[..a.n * c]
+                    .chunks_exact_mut(c)
+                    .zip(a.x.chunks_exact(hw * c))
+                {
+                    y.fill(0.0);
+                    for pixel in x.chunks_exact(c) {
+                        for (y, v) in y.iter_mut().zip(pixel) {
+                            *y += v;
+                        }
                     }
+                    y.iter_mut().for_each(|y| *y *= scale);
                 }
-                y.iter_mut().for_each(|y| *y *= scale);
-            }
-        })
+            },
+        )
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let Some(dx) = a.dx else { return };
         let (c, hw) = (self.input.c, self.input.h * self.input.w);
         let scale = 1.0 / hw as f32;
-        vectorized(|| {
-            for (dx, dy) in dx[..a.n * hw * c]
-                .chunks_exact_mut(hw * c)
-                .zip(a.dy.chunks_exact(c))
-            {
-                for pixel in dx.chunks_exact_mut(c) {
-                    for (d, g) in pixel.iter_mut().zip(dy) {
-                        *d = g * scale;
+        vectorized(
+            #[inline(always)]
+            || {
+                for (dx, dy) in dx[..a.n * hw * c]
+                    .chunks_exact_mut(hw * c)
+                    .zip(a.dy.chunks_exact(c))
+                {
+                    for pixel in dx.chunks_exact_mut(c) {
+                        for (d, g) in pixel.iter_mut().zip(dy) {
+                            *d = g * scale;
+                        }
                     }
                 }
-            }
-        })
+            },
+        )
     }
 }
 

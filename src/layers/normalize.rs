@@ -56,13 +56,16 @@ impl Layer for Normalize {
             .par_chunks_mut(task)
             .zip(a.x.par_chunks(task))
             .for_each(|(y, x)| {
-                vectorized(|| {
-                    for (y, x) in y.chunks_exact_mut(len).zip(x.chunks_exact(len)) {
-                        for (((y, x), m), s) in y.iter_mut().zip(x).zip(mean).zip(inv_std) {
-                            *y = (x - m) * s;
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (y, x) in y.chunks_exact_mut(len).zip(x.chunks_exact(len)) {
+                            for (((y, x), m), s) in y.iter_mut().zip(x).zip(mean).zip(inv_std) {
+                                *y = (x - m) * s;
+                            }
                         }
-                    }
-                })
+                    },
+                )
             });
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {

@@ -255,21 +255,27 @@ impl Optimizer {
                     .zip(self.v.par_chunks_mut(PAR_CHUNK))
                     .for_each(|(((values, grads), m), v)| {
                         let params = values.iter_mut().zip(grads).zip(m).zip(v);
-                        vectorized(|| {
-                            for (((w, &g), m), v) in params {
-                                *m += (g - *m) * (1.0 - beta1);
-                                *v += (g * g - *v) * (1.0 - beta2);
-                                *w -= alpha * *m / (v.sqrt() + epsilon);
-                            }
-                        })
+                        vectorized(
+                            #[inline(always)]
+                            || {
+                                for (((w, &g), m), v) in params {
+                                    *m += (g - *m) * (1.0 - beta1);
+                                    *v += (g * g - *v) * (1.0 - beta2);
+                                    *w -= alpha * *m / (v.sqrt() + epsilon);
+                                }
+                            },
+                        )
                     });
             }
-            OptimizerConfig::Sgd { momentum, .. } => vectorized(|| {
-                for ((w, &g), velocity) in values.iter_mut().zip(grads).zip(&mut self.m) {
-                    *velocity = momentum * *velocity - lr * g;
-                    *w += *velocity;
-                }
-            }),
+            OptimizerConfig::Sgd { momentum, .. } => vectorized(
+                #[inline(always)]
+                || {
+                    for ((w, &g), velocity) in values.iter_mut().zip(grads).zip(&mut self.m) {
+                        *velocity = momentum * *velocity - lr * g;
+                        *w += *velocity;
+                    }
+                },
+            ),
         }
     }
 }
