@@ -4,6 +4,7 @@
 //! (column, row), and overwrites `dst` when `read_dst` is false).
 
 use gemm::Parallelism;
+#[cfg(target_arch = "x86_64")]
 use rayon::prelude::*;
 
 /// Whether the AVX-512 kernel can run here, detected once.

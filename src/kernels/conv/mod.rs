@@ -157,7 +157,6 @@ pub fn flip_kernel(weight: &[f32], flipped: &mut [f32], (k, c, f): (usize, usize
 
 /// Images per slice for the algorithms whose slices carry per-slice state: one slice per thread,
 /// so only that many weight-gradient parts are summed.
-#[cfg(target_arch = "x86_64")]
 fn one_slice_per_thread(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads()).max(1)
 }
