@@ -29,6 +29,8 @@ def parse_args(framework):
     p.add_argument("--steps", type=int, default=0, help="instead of epochs: passes of this many steps")
     p.add_argument("--passes", type=int, default=3, help="passes of --steps steps; the first warms up")
     p.add_argument("--inference-batches", type=int, default=40)
+    p.add_argument("--single-images", type=int, default=300,
+                   help="images predicted one at a time (batch 1, the serve/predict case)")
     if framework == "PyTorch":
         p.add_argument("--compile", action="store_true",
                        help="torch.compile the model (inductor); compile time reported apart")
@@ -55,12 +57,17 @@ def _find(folder, name):
     raise SystemExit(f"error: {os.path.join(folder, name)}: not found (nor with .gz)")
 
 
+def raw_test_images(folder):
+    """The 10,000 test images as uint8 N×28×28, as the IDX file holds them."""
+    return _idx(_find(folder, "t10k-images-idx3-ubyte"))
+
+
 def load_mnist(folder):
     """(x_train, y_train, x_val, y_val, x_test, y_test): images N×28×28×1 float32 standardized with
     the training set's global mean/std, labels int64."""
     x = _idx(_find(folder, "train-images-idx3-ubyte")).astype(np.float32)
     y = _idx(_find(folder, "train-labels-idx1-ubyte")).astype(np.int64)
-    x_test = _idx(_find(folder, "t10k-images-idx3-ubyte")).astype(np.float32)
+    x_test = raw_test_images(folder).astype(np.float32)
     y_test = _idx(_find(folder, "t10k-labels-idx1-ubyte")).astype(np.int64)
     split = len(x) - len(x) // 10
     mean, std = x[:split].mean(), x[:split].std()
@@ -68,9 +75,11 @@ def load_mnist(folder):
     return scale(x[:split]), y[:split], scale(x[split:]), y[split:], scale(x_test), y_test
 
 
-def report(framework, args, epoch_seconds, val_accuracy, inference_images_per_s, **extra):
+def report(framework, args, epoch_seconds, val_accuracy, inference_images_per_s,
+           single_images_per_s, **extra):
     """Prints the result line. `epoch_seconds` are per pass (epoch or --steps steps); the fastest
-    after the first counts, which leaves out warm-up and one-off stalls."""
+    after the first counts, which leaves out warm-up and one-off stalls. Inference is measured at
+    batch `--batch-size` and at batch 1."""
     steady = min(epoch_seconds[1:]) if len(epoch_seconds) > 1 else epoch_seconds[0]
     images = args.steps * args.batch_size if args.steps else None
     print(json.dumps({
@@ -82,6 +91,7 @@ def report(framework, args, epoch_seconds, val_accuracy, inference_images_per_s,
         "steady_seconds": steady,
         "train_images_per_s": (images or 54000) / steady,
         "inference_images_per_s": inference_images_per_s,
+        "single_images_per_s": single_images_per_s,
         **extra,
     }), flush=True)
 

@@ -150,7 +150,7 @@ def main():
     if args.compile:
         run = torch.compile(model)
         extra["compile_seconds"] = compile_shapes(run, model, loss_fn, x, y, bs,
-                                                  [len(x) % bs, len(x_val) % bs])
+                                                  [len(x) % bs, len(x_val) % bs, 1])
 
     def train_pass(images):
         model.train()
@@ -186,9 +186,17 @@ def main():
             for b in batches:
                 run(b)
 
+    singles = [x_test[i:i + 1] for i in range(args.single_images)]
+
+    def infer_singles():
+        with torch.inference_mode():
+            for image in singles:
+                run(image)
+
     inference = args.inference_batches * bs / common.timed(infer)
+    single = args.single_images / common.timed(infer_singles)
     common.report("PyTorch compiled" if args.compile else "PyTorch", args, seconds, val_accuracy,
-                  inference, **extra)
+                  inference, single, **extra)
 
 
 def compile_shapes(run, model, loss_fn, x, y, bs, last_batches):

@@ -427,6 +427,7 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
     let root = home.path().join("data");
     fixture_dataset(&root, 300, 100, 28);
     let data = root.to_str().unwrap();
+    let saved = home.path().join("benchmarked.safetensors");
     let args = [
         "--threads",
         "1",
@@ -439,6 +440,10 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
         "32",
         "--inference-batches",
         "2",
+        "--single-images",
+        "3",
+        "--save",
+        saved.to_str().unwrap(),
         "--json",
         "--data-dir",
         data,
@@ -450,6 +455,9 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
     assert_eq!(report["steps"], 3);
     assert!(report["train_images_per_s"].as_f64().unwrap() > 0.0);
     assert!(report["inference_images_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report["single_images_per_s"].as_f64().unwrap() > 0.0);
+    let benchmarked = mnistlab::model::load(&saved).unwrap();
+    assert_eq!(benchmarked.config().arch, "8C3-BN-ReLU-MP2-D10");
     assert_eq!(report["data_dir"], root.join("mnist").display().to_string());
     let layers: Vec<&str> = report["layers"]
         .as_array()

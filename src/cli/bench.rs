@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Args;
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::train::bench::{benchmark, BenchConfig};
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub(super) struct BenchArgs {
@@ -28,6 +29,12 @@ pub(super) struct BenchArgs {
     /// Timed inference passes (forward, eval mode) over one batch.
     #[arg(long, default_value_t = 40)]
     inference_batches: usize,
+    /// Images predicted one at a time (batch 1).
+    #[arg(long, default_value_t = 300)]
+    single_images: usize,
+    /// Also write the benchmarked model here (.safetensors), e.g. to export it for another runtime.
+    #[arg(long)]
+    save: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -39,6 +46,7 @@ pub(super) fn run(args: BenchArgs) -> Result<()> {
         steps: args.steps,
         batch_size: args.batch_size,
         inference_batches: args.inference_batches,
+        single_images: args.single_images,
     };
     if config.batch_size == 0 {
         anyhow::bail!("--batch-size: must be at least 1");
@@ -50,6 +58,9 @@ pub(super) fn run(args: BenchArgs) -> Result<()> {
     let (mean, std) = normalization.statistics(&data.train.pixels, data.train.shape.len());
     model.set_normalization(&mean, &std);
     let report = benchmark(&mut model, &data.train, &data.test, &config)?;
+    if let Some(path) = &args.save {
+        mnistlab::model::save(&model, path)?;
+    }
     if args.json {
         let mut json = serde_json::to_value(&report)?;
         json["model"] = model.config().name.clone().into();
@@ -71,8 +82,8 @@ pub(super) fn run(args: BenchArgs) -> Result<()> {
         54_000.0 / report.train_images_per_s
     );
     println!(
-        "inference: {:>24.0} images/s",
-        report.inference_images_per_s
+        "inference: {:>24.0} images/s at batch {}, {:.0} images/s at batch 1",
+        report.inference_images_per_s, report.batch_size, report.single_images_per_s
     );
     println!();
     println!(

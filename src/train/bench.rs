@@ -16,6 +16,8 @@ pub struct BenchConfig {
     pub batch_size: usize,
     /// Timed inference passes (forward, eval mode) over one batch.
     pub inference_batches: usize,
+    /// Images predicted one at a time (batch 1, as `serve` and `predict` run them).
+    pub single_images: usize,
 }
 
 /// Forward and backward milliseconds per training step of one layer.
@@ -44,6 +46,8 @@ pub struct BenchReport {
     pub train_images_per_s: f64,
     /// Inference throughput: forward passes in eval mode over a batch already in the model.
     pub inference_images_per_s: f64,
+    /// Inference throughput at batch 1: one image per forward pass.
+    pub single_images_per_s: f64,
     /// Training-step time by layer, normalization first.
     pub layers: Vec<LayerReport>,
 }
@@ -76,6 +80,9 @@ pub fn benchmark(
     }
     if config.inference_batches == 0 {
         return Err(Error::config("inference batches", "must be at least 1"));
+    }
+    if config.single_images == 0 {
+        return Err(Error::config("single images", "must be at least 1"));
     }
     let images = config.steps * config.batch_size;
     if images > train.len() {
@@ -119,18 +126,14 @@ pub fn benchmark(
         .collect();
 
     // Inference: forward passes (eval mode) over one batch of test images already in the
-    // input buffer, as a serving loop would run them.
+    // input buffer, as a serving loop would run them; then one image at a time.
     let n = config.batch_size.min(test.len());
     let pixels = &test.pixels[..n * test.shape.len()];
     for (x, &p) in model.input_mut(n).iter_mut().zip(pixels) {
         *x = f32::from(p);
     }
-    model.forward(n, Mode::Eval); // warm-up
-    let start = Instant::now();
-    for _ in 0..config.inference_batches {
-        model.forward(n, Mode::Eval);
-    }
-    let inference_seconds = start.elapsed().as_secs_f64();
+    let inference_seconds = time_forward(model, n, config.inference_batches);
+    let single_seconds = time_forward(model, 1, config.single_images);
     Ok(BenchReport {
         batch_size: config.batch_size,
         steps: config.steps,
@@ -138,6 +141,18 @@ pub fn benchmark(
         step_ms: step_seconds * 1e3,
         train_images_per_s: config.batch_size as f64 / step_seconds,
         inference_images_per_s: (config.inference_batches * n) as f64 / inference_seconds,
+        single_images_per_s: config.single_images as f64 / single_seconds,
         layers,
     })
+}
+
+/// Seconds for `passes` eval-mode forward passes over the first `n` images in the input buffer,
+/// after one untimed pass.
+fn time_forward(model: &mut Sequential, n: usize, passes: usize) -> f64 {
+    model.forward(n, Mode::Eval);
+    let start = Instant::now();
+    for _ in 0..passes {
+        model.forward(n, Mode::Eval);
+    }
+    start.elapsed().as_secs_f64()
 }
