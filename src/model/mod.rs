@@ -15,7 +15,7 @@ pub use params::{ParamStore, Slot};
 pub use presets::{preset, preset_names, PRESETS};
 pub use summary::summary;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::layers::{
     BackwardArgs, BatchNormConfig, Conv2dConfig, DenseConfig, Dropout, Flatten, ForwardArgs,
     GlobalAvgPool, Layer, LayerKind, MaxPoolConfig, Mode, Normalize, Relu, Shape,
@@ -66,7 +66,7 @@ impl ModelConfig {
     pub fn with_dropout(self, rate: f32) -> Result<Self> {
         if !(0.0..1.0).contains(&rate) {
             return Err(Error::config(
-                "dropout rate",
+                Setting::Dropout,
                 format!("must be in [0, 1), got {rate}"),
             ));
         }
@@ -85,7 +85,7 @@ impl ModelConfig {
     fn build(&self) -> Result<BuiltLayers> {
         if !(0.0..1.0).contains(&self.bn_momentum) {
             return Err(Error::config(
-                "BatchNorm momentum",
+                Setting::BnMomentum,
                 format!("must be in [0, 1), got {}", self.bn_momentum),
             ));
         }
@@ -96,7 +96,7 @@ impl ModelConfig {
         let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
         if count > MAX_PARAMS {
             return Err(Error::config(
-                format!("architecture {:?}", self.arch),
+                Setting::Architecture(self.arch.clone()),
                 format!("has {count} parameters, more than the {MAX_PARAMS} supported"),
             ));
         }
@@ -247,7 +247,7 @@ fn apply_plan(layers: &mut [Box<dyn Layer>], plan: &ExecutionPlan) {
 /// The layers of `config`, each with whether its output is flat.
 fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
     let specs = notation::parse(&config.arch)?;
-    let what = || format!("architecture {:?}", config.arch);
+    let what = || Setting::Architecture(config.arch.clone());
     let mut shape = config.input;
     let mut flat = false;
     let mut layers: Vec<(Box<dyn Layer>, bool)> = vec![(Box::new(Normalize::new(shape)), false)];

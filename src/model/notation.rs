@@ -12,7 +12,7 @@
 //! | `D<n>` | Dense, n units |
 //! | `Drop<p>` | Dropout with rate p in [0, 1) |
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::layers::Padding;
 use std::fmt;
 
@@ -55,7 +55,7 @@ const EXPECTED: &str = "expected <n>C<k>[s<s>][v], BN, ReLU, MP<k>[s<s>], GAP, F
 
 /// Parses a whole notation; an error names the offending token and its position.
 pub fn parse(notation: &str) -> Result<Vec<LayerSpec>> {
-    let what = || format!("architecture {notation:?}");
+    let what = || Setting::Architecture(notation.to_string());
     if notation.trim().is_empty() {
         return Err(Error::config(what(), "is empty"));
     }

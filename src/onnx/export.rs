@@ -3,7 +3,7 @@
 //! `logits` and `probabilities`.
 
 use super::proto::*;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::kernels::ConvGeometry;
 use crate::layers::BatchNormConfig;
 use crate::model::notation::{self, LayerSpec};
@@ -36,7 +36,7 @@ part of the graph.";
 pub fn export(model: &Sequential, opset: i64, version: &str) -> Result<Vec<u8>> {
     if !OPSETS.contains(&opset) {
         return Err(Error::config(
-            "opset",
+            Setting::Opset,
             format!(
                 "{opset} is not supported (use {}..={})",
                 OPSETS.start(),
