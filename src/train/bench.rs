@@ -114,8 +114,8 @@ pub fn benchmark(
         .zip(model.layer_times())
         .map(|(layer, time)| LayerReport {
             layer: layer
-                .token()
-                .unwrap_or_else(|| layer.type_name().to_string()),
+                .spec()
+                .map_or_else(|| layer.type_name().to_string(), |s| s.to_string()),
             forward_ms: per_step(time.forward),
             backward_ms: per_step(time.backward),
         })
