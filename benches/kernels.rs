@@ -80,7 +80,9 @@ fn conv_parts(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("batch_norm");
     let shape = Shape::new(28, 28, 16);
-    let mut bn = BatchNormConfig::keras(shape).init();
+    let mut bn = BatchNormConfig::keras(shape)
+        .init()
+        .expect("Keras defaults");
     let n = 128;
     let (x, mut y, mut dx) = (
         filled(n * shape.len()),
@@ -230,7 +232,8 @@ fn max_pool(c: &mut Criterion) {
             pool: 2,
             stride: 2,
         }
-        .init();
+        .init()
+        .expect("the window fits");
         let n = 128;
         pool.reserve(n);
         let x = filled(n * input.len());

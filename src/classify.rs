@@ -2,7 +2,7 @@
 //! the models' dataset, run one model or the average of several.
 
 use crate::data::{dataset_info, Images};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
 use crate::preprocess::{prepare, Fit, Polarity, Preprocess};
 use crate::train::{ensemble_proba, loss::argmax, EVAL_BATCH};
@@ -46,7 +46,7 @@ impl Classifier {
     pub fn new(models: Vec<Sequential>, polarity: Polarity, raw: bool) -> Result<Self> {
         let first = models
             .first()
-            .ok_or_else(|| Error::config("models", "at least one is needed"))?
+            .ok_or_else(|| Error::config(Setting::Models, "at least one is needed"))?
             .config()
             .clone();
         if let Some(other) = models.iter().find(|m| {
@@ -55,7 +55,7 @@ impl Classifier {
                 != (first.dataset.as_str(), first.input, first.classes)
         }) {
             return Err(Error::config(
-                "models",
+                Setting::Models,
                 format!(
                     "cannot be averaged: one is for {} images of {:?}, another for {} of {:?}",
                     first.dataset,

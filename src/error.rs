@@ -26,10 +26,10 @@ pub enum Error {
         message: String,
     },
     /// A flag, hyper-parameter or architecture that cannot be used.
-    #[error("{what}: {message}")]
+    #[error("{setting}: {message}")]
     Config {
-        /// The flag or setting, e.g. `--epochs` or `architecture "16C3-X"`.
-        what: String,
+        /// The setting refused; front ends map it to the flag or field that sets it.
+        setting: Setting,
         /// Why it is refused.
         message: String,
     },
@@ -83,11 +83,142 @@ impl Error {
         }
     }
 
-    /// A refused flag or setting.
-    pub fn config(what: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A refused setting.
+    pub fn config(setting: Setting, message: impl Into<String>) -> Self {
         Error::Config {
-            what: what.into(),
+            setting,
             message: message.into(),
         }
+    }
+}
+
+/// A setting the library can refuse, named in [`Error::Config`]. Its display is the setting's
+/// name in words; a front end that sets it through a flag of its own maps each variant to that
+/// flag (the library knows no flag names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// Passes over the training set.
+    Epochs,
+    /// Images per step.
+    BatchSize,
+    /// The optimiser's learning rate.
+    LearningRate,
+    /// SGD momentum.
+    Momentum,
+    /// The learning-rate schedule.
+    Schedule,
+    /// The L2 factor on kernels.
+    L2,
+    /// Batch norm's running-average momentum.
+    BnMomentum,
+    /// The dropout rate inserted where the tutorial puts it.
+    Dropout,
+    /// The input normalization.
+    Normalization,
+    /// The fraction of the training set held out.
+    ValidationSplit,
+    /// How many training images to use.
+    TrainImages,
+    /// How often batch losses are logged.
+    UpdateFreq,
+    /// A run's name.
+    RunName,
+    /// The directory a run is written into.
+    RunDir,
+    /// The run directory to continue.
+    RunToResume,
+    /// The saved state a run continues from.
+    ResumeState,
+    /// The augmentation's rotation range.
+    Rotation,
+    /// The augmentation's zoom range.
+    Zoom,
+    /// The augmentation's shear range.
+    Shear,
+    /// The augmentation's shift range.
+    Shift,
+    /// The probability of random erasing.
+    Erase,
+    /// Label smoothing.
+    LabelSmoothing,
+    /// The training steps a benchmark times.
+    Steps,
+    /// The inference batches a benchmark times.
+    InferenceBatches,
+    /// The images a benchmark predicts one at a time.
+    SingleImages,
+    /// The ONNX opset.
+    Opset,
+    /// The address a server listens on.
+    ServerAddress,
+    /// A Slurm job's time limit.
+    TimeLimit,
+    /// A Slurm task's memory.
+    MemPerTask,
+    /// A Slurm partition.
+    Partition,
+    /// CPUs per Slurm task.
+    CpusPerTask,
+    /// Slurm tasks running at once.
+    ParallelTasks,
+    /// Which dataset (`mnist`, `fashion-mnist`).
+    Dataset,
+    /// The images given, against what a model expects.
+    Data,
+    /// A model's architecture, in the notation.
+    Architecture(String),
+    /// The models of an ensemble.
+    Ensemble,
+    /// The models a classifier averages.
+    Models,
+    /// The drawing of a plot.
+    Plot,
+    /// Submitting to Slurm with `sbatch`.
+    Sbatch,
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Setting::Epochs => "epochs",
+            Setting::BatchSize => "batch size",
+            Setting::LearningRate => "learning rate",
+            Setting::Momentum => "momentum",
+            Setting::Schedule => "schedule",
+            Setting::L2 => "L2 factor",
+            Setting::BnMomentum => "BatchNorm momentum",
+            Setting::Dropout => "dropout rate",
+            Setting::Normalization => "normalization",
+            Setting::ValidationSplit => "validation split",
+            Setting::TrainImages => "training images",
+            Setting::UpdateFreq => "update frequency",
+            Setting::RunName => "run name",
+            Setting::RunDir => "run directory",
+            Setting::RunToResume => "run to resume",
+            Setting::ResumeState => "resume state",
+            Setting::Rotation => "rotation range",
+            Setting::Zoom => "zoom range",
+            Setting::Shear => "shear range",
+            Setting::Shift => "shift range",
+            Setting::Erase => "erasing probability",
+            Setting::LabelSmoothing => "label smoothing",
+            Setting::Steps => "steps",
+            Setting::InferenceBatches => "inference batches",
+            Setting::SingleImages => "single images",
+            Setting::Opset => "opset",
+            Setting::ServerAddress => "server address",
+            Setting::TimeLimit => "time limit",
+            Setting::MemPerTask => "memory per task",
+            Setting::Partition => "partition",
+            Setting::CpusPerTask => "CPUs per task",
+            Setting::ParallelTasks => "parallel tasks",
+            Setting::Dataset | Setting::Data => "dataset",
+            Setting::Architecture(notation) => return write!(f, "architecture {notation:?}"),
+            Setting::Ensemble => "ensemble",
+            Setting::Models => "models",
+            Setting::Plot => "plot",
+            Setting::Sbatch => "sbatch",
+        };
+        f.write_str(name)
     }
 }

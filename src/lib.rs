@@ -51,4 +51,4 @@ pub mod tensorboard;
 pub mod train;
 pub mod training_run;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, Setting};

@@ -1,7 +1,7 @@
 //! Learning curves as a PNG: loss and accuracy per epoch, one colour per run, training solid and
 //! validation dashed — the picture the tutorial draws with matplotlib.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::runs::Run;
 use plotters::prelude::*;
 use std::path::Path;
@@ -42,7 +42,7 @@ fn register_font() -> Result<()> {
             Err("no TrueType font found for the plot labels: install fonts-dejavu-core or set MNISTLAB_FONT=/path/to/font.ttf".into())
         })
         .clone()
-        .map_err(|e| Error::config("plot", e))
+        .map_err(|e| Error::config(Setting::Plot, e))
 }
 
 /// Draws the learning curves of `runs` into the PNG `out`.

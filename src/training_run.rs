@@ -4,7 +4,7 @@
 //! and the best model's test numbers in `results.json`.
 
 use crate::data::{check_validation_split, Dataset, DatasetInfo, Images};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::model::{load, ModelConfig, Sequential};
 use crate::tensorboard::{write_run_summary, TensorBoard, HISTOGRAM_MAX_PARAMS};
 use crate::train::progress::Progress;
@@ -43,10 +43,10 @@ impl RunSettings {
         self.train.validate()?;
         check_validation_split(self.val_split)?;
         if self.train_images == Some(0) {
-            return Err(Error::config("training images", "must be at least 1"));
+            return Err(Error::config(Setting::TrainImages, "must be at least 1"));
         }
         if self.update_freq == Some(0) {
-            return Err(Error::config("update frequency", "must be at least 1"));
+            return Err(Error::config(Setting::UpdateFreq, "must be at least 1"));
         }
         Ok(())
     }

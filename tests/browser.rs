@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{mnistlab, python_has, real_data, run, Served};
+use common::{mnistlab, needs, python_has, real_data, run, Served};
 use std::path::Path;
 
 #[test]
@@ -12,12 +12,8 @@ fn digits_drawn_in_chromium_are_answered_as_predict_answers_them() {
     let Some(root) = real_data() else { return };
     let chromium =
         Path::new("/usr/bin/chromium").is_file() && Path::new("/usr/bin/chromedriver").is_file();
-    assert!(
-        chromium || std::env::var_os("CI").is_none(),
-        "CI must install chromium and chromium-driver"
-    );
-    if !chromium || !python_has("selenium") {
-        return eprintln!("no chromium/chromedriver/selenium: skipping");
+    if !needs(chromium, "chromium and chromium-driver") || !python_has("selenium") {
+        return;
     }
     let home = tempfile::tempdir().unwrap();
     // A few hundred steps of the 5×5 CNN on real MNIST.

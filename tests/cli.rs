@@ -2,27 +2,21 @@
 
 mod common;
 
-use common::{fixture_dataset, mnistlab, run, write_maybe_gz};
+use common::{fixture_dataset, mnistlab, run, write_maybe_gz, Fixture};
 use mnistlab::data::idx::encode_idx;
 use std::path::Path;
 
-fn train_args(data: &Path) -> Vec<String> {
-    let d = data.display().to_string();
-    let args = [
-        "train",
-        "--model",
-        "linear",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "25",
-        "--data-dir",
-        &d,
-        "--logdir",
-        "logs",
-    ];
-    args.map(String::from).to_vec()
-}
+/// `train`'s flags for a 2-epoch linear model, the fixture model of most tests here.
+const LINEAR: [&str; 8] = [
+    "--model",
+    "linear",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "25",
+    "--logdir",
+    "logs",
+];
 
 #[test]
 fn summary_prints_keras_parameter_counts_for_every_preset() {
@@ -59,16 +53,13 @@ fn summary_prints_keras_parameter_counts_for_every_preset() {
 
 #[test]
 fn train_evaluate_predict_round_trip() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 500, 100, 28);
-    let (code, out, err) = run(mnistlab(home.path()).args(train_args(&root)));
-    assert_eq!(code, 0, "{out}\n{err}");
+    let fx = Fixture::new(500, 100);
+    let out = fx.train(&LINEAR);
     assert!(
         out.contains("Epoch 2/2") && out.contains("val_accuracy"),
         "{out}"
     );
-    let run_dir = home.path().join("logs/linear-0");
+    let run_dir = fx.home().join("logs/linear-0");
     let summary = std::fs::read_to_string(run_dir.join("summary.txt")).unwrap();
     assert!(
         summary.contains("# mnistlab train --model linear --epochs 2 --batch-size 25"),
@@ -91,12 +82,12 @@ fn train_evaluate_predict_round_trip() {
         .unwrap();
     assert!(printed > 0.9, "the toy task is easy: {printed}");
     let model = run_dir.join("best_model.safetensors");
-    let (code, json, err) = run(mnistlab(home.path()).args([
+    let (code, json, err) = run(fx.mnistlab().args([
         "evaluate",
         model.to_str().unwrap(),
         "--json",
         "--data-dir",
-        root.to_str().unwrap(),
+        fx.data_dir(),
     ]));
     assert_eq!(code, 0, "{err}");
     let eval: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
@@ -107,10 +98,9 @@ fn train_evaluate_predict_round_trip() {
     );
 
     // A second run gets the next directory.
-    let (code, _, err) = run(mnistlab(home.path()).args(train_args(&root)));
-    assert_eq!(code, 0, "{err}");
-    assert!(home
-        .path()
+    fx.train(&LINEAR);
+    assert!(fx
+        .home()
         .join("logs/linear-1/best_model.safetensors")
         .is_file());
 
@@ -118,12 +108,12 @@ fn train_evaluate_predict_round_trip() {
     // the digit preprocessing (crop and centre) would erase, so the picture goes in as it is.
     let (pixels, labels) = common::synthetic(10, 28, 0);
     let k = labels.iter().position(|&l| l == 3).unwrap();
-    let png = home.path().join("three.png");
+    let png = fx.home().join("three.png");
     image::GrayImage::from_raw(28, 28, pixels[k * 784..(k + 1) * 784].to_vec())
         .unwrap()
         .save(&png)
         .unwrap();
-    let (code, out, err) = run(mnistlab(home.path()).args([
+    let (code, out, err) = run(fx.mnistlab().args([
         "predict",
         "--raw",
         model.to_str().unwrap(),
@@ -156,10 +146,8 @@ fn refused(home: &Path, args: &[&str], needle: &str) {
 
 #[test]
 fn bad_flags_are_refused_before_anything_is_written() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 50, 10, 28);
-    let data = root.to_str().unwrap();
+    let fx = Fixture::new(50, 10);
+    let data = fx.data_dir();
     let base = ["train", "--data-dir", data];
     let cases: &[(&[&str], &str)] = &[
         (&["--epochs", "0"], "--epochs"),
@@ -201,11 +189,11 @@ fn bad_flags_are_refused_before_anything_is_written() {
     ];
     for (extra, needle) in cases {
         let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
-        refused(home.path(), &args, needle);
+        refused(fx.home(), &args, needle);
     }
-    refused(home.path(), &["train", "--model", "resnet"], "--model");
+    refused(fx.home(), &["train", "--model", "resnet"], "--model");
     refused(
-        home.path(),
+        fx.home(),
         &["--threads", "0", "summary", "--model", "cnn"],
         "--threads",
     );
@@ -215,10 +203,9 @@ fn bad_flags_are_refused_before_anything_is_written() {
 /// says so.
 #[test]
 fn an_oversized_batch_trains_with_a_warning() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 50, 10, 28); // 10% held out: 45 to train on
-    let (code, out, err) = run(mnistlab(home.path())
+    let fx = Fixture::new(50, 10);
+    let (code, out, err) = run(fx
+        .mnistlab()
         .args([
             "train",
             "--model",
@@ -229,7 +216,7 @@ fn an_oversized_batch_trains_with_a_warning() {
             "100000000",
             "--data-dir",
         ])
-        .arg(&root));
+        .arg(&fx.data));
     assert_eq!(code, 0, "{err}");
     assert!(
         err.starts_with("warning: --batch-size 100000000 is larger than the 45 training images: each step uses all of them"),
@@ -318,13 +305,10 @@ fn bad_dataset_files_are_named() {
 
 #[test]
 fn bad_model_files_are_refused() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 200, 20, 28);
-    let (code, _, err) = run(mnistlab(home.path()).args(train_args(&root)));
-    assert_eq!(code, 0, "{err}");
-    let good = std::fs::read(home.path().join("logs/linear-0/best_model.safetensors")).unwrap();
-    std::fs::remove_dir_all(home.path().join("logs")).unwrap();
+    let fx = Fixture::new(200, 20);
+    fx.train(&LINEAR);
+    let good = std::fs::read(fx.home().join("logs/linear-0/best_model.safetensors")).unwrap();
+    std::fs::remove_dir_all(fx.home().join("logs")).unwrap();
 
     let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&good[8..8 + header_len])
@@ -372,26 +356,26 @@ fn bad_model_files_are_refused() {
         ),
     ];
     for (name, bytes, needle) in cases {
-        let path = home.path().join(format!("{name}.safetensors"));
+        let path = fx.home().join(format!("{name}.safetensors"));
         std::fs::write(&path, bytes).unwrap();
         refused(
-            home.path(),
+            fx.home(),
             &[
                 "evaluate",
                 path.to_str().unwrap(),
                 "--data-dir",
-                root.to_str().unwrap(),
+                fx.data_dir(),
             ],
             needle,
         );
         refused(
-            home.path(),
+            fx.home(),
             &["summary", path.to_str().unwrap()],
             &format!("{name}.safetensors"),
         );
     }
     refused(
-        home.path(),
+        fx.home(),
         &["evaluate", "nope.safetensors"],
         "nope.safetensors",
     );
@@ -399,18 +383,16 @@ fn bad_model_files_are_refused() {
 
 #[test]
 fn unwritable_logdir_is_named() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 50, 10, 28);
-    let blocker = home.path().join("file");
+    let fx = Fixture::new(50, 10);
+    let blocker = fx.home().join("file");
     std::fs::write(&blocker, b"x").unwrap();
     let logdir = blocker.join("logs");
-    let (code, _, err) = run(mnistlab(home.path()).args([
+    let (code, _, err) = run(fx.mnistlab().args([
         "train",
         "--model",
         "linear",
         "--data-dir",
-        root.to_str().unwrap(),
+        fx.data_dir(),
         "--logdir",
         logdir.to_str().unwrap(),
     ]));
@@ -423,11 +405,9 @@ fn unwritable_logdir_is_named() {
 
 #[test]
 fn bench_reports_speeds_and_every_layer_and_respects_threads() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 300, 100, 28);
-    let data = root.to_str().unwrap();
-    let saved = home.path().join("benchmarked.safetensors");
+    let fx = Fixture::new(300, 100);
+    let data = fx.data_dir();
+    let saved = fx.home().join("benchmarked.safetensors");
     let args = [
         "--threads",
         "1",
@@ -448,7 +428,7 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
         "--data-dir",
         data,
     ];
-    let (code, out, err) = run(mnistlab(home.path()).args(args));
+    let (code, out, err) = run(fx.mnistlab().args(args));
     assert_eq!(code, 0, "{err}");
     let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(report["threads"], 1, "{report}");
@@ -458,7 +438,10 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
     assert!(report["single_images_per_s"].as_f64().unwrap() > 0.0);
     let benchmarked = mnistlab::model::load(&saved).unwrap();
     assert_eq!(benchmarked.config().arch, "8C3-BN-ReLU-MP2-D10");
-    assert_eq!(report["data_dir"], root.join("mnist").display().to_string());
+    assert_eq!(
+        report["data_dir"],
+        fx.data.join("mnist").display().to_string()
+    );
     let layers: Vec<&str> = report["layers"]
         .as_array()
         .unwrap()
@@ -474,7 +457,7 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
         conv["forward_ms"].as_f64().unwrap() > 0.0 && conv["backward_ms"].as_f64().unwrap() > 0.0
     );
 
-    let (code, out, err) = run(mnistlab(home.path()).args([
+    let (code, out, err) = run(fx.mnistlab().args([
         "bench",
         "--model",
         "linear",
@@ -487,12 +470,12 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
     assert!(out.contains("images/s") && out.contains("D10"), "{out}");
 
     refused(
-        home.path(),
+        fx.home(),
         &["bench", "--steps", "0", "--data-dir", data],
         "--steps",
     );
     refused(
-        home.path(),
+        fx.home(),
         &[
             "bench",
             "--model",
@@ -504,7 +487,7 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
         ],
         "need 12800 training images, the data has 300",
     );
-    refused(home.path(), &["bench", "--model", "vgg"], "--model");
+    refused(fx.home(), &["bench", "--model", "vgg"], "--model");
 }
 
 /// A reader that stops early (`| head`) ends the command quietly, not with a panic.

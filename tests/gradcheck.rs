@@ -82,8 +82,184 @@ impl Problem {
     }
 }
 
-fn check(arch: &str, input: Shape, n: usize) {
-    let mut p = Problem::new(arch, input, n);
+/// One gradient check: what it covers, the model, one input's (height, width, channels) and the
+/// batch size.
+struct Case {
+    covers: &'static str,
+    arch: &'static str,
+    input: (usize, usize, usize),
+    n: usize,
+}
+
+const fn case(
+    covers: &'static str,
+    arch: &'static str,
+    input: (usize, usize, usize),
+    n: usize,
+) -> Case {
+    Case {
+        covers,
+        arch,
+        input,
+        n,
+    }
+}
+
+/// Every layer, every convolution path (the implicit-GEMM and Winograd ones take sixteen
+/// channels where AVX-512 exists) and every way the model fuses a ReLU.
+const CASES: &[Case] = &[
+    case("dense and ReLU", "D7-ReLU-D10", (3, 3, 1), 4),
+    case(
+        "3×3 convolution, same padding, flatten",
+        "3C3-F-D10",
+        (5, 5, 2),
+        3,
+    ),
+    case(
+        "strided 5×5 convolution, then max-pool",
+        "4C3-4C5s2-MP2-D10",
+        (8, 7, 1),
+        3,
+    ),
+    case(
+        "max-pool with overlapping windows",
+        "3C3-MP3s2-D10",
+        (7, 7, 1),
+        2,
+    ),
+    case(
+        "batch norm on images and on vectors",
+        "4C3-BN-F-D6-BN-D10",
+        (4, 4, 1),
+        5,
+    ),
+    case("global average pooling", "5C3-BN-GAP-D10", (5, 5, 1), 3),
+    case(
+        "dropout with a fixed mask",
+        "D12-Drop0.4-ReLU-D10",
+        (3, 3, 1),
+        4,
+    ),
+    case(
+        "the tutorial's BN+GAP CNN, scaled down",
+        "4C3-BN-ReLU-4C3-BN-ReLU-MP2-8C3-BN-ReLU-MP2-GAP-D10",
+        (8, 8, 1),
+        2,
+    ),
+    // 40 images: the convolution splits the batch into slices whose weight-gradient parts
+    // must add up.
+    case(
+        "a batch of several convolution slices",
+        "2C3-F-D10",
+        (12, 12, 1),
+        40,
+    ),
+    // The second convolution (16 input channels) takes the implicit input gradient, the one
+    // after a 4-channel layer the column one.
+    case(
+        "implicit convolutions, 16 filters",
+        "16C3-16C3-F-D10",
+        (5, 5, 1),
+        3,
+    ),
+    case(
+        "implicit convolution after 4 channels",
+        "4C3-16C4-ReLU-GAP-D10",
+        (6, 5, 1),
+        3,
+    ),
+    case(
+        "implicit 5×5 then 3×3",
+        "16C5-BN-32C3-GAP-D10",
+        (6, 6, 1),
+        2,
+    ),
+    // Winograd: forward, input gradient (the flipped-kernel plan) and the weight gradient
+    // summed transformed; an odd size leaves partial tiles.
+    case("Winograd 5×5", "16C3-16C5-GAP-D10", (6, 5, 1), 3),
+    case(
+        "Winograd 5×5, two layers",
+        "16C3-32C5-ReLU-MP2-16C5-F-D10",
+        (7, 7, 1),
+        2,
+    ),
+    case(
+        "valid padding, strided (im2col)",
+        "4C3s2v-4C3v-F-D10",
+        (9, 8, 1),
+        3,
+    ),
+    case(
+        "valid padding, 16 filters, dropout after a convolution",
+        "16C3v-16C3v-Drop0.3-16C5v-GAP-D10",
+        (10, 9, 1),
+        2,
+    ),
+    case(
+        "valid window as large as its input",
+        "16C3v-BN-ReLU-32C4v-F-D10",
+        (6, 6, 1),
+        2,
+    ),
+    // The convolution applies the ReLU and writes past the skipped Flatten into the buffer the
+    // dense layer reads.
+    case(
+        "ReLU taken over, then flatten",
+        "4C3-ReLU-D10",
+        (5, 5, 2),
+        3,
+    ),
+    case(
+        "ReLUs taken over around a flatten",
+        "4C3-BN-ReLU-F-D6-ReLU-D10",
+        (4, 4, 1),
+        3,
+    ),
+    // The max-pool applies the ReLU's gradient mask: after a fused ReLU, after one that runs
+    // its own forward, and beside a batch norm that applies the mask itself.
+    case(
+        "ReLU mask in the max-pool after it",
+        "4C3-ReLU-MP2-F-D10",
+        (6, 6, 1),
+        3,
+    ),
+    case(
+        "ReLU masks in max-pools beside a batch norm",
+        "4C3-BN-ReLU-MP2-4C3-ReLU-MP2-GAP-D10",
+        (8, 8, 1),
+        3,
+    ),
+    case(
+        "ReLU mask between two max-pools",
+        "4C3-MP2-ReLU-MP2-F-D10",
+        (8, 8, 1),
+        3,
+    ),
+    // Batch norm with its ReLU fused applies the gradient mask in its own backward, before a
+    // convolution, a dense layer and global average pooling, on images and on vectors.
+    case(
+        "ReLU mask in the batch norm that applies it",
+        "4C3-BN-ReLU-4C3-BN-ReLU-MP2-F-D10",
+        (6, 6, 1),
+        2,
+    ),
+    case(
+        "ReLU mask in a batch norm on vectors",
+        "4C3-BN-ReLU-F-D8-BN-ReLU-D10",
+        (4, 4, 1),
+        4,
+    ),
+];
+
+/// Compares the analytic gradient of every trainable tensor of `case` with finite differences.
+fn check(case: &Case) {
+    let Case {
+        covers,
+        arch,
+        input,
+        n,
+    } = *case;
+    let mut p = Problem::new(arch, Shape::new(input.0, input.1, input.2), n);
     let grads = p.analytic();
     let slots = p.model.params.trainable.clone();
     let mut checked = 0;
@@ -100,7 +276,7 @@ fn check(arch: &str, input: Shape, n: usize) {
                     .iter()
                     .any(|&q| (q - analytic).abs()
                         <= REL_TOL * q.abs().max(analytic.abs()) + ABS_TOL),
-                "{arch}: {} [{}]: analytic {analytic} vs numeric {numeric:?}",
+                "{covers} ({arch}): {} [{}]: analytic {analytic} vs numeric {numeric:?}",
                 slot.key,
                 i - slot.range.start
             );
@@ -111,110 +287,8 @@ fn check(arch: &str, input: Shape, n: usize) {
 }
 
 #[test]
-fn dense_and_relu() {
-    check("D7-ReLU-D10", Shape::new(3, 3, 1), 4);
-}
-
-#[test]
-fn conv3_same_padding_and_flatten() {
-    check("3C3-F-D10", Shape::new(5, 5, 2), 3);
-}
-
-#[test]
-fn conv5_stride2_then_maxpool() {
-    check("4C3-4C5s2-MP2-D10", Shape::new(8, 7, 1), 3);
-}
-
-#[test]
-fn maxpool_with_overlapping_windows() {
-    check("3C3-MP3s2-D10", Shape::new(7, 7, 1), 2);
-}
-
-#[test]
-fn batch_norm_on_images_and_on_vectors() {
-    check("4C3-BN-F-D6-BN-D10", Shape::new(4, 4, 1), 5);
-}
-
-#[test]
-fn global_average_pooling() {
-    check("5C3-BN-GAP-D10", Shape::new(5, 5, 1), 3);
-}
-
-#[test]
-fn dropout_with_a_fixed_mask() {
-    check("D12-Drop0.4-ReLU-D10", Shape::new(3, 3, 1), 4);
-}
-
-#[test]
-fn the_tutorial_cnn_bn_shape_scaled_down() {
-    check(
-        "4C3-BN-ReLU-4C3-BN-ReLU-MP2-8C3-BN-ReLU-MP2-GAP-D10",
-        Shape::new(8, 8, 1),
-        2,
-    );
-}
-
-#[test]
-fn conv_batches_larger_than_one_slice() {
-    // 40 images: the convolution splits the batch into several slices with separate
-    // weight-gradient parts that must add up.
-    check("2C3-F-D10", Shape::new(12, 12, 1), 40);
-}
-
-#[test]
-fn implicit_convolutions_with_sixteen_filters() {
-    // 16 filters: the implicit-GEMM path where AVX-512 exists; the second convolution (16 input
-    // channels) takes the implicit input gradient, the one after a 4-channel layer the column one.
-    check("16C3-16C3-F-D10", Shape::new(5, 5, 1), 3);
-    check("4C3-16C4-ReLU-GAP-D10", Shape::new(6, 5, 1), 3);
-    check("16C5-BN-32C3-GAP-D10", Shape::new(6, 6, 1), 2);
-}
-
-#[test]
-fn winograd_five_by_five_convolutions() {
-    // 5×5 kernels on sixteen channels take the Winograd path where AVX-512 exists: forward,
-    // input gradient (the flipped-kernel plan) and the weight gradient summed transformed; an
-    // odd size leaves partial tiles.
-    check("16C3-16C5-GAP-D10", Shape::new(6, 5, 1), 3);
-    check("16C3-32C5-ReLU-MP2-16C5-F-D10", Shape::new(7, 7, 1), 2);
-}
-
-#[test]
-fn valid_padding_on_every_convolution_path() {
-    // "valid" convolutions: strided (im2col), 3×3 and 5×5 with sixteen filters (implicit GEMM
-    // where AVX-512 exists; Winograd does not apply), dropout after a convolution, and a window
-    // as large as its input.
-    check("4C3s2v-4C3v-F-D10", Shape::new(9, 8, 1), 3);
-    check("16C3v-16C3v-Drop0.3-16C5v-GAP-D10", Shape::new(10, 9, 1), 2);
-    check("16C3v-BN-ReLU-32C4v-F-D10", Shape::new(6, 6, 1), 2);
-}
-
-#[test]
-fn skipped_layers_relu_taken_over_then_flatten() {
-    // The convolution applies the ReLU and writes past the (skipped) Flatten into the buffer the
-    // dense layer reads; gradients pass through both.
-    check("4C3-ReLU-D10", Shape::new(5, 5, 2), 3);
-    check("4C3-BN-ReLU-F-D6-ReLU-D10", Shape::new(4, 4, 1), 3);
-}
-
-#[test]
-fn relu_gradient_masked_by_the_max_pool_after_it() {
-    // The max-pool applies the ReLU's gradient mask and the ReLU's backward is skipped: after
-    // a fused ReLU, after a ReLU that runs its own forward, and beside a batch norm that applies
-    // the mask itself.
-    check("4C3-ReLU-MP2-F-D10", Shape::new(6, 6, 1), 3);
-    check(
-        "4C3-BN-ReLU-MP2-4C3-ReLU-MP2-GAP-D10",
-        Shape::new(8, 8, 1),
-        3,
-    );
-    check("4C3-MP2-ReLU-MP2-F-D10", Shape::new(8, 8, 1), 3);
-}
-
-#[test]
-fn relu_gradient_masked_by_the_batch_norm_that_applies_it() {
-    // Batch norm with the ReLU fused applies its gradient mask in its own backward, before a
-    // convolution, a dense layer and global average pooling, on images and on vectors.
-    check("4C3-BN-ReLU-4C3-BN-ReLU-MP2-F-D10", Shape::new(6, 6, 1), 2);
-    check("4C3-BN-ReLU-F-D8-BN-ReLU-D10", Shape::new(4, 4, 1), 4);
+fn every_backward_pass_matches_finite_differences() {
+    for case in CASES {
+        check(case);
+    }
 }

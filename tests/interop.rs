@@ -2,27 +2,16 @@
 
 mod common;
 
-use common::{fixture_dataset, mnistlab, python_has, run};
+use common::{python_has, Fixture};
 
 #[test]
 fn python_safetensors_reads_names_shapes_metadata_and_values() {
     if !python_has("safetensors") {
         return;
     }
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 200, 20, 28);
-    let (code, _, err) = run(mnistlab(home.path()).args([
-        "train",
-        "--arch",
-        "4C3-BN-ReLU-MP2-D10",
-        "--epochs",
-        "1",
-        "--data-dir",
-        root.to_str().unwrap(),
-    ]));
-    assert_eq!(code, 0, "{err}");
-    let path = home.path().join("logs/custom-0/best_model.safetensors");
+    let fx = Fixture::new(200, 20);
+    fx.train(&["--arch", "4C3-BN-ReLU-MP2-D10", "--epochs", "1"]);
+    let path = fx.home().join("logs/custom-0/best_model.safetensors");
     let py = common::python_json("interop/read_model.py", &[&path]);
 
     let model = mnistlab::model::load(&path).unwrap();

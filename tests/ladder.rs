@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixture_dataset, mnistlab, run};
+use common::{run, Fixture};
 use mnistlab::layers::{Mode, ParamKind};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::train::{ensemble, evaluate, optim::apply_l2};
@@ -61,10 +61,8 @@ fn l2_adds_exactly_lambda_times_the_squared_kernels_and_their_gradient() {
 
 #[test]
 fn ensemble_of_one_is_the_model_and_other_datasets_are_refused() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 300, 60, 28);
-    let data = common::load_mnist_from(&root);
+    let fx = Fixture::new(300, 60);
+    let data = common::load_mnist_from(&fx.data);
     let mut model = Sequential::new(
         ModelConfig::new("8C3-ReLU-MP2-D10", "mnist", Normalization::MinMax),
         2,
@@ -119,12 +117,9 @@ fn dropout_is_identity_at_evaluation_through_a_whole_model() {
 
 #[test]
 fn cli_dropout_augment_and_ensemble() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 300, 40, 28);
-    let data = root.to_str().unwrap();
-    let (code, out, err) = run(mnistlab(home.path()).args([
-        "train",
+    let fx = Fixture::new(300, 40);
+    let data = fx.data_dir();
+    let out = fx.train(&[
         "--model",
         "mlp",
         "--dropout",
@@ -136,16 +131,13 @@ fn cli_dropout_augment_and_ensemble() {
         "cosine",
         "--epochs",
         "1",
-        "--data-dir",
-        data,
-    ]));
-    assert_eq!(code, 0, "{err}");
+    ]);
     assert!(
         out.contains("(Drop0.2-D256-ReLU-Drop0.2-D256-ReLU-Drop0.2-D10)"),
         "{out}"
     );
-    let model = home.path().join("logs/mlp-0/best_model.safetensors");
-    let (code, json, err) = run(mnistlab(home.path()).args([
+    let model = fx.home().join("logs/mlp-0/best_model.safetensors");
+    let (code, json, err) = run(fx.mnistlab().args([
         "ensemble",
         model.to_str().unwrap(),
         model.to_str().unwrap(),
@@ -157,7 +149,7 @@ fn cli_dropout_augment_and_ensemble() {
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["models"].as_array().unwrap().len(), 2);
     assert_eq!(v["ensemble"]["accuracy"], v["models"][0]["accuracy"]);
-    let (code, out, err) = run(mnistlab(home.path()).args([
+    let (code, out, err) = run(fx.mnistlab().args([
         "augment-preview",
         "--index",
         "3",
@@ -168,7 +160,7 @@ fn cli_dropout_augment_and_ensemble() {
     ]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("8 augmented versions"), "{out}");
-    let png = image::open(home.path().join("a.png")).unwrap();
+    let png = image::open(fx.home().join("a.png")).unwrap();
     assert_eq!((png.width(), png.height()), (9 * 30 * 4, 30 * 4));
     for (args, needle) in [
         (vec!["train", "--dropout", "1.5"], "--dropout"),
@@ -177,7 +169,7 @@ fn cli_dropout_augment_and_ensemble() {
         (vec!["augment-preview", "--index", "999999"], "--index"),
         (vec!["ensemble", "nope.safetensors"], "nope.safetensors"),
     ] {
-        let (code, _, err) = run(mnistlab(home.path()).args(&args).args(["--data-dir", data]));
+        let (code, _, err) = run(fx.mnistlab().args(&args).args(["--data-dir", data]));
         assert_eq!(code, 2, "{args:?}");
         assert!(
             err.starts_with("error: ") && err.contains(needle),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{load_mnist_from, mnistlab, python_has, real_data, run};
+use common::{load_mnist_from, mnistlab, needs, python_has, real_data, run};
 use mnistlab::data::{DataSources, Dataset, Images};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::train::predict_proba;
@@ -130,11 +130,11 @@ fn a_fashion_mnist_model_matches_onnxruntime_and_names_its_classes() {
     if !python_has("onnxruntime") {
         return;
     }
-    let data = match Dataset::load("fashion-mnist", &DataSources::standard(None)) {
-        Ok(data) => data,
-        Err(e) if std::env::var_os("CI").is_none() => return eprintln!("skipping: {e}"),
-        Err(e) => panic!("CI must provide Fashion-MNIST: {e}"),
-    };
+    let data = Dataset::load("fashion-mnist", &DataSources::standard(None));
+    if !needs(data.is_ok(), "Fashion-MNIST (dataset-fashion-mnist)") {
+        return;
+    }
+    let data = data.unwrap();
     let images = data.test.slice(0..1000);
     let mut model = model_for(
         "cnn-bn",

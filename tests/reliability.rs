@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixture_dataset, mnistlab, run};
+use common::{mnistlab, run, Fixture};
 use mnistlab::model::read_safetensors;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -87,25 +87,24 @@ fn history_losses(run_dir: &Path) -> Vec<String> {
 
 #[test]
 fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 2000, 100, 28);
-    let (code, _, err) = run(mnistlab(home.path())
-        .args(train_args(&root, "whole", "3"))
+    let fx = Fixture::new(2000, 100);
+    let (code, _, err) = run(fx
+        .mnistlab()
+        .args(train_args(&fx.data, "whole", "3"))
         .arg("--threads")
         .arg("2"));
     assert_eq!(code, 0, "{err}");
 
-    let whole = home.path().join("logs/whole-0");
+    let whole = fx.home().join("logs/whole-0");
     // Interrupt right when epoch 1 is recorded (between epochs), and later inside epoch 2.
     for (i, delay) in [0u64, 120].into_iter().enumerate() {
         let name = format!("cut{i}");
-        let args: Vec<String> = train_args(&root, &name, "3")
+        let args: Vec<String> = train_args(&fx.data, &name, "3")
             .into_iter()
             .chain(["--threads".into(), "2".into()])
             .collect();
-        let child = spawn(home.path(), &args);
-        let cut = home.path().join(format!("logs/{name}-0"));
+        let child = spawn(fx.home(), &args);
+        let cut = fx.home().join(format!("logs/{name}-0"));
         let history = cut.join("history.csv");
         let start = Instant::now();
         while std::fs::read_to_string(&history)
@@ -127,13 +126,10 @@ fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
         );
         assert!(cut.join("last_state.safetensors").is_file());
 
-        let (code, out, err) = run(mnistlab(home.path()).args([
-            "--threads",
-            "2",
-            "train",
-            "--resume",
-            cut.to_str().unwrap(),
-        ]));
+        let (code, out, err) =
+            run(fx
+                .mnistlab()
+                .args(["--threads", "2", "train", "--resume", cut.to_str().unwrap()]));
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("Resuming after epoch"), "{out}");
         assert_eq!(
@@ -157,20 +153,18 @@ fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
 
 #[test]
 fn sigkill_at_twenty_random_moments_leaves_a_loadable_best_model_and_a_resumable_run() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 1500, 100, 28);
+    let fx = Fixture::new(1500, 100);
     // How long an uninterrupted run takes, to spread the kills over it.
     let start = Instant::now();
-    let (code, _, err) = run(mnistlab(home.path()).args(train_args(&root, "timing", "3")));
+    let (code, _, err) = run(fx.mnistlab().args(train_args(&fx.data, "timing", "3")));
     assert_eq!(code, 0, "{err}");
     let span = start.elapsed().as_millis() as u64;
     let mut rng = rand::rngs::StdRng::seed_from_u64(20);
-    let data = common::load_mnist_from(&root);
+    let data = common::load_mnist_from(&fx.data);
     for i in 0..20 {
         let name = format!("kill{i}");
-        let dir: PathBuf = home.path().join(format!("logs/{name}-0"));
-        let mut child = spawn(home.path(), &train_args(&root, &name, "3"));
+        let dir: PathBuf = fx.home().join(format!("logs/{name}-0"));
+        let mut child = spawn(fx.home(), &train_args(&fx.data, &name, "3"));
         wait_for(&dir.join("args.json"), &mut child);
         std::thread::sleep(Duration::from_millis(rng.random_range(0..span)));
         signal(&child, "-KILL");
@@ -184,7 +178,9 @@ fn sigkill_at_twenty_random_moments_leaves_a_loadable_best_model_and_a_resumable
             assert!(eval.loss.is_finite(), "kill {i}");
         }
         let (code, out, err) =
-            run(mnistlab(home.path()).args(["train", "--resume", dir.to_str().unwrap()]));
+            run(fx
+                .mnistlab()
+                .args(["train", "--resume", dir.to_str().unwrap()]));
         assert_eq!(code, 0, "kill {i}: resume failed\n{out}\n{err}");
         let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
         assert_eq!(history.lines().count(), 4, "kill {i}: {history}");
@@ -200,10 +196,8 @@ fn sigkill_at_twenty_random_moments_leaves_a_loadable_best_model_and_a_resumable
 
 #[test]
 fn a_diverging_run_stops_with_exit_code_3_naming_epoch_and_step() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("data");
-    fixture_dataset(&root, 500, 50, 28);
-    let (code, _, err) = run(mnistlab(home.path()).args([
+    let fx = Fixture::new(500, 50);
+    let (code, _, err) = run(fx.mnistlab().args([
         "train",
         "--model",
         "mlp",
@@ -212,7 +206,7 @@ fn a_diverging_run_stops_with_exit_code_3_naming_epoch_and_step() {
         "--epochs",
         "2",
         "--data-dir",
-        root.to_str().unwrap(),
+        fx.data_dir(),
     ]));
     assert_eq!(code, 3, "{err}");
     assert!(
@@ -220,7 +214,7 @@ fn a_diverging_run_stops_with_exit_code_3_naming_epoch_and_step() {
         "{err}"
     );
     // Whatever was saved before the divergence is whole and finite.
-    let dir = home.path().join("logs/mlp-0");
+    let dir = fx.home().join("logs/mlp-0");
     if let Ok(model) = mnistlab::model::load(&dir.join("best_model.safetensors")) {
         assert!(model.params.values.iter().all(|v| v.is_finite()));
     }

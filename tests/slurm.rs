@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{mnistlab, real_data, run};
+use common::{mnistlab, needs, real_data, run};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -246,12 +246,8 @@ fn sweeps_run_as_slurm_job_arrays_and_resubmission_runs_only_unfinished_points()
             .status()
             .is_ok_and(|s| s.success())
     });
-    assert!(
-        installed || std::env::var_os("CI").is_none(),
-        "CI must install slurm-wlm and munge"
-    );
-    if !installed {
-        return eprintln!("Slurm is not installed: skipping");
+    if !needs(installed, "slurm-wlm and munge") {
+        return;
     }
     let cluster = Cluster::start();
     let home = tempfile::tempdir().unwrap();

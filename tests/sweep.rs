@@ -3,22 +3,18 @@
 
 mod common;
 
-use common::{fixture_dataset, mnistlab, run};
+use common::{mnistlab, run, Fixture};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A sweep file over a synthetic dataset in `home/data`.
-fn sweep_file(home: &Path, name: &str, base: &str, axes: &str) -> std::path::PathBuf {
-    let data = home.join("data");
-    if !data.is_dir() {
-        fixture_dataset(&data, 600, 100, 28);
-    }
+/// A sweep file in the fixture's home over its synthetic dataset.
+fn sweep_file(fx: &Fixture, name: &str, base: &str, axes: &str) -> std::path::PathBuf {
     let text = format!(
         "name = \"{name}\"\nseeds = [1, 2]\n\n[base]\ndata_dir = {:?}\nno_histograms = true\n{base}\n\n[axes]\n{axes}\n",
-        data.display()
+        fx.data.display()
     );
-    let path = home.join(format!("{name}.toml"));
+    let path = fx.home().join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -110,27 +106,25 @@ fn bad_sweep_files_are_refused_before_anything_runs() {
 
 #[test]
 fn run_with_two_jobs_finishes_every_point_and_feeds_runs_ensemble_and_plot() {
-    let home = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(600, 100);
     let file = sweep_file(
-        home.path(),
+        &fx,
         "grid",
         "model = \"linear\"\nepochs = 2",
         "lr = [0.001, 0.003]",
     );
-    let (code, out, err) = run(mnistlab(home.path())
-        .args(["sweep", "run", "-j", "2"])
-        .arg(&file));
+    let (code, out, err) = run(fx.mnistlab().args(["sweep", "run", "-j", "2"]).arg(&file));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("4 points, 0 done, 4 to run, 2 at a time"),
         "{out}"
     );
     assert_eq!(out.matches("done, val_accuracy").count(), 4, "{out}");
-    let rows = report(home.path(), "logs/grid");
+    let rows = report(fx.home(), "logs/grid");
     assert_eq!(rows.len(), 4);
     for row in &rows {
         assert_eq!(row["state"], "done", "{row}");
-        let run = home.path().join(row["run"].as_str().unwrap());
+        let run = fx.home().join(row["run"].as_str().unwrap());
         assert!(run.join("results.json").is_file() && run.join("best_model.safetensors").is_file());
     }
     // Sorted by validation accuracy, axis values with each point.
@@ -141,7 +135,7 @@ fn run_with_two_jobs_finishes_every_point_and_feeds_runs_ensemble_and_plot() {
     assert!(accs.windows(2).all(|w| w[0] >= w[1]), "{accs:?}");
     assert_eq!(rows[0]["values"][0][0], "lr");
     let sweep: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(home.path().join("logs/grid/sweep.json")).unwrap(),
+        &std::fs::read_to_string(fx.home().join("logs/grid/sweep.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(sweep["points"].as_array().unwrap().len(), 4);
@@ -155,33 +149,30 @@ fn run_with_two_jobs_finishes_every_point_and_feeds_runs_ensemble_and_plot() {
         "seed 2 last"
     );
 
-    let (code, out, err) = run(mnistlab(home.path()).args(["runs", "logs/grid"]));
+    let (code, out, err) = run(fx.mnistlab().args(["runs", "logs/grid"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("| point | lr | seed | state |"), "{out}");
-    let data = home.path().join("data");
-    let (code, out, err) = run(mnistlab(home.path())
+    let data = fx.home().join("data");
+    let (code, out, err) = run(fx
+        .mnistlab()
         .args(["ensemble", "--best", "2", "logs/grid", "--data-dir"])
         .arg(&data));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ensemble of 2: test loss"), "{out}");
-    let (code, _, err) = run(mnistlab(home.path()).args(["plot", "logs/grid", "-o", "curves.png"]));
+    let (code, _, err) = run(fx
+        .mnistlab()
+        .args(["plot", "logs/grid", "-o", "curves.png"]));
     assert_eq!(code, 0, "{err}");
-    assert!(home.path().join("curves.png").is_file());
+    assert!(fx.home().join("curves.png").is_file());
 
     // Everything done: a second run starts nothing; a task on a done point is a no-op.
-    let (code, out, _) = run(mnistlab(home.path()).args(["sweep", "run"]).arg(&file));
+    let (code, out, _) = run(fx.mnistlab().args(["sweep", "run"]).arg(&file));
     assert_eq!(code, 0);
     assert!(out.contains("4 done, 0 to run"), "{out}");
-    let (code, out, _) = run(mnistlab(home.path())
-        .args(["sweep", "task"])
-        .arg(&file)
-        .arg("1"));
+    let (code, out, _) = run(fx.mnistlab().args(["sweep", "task"]).arg(&file).arg("1"));
     assert_eq!(code, 0);
     assert!(out.contains("is done already"), "{out}");
-    let (code, _, err) = run(mnistlab(home.path())
-        .args(["sweep", "task"])
-        .arg(&file)
-        .arg("4"));
+    let (code, _, err) = run(fx.mnistlab().args(["sweep", "task"]).arg(&file).arg("4"));
     assert_eq!(code, 2);
     assert!(err.contains("past the sweep's 4 points"), "{err}");
 }
@@ -234,23 +225,24 @@ fn assert_all_done_once(home: &Path, dir: &str, epochs: usize) {
 
 #[test]
 fn a_sweep_killed_with_sigkill_finishes_every_point_once_when_run_again() {
-    let home = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(600, 100);
     let epochs = 8;
     let file = sweep_file(
-        home.path(),
+        &fx,
         "killed",
         &format!("arch = \"8C3-ReLU-MP2-D10\"\nepochs = {epochs}"),
         "lr = [0.001, 0.002]",
     );
     // Its own process group, so that the kill takes the runs it started too (a machine dying).
-    let mut child = mnistlab(home.path())
+    let mut child = fx
+        .mnistlab()
         .args(["sweep", "run", "-j", "2"])
         .arg(&file)
         .stdout(std::process::Stdio::null())
         .process_group(0)
         .spawn()
         .unwrap();
-    let sweep_dir = home.path().join("logs/killed");
+    let sweep_dir = fx.home().join("logs/killed");
     wait_until("a run mid-way", || mid_run(&sweep_dir));
     // The whole machine dies: `sweep run` and every run it started (each in a group of its
     // own, found by the sweep file's unique path).
@@ -271,29 +263,28 @@ fn a_sweep_killed_with_sigkill_finishes_every_point_once_when_run_again() {
     let _ = child.wait();
     // The killed runs' locks go with them (the kernel releases a dead process's locks).
     wait_until("the killed runs to be gone", || {
-        report(home.path(), "logs/killed")
+        report(fx.home(), "logs/killed")
             .iter()
             .all(|r| r["state"] != "running")
     });
 
-    let (code, out, err) = run(mnistlab(home.path())
-        .args(["sweep", "run", "-j", "2"])
-        .arg(&file));
+    let (code, out, err) = run(fx.mnistlab().args(["sweep", "run", "-j", "2"]).arg(&file));
     assert_eq!(code, 0, "{out}{err}");
-    assert_all_done_once(home.path(), "logs/killed", epochs);
+    assert_all_done_once(fx.home(), "logs/killed", epochs);
 }
 
 #[test]
 fn ctrl_c_stops_a_sweep_cleanly_and_the_next_run_continues_it() {
-    let home = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(600, 100);
     let epochs = 8;
     let file = sweep_file(
-        home.path(),
+        &fx,
         "stopped",
         &format!("arch = \"8C3-ReLU-MP2-D10\"\nepochs = {epochs}"),
         "lr = [0.001, 0.002]",
     );
-    let child = mnistlab(home.path())
+    let child = fx
+        .mnistlab()
         .args(["sweep", "run"])
         .arg(&file)
         .stdout(std::process::Stdio::piped())
@@ -301,7 +292,7 @@ fn ctrl_c_stops_a_sweep_cleanly_and_the_next_run_continues_it() {
         .process_group(0)
         .spawn()
         .unwrap();
-    let sweep_dir = home.path().join("logs/stopped");
+    let sweep_dir = fx.home().join("logs/stopped");
     wait_until("a run mid-way", || mid_run(&sweep_dir));
     // Ctrl-C at a terminal signals the whole foreground group, as here.
     let group = format!("-{}", child.id());
@@ -319,23 +310,23 @@ fn ctrl_c_stops_a_sweep_cleanly_and_the_next_run_continues_it() {
         err.trim(),
         "error: stopped by Ctrl-C; run the same command again to continue"
     );
-    let rows = report(home.path(), "logs/stopped");
+    let rows = report(fx.home(), "logs/stopped");
     let stopped = rows
         .iter()
         .find(|r| r["state"] == "interrupted")
         .expect("an interrupted point");
     // It stopped gracefully (state saved mid-epoch), not by a second signal's hard exit.
     let log = std::fs::read_to_string(
-        home.path()
+        fx.home()
             .join(stopped["run"].as_str().unwrap())
             .join("output.log"),
     )
     .unwrap();
     assert!(log.contains("Interrupted. Continue with"), "{log}");
 
-    let (code, out, err) = run(mnistlab(home.path()).args(["sweep", "run"]).arg(&file));
+    let (code, out, err) = run(fx.mnistlab().args(["sweep", "run"]).arg(&file));
     assert_eq!(code, 0, "{out}{err}");
-    assert_all_done_once(home.path(), "logs/stopped", epochs);
+    assert_all_done_once(fx.home(), "logs/stopped", epochs);
     let log = std::fs::read_to_string(sweep_dir.join("stopped-000/output.log")).unwrap();
     assert!(
         log.contains("Resuming after epoch"),

@@ -3,17 +3,12 @@
 
 mod common;
 
-use common::{fixture_dataset, mnistlab, python_has, run};
+use common::{needs, python_has, run, Fixture};
 use std::path::{Path, PathBuf};
 
-/// Trains a tiny model for `epochs` on fixture data; returns the run directory.
-fn tiny_run(home: &Path, name: &str, epochs: &str) -> PathBuf {
-    let root = home.join("data");
-    if !root.exists() {
-        fixture_dataset(&root, 300, 40, 28);
-    }
-    let (code, out, err) = run(mnistlab(home).args([
-        "train",
+/// Trains a tiny model for `epochs` on the fixture data; returns the run directory.
+fn tiny_run(fx: &Fixture, name: &str, epochs: &str) -> PathBuf {
+    fx.train(&[
         "--arch",
         "4C3-ReLU-MP2-D10",
         "--epochs",
@@ -24,11 +19,8 @@ fn tiny_run(home: &Path, name: &str, epochs: &str) -> PathBuf {
         "2",
         "--name",
         name,
-        "--data-dir",
-        root.to_str().unwrap(),
-    ]));
-    assert_eq!(code, 0, "{out}\n{err}");
-    home.join(format!("logs/{name}-0"))
+    ]);
+    fx.home().join(format!("logs/{name}-0"))
 }
 
 fn read_events(run_dir: &Path) -> serde_json::Value {
@@ -40,8 +32,8 @@ fn tensorboard_reads_scalars_text_images_and_histograms() {
     if !python_has("tensorboard") {
         return;
     }
-    let home = tempfile::tempdir().unwrap();
-    let dir = tiny_run(home.path(), "tb", "3");
+    let fx = Fixture::new(300, 40);
+    let dir = tiny_run(&fx, "tb", "3");
     let events = read_events(&dir);
 
     // Scalars equal history.csv, at step = epoch − 1, train and validation under the same tags.
@@ -128,8 +120,8 @@ fn a_damaged_last_record_leaves_the_earlier_ones_readable() {
     if !python_has("tensorboard") {
         return;
     }
-    let home = tempfile::tempdir().unwrap();
-    let dir = tiny_run(home.path(), "cut", "2");
+    let fx = Fixture::new(300, 40);
+    let dir = tiny_run(&fx, "cut", "2");
     let file = std::fs::read_dir(dir.join("validation"))
         .unwrap()
         .next()
@@ -152,10 +144,10 @@ fn a_damaged_last_record_leaves_the_earlier_ones_readable() {
 
 #[test]
 fn runs_and_plot_compare_runs_and_refuse_empty_or_foreign_directories() {
-    let home = tempfile::tempdir().unwrap();
-    tiny_run(home.path(), "a", "2");
-    tiny_run(home.path(), "b", "1");
-    let (code, out, err) = run(mnistlab(home.path()).args(["runs", "logs"]));
+    let fx = Fixture::new(300, 40);
+    tiny_run(&fx, "a", "2");
+    tiny_run(&fx, "b", "1");
+    let (code, out, err) = run(fx.mnistlab().args(["runs", "logs"]));
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
@@ -164,7 +156,7 @@ fn runs_and_plot_compare_runs_and_refuse_empty_or_foreign_directories() {
             && lines[3].starts_with("| b-0 | custom | 1 |"),
         "{out}"
     );
-    let (code, out, err) = run(mnistlab(home.path()).args(["runs", "--json", "logs"]));
+    let (code, out, err) = run(fx.mnistlab().args(["runs", "--json", "logs"]));
     assert_eq!(code, 0, "{err}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(rows.len(), 2, "{out}");
@@ -184,32 +176,27 @@ fn runs_and_plot_compare_runs_and_refuse_empty_or_foreign_directories() {
         );
     }
 
-    let (code, out, err) = run(mnistlab(home.path()).args(["plot", "logs", "--out", "curves.png"]));
-    if err.contains("no TrueType font") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install fonts-dejavu-core"
-        );
+    let (code, out, err) = run(fx.mnistlab().args(["plot", "logs", "--out", "curves.png"]));
+    if !needs(!err.contains("no TrueType font"), "fonts-dejavu-core") {
         return;
     }
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Learning curves of 2 runs"), "{out}");
-    let (code, out, err) =
-        run(mnistlab(home.path()).args(["plot", "logs/b-0", "--out", "one.png"]));
+    let (code, out, err) = run(fx.mnistlab().args(["plot", "logs/b-0", "--out", "one.png"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("Learning curves of 1 run written"), "{out}");
-    let png = image::open(home.path().join("curves.png")).unwrap();
+    let png = image::open(fx.home().join("curves.png")).unwrap();
     assert_eq!((png.width(), png.height()), (1200, 500));
 
-    std::fs::create_dir(home.path().join("empty")).unwrap();
-    std::fs::write(home.path().join("empty/notes.txt"), "hello").unwrap();
+    std::fs::create_dir(fx.home().join("empty")).unwrap();
+    std::fs::write(fx.home().join("empty/notes.txt"), "hello").unwrap();
     for args in [
         &["runs", "empty"][..],
         &["plot", "empty"],
         &["runs", "nope"],
         &["plot", "nope/x"],
     ] {
-        let (code, _, err) = run(mnistlab(home.path()).args(args));
+        let (code, _, err) = run(fx.mnistlab().args(args));
         assert_eq!(code, 2, "{args:?}");
         assert!(
             err.starts_with("error: ") && err.trim_end().lines().count() == 1,
@@ -218,9 +205,9 @@ fn runs_and_plot_compare_runs_and_refuse_empty_or_foreign_directories() {
         assert!(!err.contains("panicked"));
     }
     // A foreign history.csv is named, not trusted.
-    std::fs::create_dir(home.path().join("foreign")).unwrap();
-    std::fs::write(home.path().join("foreign/history.csv"), "a,b\n1,2\n").unwrap();
-    let (code, _, err) = run(mnistlab(home.path()).args(["plot", "foreign"]));
+    std::fs::create_dir(fx.home().join("foreign")).unwrap();
+    std::fs::write(fx.home().join("foreign/history.csv"), "a,b\n1,2\n").unwrap();
+    let (code, _, err) = run(fx.mnistlab().args(["plot", "foreign"]));
     assert_eq!(code, 2);
     assert!(
         err.contains("foreign/history.csv") && err.contains("not a mnistlab history"),

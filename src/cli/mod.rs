@@ -14,6 +14,7 @@ use mnistlab::data::augment::Augment;
 use mnistlab::data::{DataSources, Dataset};
 use mnistlab::model::{load, summary, ModelConfig, Normalization, Sequential};
 use mnistlab::train::evaluate;
+use mnistlab::Setting;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -171,50 +172,58 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// The flag that sets each setting the library names in its errors.
-const SETTING_FLAGS: [(&str, &str); 31] = [
-    ("epochs", "--epochs"),
-    ("batch size", "--batch-size"),
-    ("learning rate", "--lr"),
-    ("momentum", "--momentum"),
-    ("schedule", "--schedule"),
-    ("L2 factor", "--l2"),
-    ("BatchNorm momentum", "--bn-momentum"),
-    ("dropout rate", "--dropout"),
-    ("normalization", "--normalize"),
-    ("validation split", "--val-split"),
-    ("training images", "--train-images"),
-    ("update frequency", "--update-freq"),
-    ("run name", "--name"),
-    ("run directory", "--run-dir"),
-    ("run to resume", "--resume"),
-    ("resume state", "--resume"),
-    ("rotation range", "--rotation"),
-    ("zoom range", "--zoom"),
-    ("shear range", "--shear"),
-    ("shift range", "--shift"),
-    ("erasing probability", "--erase"),
-    ("label smoothing", "--label-smoothing"),
-    ("steps", "--steps"),
-    ("inference batches", "--inference-batches"),
-    ("opset", "--opset"),
-    ("server address", "--host/--port"),
-    ("time limit", "--time"),
-    ("memory per task", "--mem"),
-    ("partition", "--partition"),
-    ("CPUs per task", "--cpus-per-task"),
-    ("parallel tasks", "--max-parallel"),
-];
+/// The flag that sets `setting`, or `None` for one no flag sets. Exhaustive, so that a new
+/// setting does not compile until it is given its flag or said to have none.
+fn flag(setting: &Setting) -> Option<&'static str> {
+    Some(match setting {
+        Setting::Epochs => "--epochs",
+        Setting::BatchSize => "--batch-size",
+        Setting::LearningRate => "--lr",
+        Setting::Momentum => "--momentum",
+        Setting::Schedule => "--schedule",
+        Setting::L2 => "--l2",
+        Setting::BnMomentum => "--bn-momentum",
+        Setting::Dropout => "--dropout",
+        Setting::Normalization => "--normalize",
+        Setting::ValidationSplit => "--val-split",
+        Setting::TrainImages => "--train-images",
+        Setting::UpdateFreq => "--update-freq",
+        Setting::RunName => "--name",
+        Setting::RunDir => "--run-dir",
+        Setting::RunToResume | Setting::ResumeState => "--resume",
+        Setting::Rotation => "--rotation",
+        Setting::Zoom => "--zoom",
+        Setting::Shear => "--shear",
+        Setting::Shift => "--shift",
+        Setting::Erase => "--erase",
+        Setting::LabelSmoothing => "--label-smoothing",
+        Setting::Steps => "--steps",
+        Setting::InferenceBatches => "--inference-batches",
+        Setting::SingleImages => "--single-images",
+        Setting::Opset => "--opset",
+        Setting::ServerAddress => "--host/--port",
+        Setting::TimeLimit => "--time",
+        Setting::MemPerTask => "--mem",
+        Setting::Partition => "--partition",
+        Setting::CpusPerTask => "--cpus-per-task",
+        Setting::ParallelTasks => "--max-parallel",
+        Setting::Dataset => "--dataset",
+        Setting::Data
+        | Setting::Architecture(_)
+        | Setting::Ensemble
+        | Setting::Models
+        | Setting::Plot
+        | Setting::Sbatch => return None,
+    })
+}
 
 /// A library error about a setting, reworded to name the flag that sets it.
 fn name_the_flag(err: mnistlab::Error) -> anyhow::Error {
     match &err {
-        mnistlab::Error::Config { what, message } => {
-            match SETTING_FLAGS.iter().find(|(setting, _)| setting == what) {
-                Some((_, flag)) => anyhow::anyhow!("{flag}: {message}"),
-                None => err.into(),
-            }
-        }
+        mnistlab::Error::Config { setting, message } => match flag(setting) {
+            Some(flag) => anyhow::anyhow!("{flag}: {message}"),
+            None => err.into(),
+        },
         _ => err.into(),
     }
 }

@@ -14,7 +14,7 @@
 //! up after 10 rectangles that do not fit).
 
 use super::Images;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::rng::Rng;
 use rand::Rng as _;
 use rayon::prelude::*;
@@ -103,21 +103,21 @@ impl Augment {
 
     /// Refuses ranges that make no sense, naming the setting.
     pub fn validate(&self) -> Result<()> {
-        let check = |v: f32, max: f32, flag: &str| {
+        let check = |v: f32, max: f32, setting: Setting| {
             if v.is_finite() && (0.0..=max).contains(&v) {
                 Ok(())
             } else {
                 Err(Error::config(
-                    flag,
+                    setting,
                     format!("must be between 0 and {max}, got {v}"),
                 ))
             }
         };
-        check(self.rotation, 180.0, "rotation range")?;
-        check(self.zoom, 0.9, "zoom range")?;
-        check(self.shear, 80.0, "shear range")?;
-        check(self.shift, 0.9, "shift range")?;
-        check(self.erase, 1.0, "erasing probability")
+        check(self.rotation, 180.0, Setting::Rotation)?;
+        check(self.zoom, 0.9, Setting::Zoom)?;
+        check(self.shear, 80.0, Setting::Shear)?;
+        check(self.shift, 0.9, Setting::Shift)?;
+        check(self.erase, 1.0, Setting::Erase)
     }
 
     /// Draws everything for one image of `h × w`. Nothing is drawn for a transform that is off,

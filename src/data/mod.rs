@@ -7,7 +7,7 @@ pub mod sources;
 
 pub use sources::{dataset_info, locate, DataSources, DatasetInfo, FASHION_MNIST, MNIST};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::tensor::Shape;
 use std::path::{Path, PathBuf};
 
@@ -64,7 +64,7 @@ impl Images {
         let n_val = ((self.len() as f64) * fraction).round() as usize;
         if n_val == 0 || n_val == self.len() {
             return Err(Error::config(
-                "validation split",
+                Setting::ValidationSplit,
                 format!(
                     "{fraction} of {} images leaves an empty training or validation set",
                     self.len()
@@ -113,7 +113,7 @@ pub fn check_validation_split(fraction: f64) -> Result<()> {
         return Ok(());
     }
     Err(Error::config(
-        "validation split",
+        Setting::ValidationSplit,
         format!("must be between 0 and 1 (exclusive), got {fraction}"),
     ))
 }

@@ -7,7 +7,7 @@
 //! then a download from the mirrors into the cache, each file checked against its SHA-256.
 //! `MNISTLAB_MIRROR` replaces the mirror list (`none` turns downloading off).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::fsutil::write_atomic;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -114,7 +114,7 @@ pub const DATASETS: [DatasetInfo; 2] = [MNIST, FASHION_MNIST];
 pub fn dataset_info(name: &str) -> Result<&'static DatasetInfo> {
     DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
         Error::config(
-            "--dataset",
+            Setting::Dataset,
             format!("unknown dataset {name:?} (expected mnist or fashion-mnist)"),
         )
     })

@@ -13,8 +13,8 @@
 //! activations reading two arrays and writing one, is skipped, at no extra memory traffic here.
 
 use super::{
-    BackwardArgs, ChannelAffine, ForwardArgs, Init, Layer, LayerKind, Mode, ParamKind, ParamSpec,
-    Shape,
+    BackwardArgs, ChannelAffine, ForwardArgs, FusesRelu, Init, Layer, LayerError, LayerKind,
+    LayerSpec, Mode, ParamKind, ParamSpec, Shape,
 };
 use crate::kernels::{channel_sums, par_tiles, tile_len, tiled};
 
@@ -39,19 +39,21 @@ impl BatchNormConfig {
         }
     }
 
-    /// The layer.
-    pub fn init(&self) -> BatchNorm {
-        assert!(
-            (0.0..1.0).contains(&self.momentum) && self.epsilon > 0.0,
-            "bad batch norm config {self:?}"
-        );
+    /// The layer, or why this configuration makes none.
+    pub fn init(&self) -> Result<BatchNorm, LayerError> {
+        let BatchNormConfig {
+            momentum, epsilon, ..
+        } = *self;
+        if !((0.0..1.0).contains(&momentum) && epsilon > 0.0) {
+            return Err(LayerError::BatchNorm { momentum, epsilon });
+        }
         let c = self.input.c;
-        BatchNorm {
+        Ok(BatchNorm {
             config: *self,
             batch_mean: vec![0.0; c],
             batch_rstd: vec![0.0; c],
             relu: false,
-        }
+        })
     }
 }
 
@@ -65,12 +67,21 @@ pub struct BatchNorm {
     relu: bool,
 }
 
+impl FusesRelu for BatchNorm {
+    fn fuse_relu(&mut self) {
+        self.relu = true;
+    }
+    fn masks_fused_relu_grad(&self) -> bool {
+        true
+    }
+}
+
 impl Layer for BatchNorm {
     fn kind(&self) -> LayerKind {
         LayerKind::BatchNorm
     }
-    fn token(&self) -> Option<String> {
-        Some("BN".into())
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::BatchNorm)
     }
     fn output_shape(&self) -> Shape {
         self.config.input
@@ -157,14 +168,8 @@ impl Layer for BatchNorm {
             },
         );
     }
-    fn can_fuse_relu(&self) -> bool {
-        true
-    }
-    fn fuse_relu(&mut self) {
-        self.relu = true;
-    }
-    fn masks_fused_relu_grad(&self) -> bool {
-        true
+    fn relu_fusion(&mut self) -> Option<&mut dyn FusesRelu> {
+        Some(self)
     }
     fn eval_affine(&self, weights: &[f32], state: &[f32]) -> Option<ChannelAffine> {
         let c = self.config.input.c;
@@ -293,7 +298,7 @@ mod tests {
 
     #[test]
     fn normalizes_the_batch_and_moves_running_stats() {
-        let mut bn = BatchNormConfig::keras(Shape::flat(1)).init();
+        let mut bn = BatchNormConfig::keras(Shape::flat(1)).init().unwrap();
         let x = [1.0, 3.0]; // mean 2, biased variance 1
         let weights = [2.0, 0.5]; // γ, β
         let mut state = [0.0, 1.0];

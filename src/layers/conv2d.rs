@@ -9,7 +9,8 @@
 //! slices across threads, adds the bias (and a fused ReLU), and sums the slices' gradient parts.
 
 use super::{
-    BackwardArgs, ChannelAffine, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape,
+    BackwardArgs, ChannelAffine, FoldsAffine, ForwardArgs, FusesRelu, Init, Layer, LayerError,
+    LayerKind, LayerSpec, ParamKind, ParamSpec, Shape,
 };
 use crate::kernels::{
     conv_algorithm, sum_rows_into, ConvAlgorithm, ConvGeometry, OutputBias, Padding,
@@ -38,14 +39,23 @@ impl Conv2dConfig {
         ConvGeometry::new((h, w, c), self.kernel, self.stride, self.padding)
     }
 
-    /// The layer; the caller has checked [`Self::geometry`].
-    pub fn init(&self) -> Conv2d {
-        assert!(
-            self.filters > 0 && self.kernel > 0 && self.stride > 0,
-            "conv sizes must be positive: {self:?}"
-        );
-        let g = self.geometry().expect("kernel larger than its input");
-        Conv2d {
+    /// The layer, or why these sizes make none.
+    pub fn init(&self) -> Result<Conv2d, LayerError> {
+        for (size, what) in [
+            (self.filters, "filter count"),
+            (self.kernel, "kernel size"),
+            (self.stride, "stride"),
+        ] {
+            if size == 0 {
+                return Err(LayerError::Zero(what));
+            }
+        }
+        let Shape { h, w, .. } = self.input;
+        let kernel = self.kernel;
+        let g = self
+            .geometry()
+            .ok_or(LayerError::ConvWindow { kernel, h, w })?;
+        Ok(Conv2d {
             config: *self,
             geometry: g,
             algorithm: conv_algorithm(&g, self.filters),
@@ -54,7 +64,7 @@ impl Conv2dConfig {
             grad_parts: Vec::new(),
             folded: Vec::new(),
             relu: false,
-        }
+        })
     }
 }
 
@@ -76,6 +86,24 @@ pub struct Conv2d {
     folded: Vec<f32>,
     /// Applies the following ReLU itself.
     relu: bool,
+}
+
+impl FusesRelu for Conv2d {
+    fn fuse_relu(&mut self) {
+        self.relu = true;
+    }
+    fn masks_fused_relu_grad(&self) -> bool {
+        false
+    }
+}
+
+impl FoldsAffine for Conv2d {
+    fn forward_folded(&mut self, a: ForwardArgs<'_>, affine: &ChannelAffine, relu: bool) {
+        let mut folded = std::mem::take(&mut self.folded);
+        affine.fold_into(a.weights, &mut folded);
+        self.convolve(a.x, a.y, a.n, &folded, relu);
+        self.folded = folded;
+    }
 }
 
 impl Conv2d {
@@ -122,7 +150,7 @@ impl Layer for Conv2d {
     fn kind(&self) -> LayerKind {
         LayerKind::Conv2d
     }
-    fn token(&self) -> Option<String> {
+    fn spec(&self) -> Option<LayerSpec> {
         let Conv2dConfig {
             filters,
             kernel,
@@ -130,12 +158,12 @@ impl Layer for Conv2d {
             padding,
             ..
         } = self.config;
-        let stride = match stride {
-            1 => String::new(),
-            s => format!("s{s}"),
-        };
-        let valid = if padding == Padding::Valid { "v" } else { "" };
-        Some(format!("{filters}C{kernel}{stride}{valid}"))
+        Some(LayerSpec::Conv {
+            filters,
+            kernel,
+            stride,
+            padding,
+        })
     }
     fn output_shape(&self) -> Shape {
         Shape::new(
@@ -167,20 +195,11 @@ impl Layer for Conv2d {
     fn forward(&mut self, a: ForwardArgs<'_>) {
         self.convolve(a.x, a.y, a.n, a.weights, self.relu);
     }
-    fn can_fuse_relu(&self) -> bool {
-        true
+    fn relu_fusion(&mut self) -> Option<&mut dyn FusesRelu> {
+        Some(self)
     }
-    fn can_fold_affine(&self) -> bool {
-        true
-    }
-    fn forward_folded(&mut self, a: ForwardArgs<'_>, affine: &ChannelAffine, relu: bool) {
-        let mut folded = std::mem::take(&mut self.folded);
-        affine.fold_into(a.weights, &mut folded);
-        self.convolve(a.x, a.y, a.n, &folded, relu);
-        self.folded = folded;
-    }
-    fn fuse_relu(&mut self) {
-        self.relu = true;
+    fn affine_folding(&mut self) -> Option<&mut dyn FoldsAffine> {
+        Some(self)
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let (in_len, out_len) = self.image_lens();
@@ -265,7 +284,8 @@ mod tests {
             stride: 1,
             padding: Padding::Same,
         }
-        .init();
+        .init()
+        .unwrap();
         let mut weights = vec![1.0; 9];
         weights.push(0.5); // bias
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
@@ -285,9 +305,10 @@ mod tests {
             stride: 2,
             padding: Padding::Same,
         }
-        .init();
+        .init()
+        .unwrap();
         assert_eq!(conv.output_shape(), Shape::new(14, 14, 8));
-        assert_eq!(conv.token().unwrap(), "8C3s2");
+        assert_eq!(conv.spec().unwrap().to_string(), "8C3s2");
         assert_eq!(conv.algorithm(), "im2col + GEMM");
     }
 
@@ -300,9 +321,9 @@ mod tests {
             stride: 2,
             padding: Padding::Valid,
         };
-        let mut conv = config.init();
+        let mut conv = config.init().unwrap();
         assert_eq!(conv.output_shape(), Shape::new(3, 2, 2));
-        assert_eq!(conv.token().unwrap(), "2C3s2v");
+        assert_eq!(conv.spec().unwrap().to_string(), "2C3s2v");
         // Weights summing the window into filter 0, nothing into filter 1; bias 0.
         let mut weights: Vec<f32> = (0..9).flat_map(|_| [1.0, 0.0]).collect();
         weights.extend([0.0, 0.0]);

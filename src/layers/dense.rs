@@ -5,7 +5,8 @@
 //! The weight starts Glorot-uniform (fans d_in, d_out), the bias at zero.
 
 use super::{
-    BackwardArgs, ChannelAffine, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape,
+    BackwardArgs, ChannelAffine, FoldsAffine, ForwardArgs, FusesRelu, Init, Layer, LayerError,
+    LayerKind, LayerSpec, ParamKind, ParamSpec, Shape,
 };
 use crate::kernels::{
     add_bias_rows, matmul, rows_per_thread, sum_rows_into, transpose, Output, Threads, Transpose,
@@ -22,18 +23,20 @@ pub struct DenseConfig {
 }
 
 impl DenseConfig {
-    /// The layer.
-    pub fn init(&self) -> Dense {
-        assert!(
-            self.d_in > 0 && self.d_out > 0,
-            "dense sizes must be positive: {self:?}"
-        );
-        Dense {
+    /// The layer, or why these sizes make none.
+    pub fn init(&self) -> Result<Dense, LayerError> {
+        if self.d_in == 0 {
+            return Err(LayerError::Zero("input size"));
+        }
+        if self.d_out == 0 {
+            return Err(LayerError::Zero("unit count"));
+        }
+        Ok(Dense {
             config: *self,
             weight_t: vec![0.0; self.d_in * self.d_out],
             folded: Vec::new(),
             relu: false,
-        }
+        })
     }
 }
 
@@ -43,10 +46,8 @@ impl DenseConfig {
         let DenseConfig { d_in, d_out } = *self;
         let (weight, bias) = weights.split_at(d_in * d_out);
         // One block of rows per thread, each its product and then its bias (and ReLU) while
-        // the rows are in cache: a single parallel section per layer. Against the pool's product
-        // (8 tasks of 16 rows for a 128-image batch) followed by the bias on the calling thread,
-        // MLP inference at batch 128 went from a median 192–195k to 214–217k images/s (Intel
-        // Xeon @ 2.80GHz, 2 threads, interleaved in one process).
+        // the rows are in cache: a single parallel section per layer, faster at inference than
+        // the pool's product followed by the bias on the calling thread (docs/speed.md).
         let rows = rows_per_thread((n, d_in, d_out));
         y[..n * d_out]
             .par_chunks_mut(rows * d_out)
@@ -79,12 +80,28 @@ pub struct Dense {
     relu: bool,
 }
 
+impl FusesRelu for Dense {
+    fn fuse_relu(&mut self) {
+        self.relu = true;
+    }
+    fn masks_fused_relu_grad(&self) -> bool {
+        false
+    }
+}
+
+impl FoldsAffine for Dense {
+    fn forward_folded(&mut self, a: ForwardArgs<'_>, affine: &ChannelAffine, relu: bool) {
+        affine.fold_into(a.weights, &mut self.folded);
+        self.config.apply(a.x, a.y, a.n, &self.folded, relu);
+    }
+}
+
 impl Layer for Dense {
     fn kind(&self) -> LayerKind {
         LayerKind::Dense
     }
-    fn token(&self) -> Option<String> {
-        Some(format!("D{}", self.config.d_out))
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::Dense(self.config.d_out))
     }
     fn output_shape(&self) -> Shape {
         Shape::flat(self.config.d_out)
@@ -99,18 +116,11 @@ impl Layer for Dense {
     fn forward(&mut self, a: ForwardArgs<'_>) {
         self.config.apply(a.x, a.y, a.n, a.weights, self.relu);
     }
-    fn can_fuse_relu(&self) -> bool {
-        true
+    fn relu_fusion(&mut self) -> Option<&mut dyn FusesRelu> {
+        Some(self)
     }
-    fn can_fold_affine(&self) -> bool {
-        true
-    }
-    fn forward_folded(&mut self, a: ForwardArgs<'_>, affine: &ChannelAffine, relu: bool) {
-        affine.fold_into(a.weights, &mut self.folded);
-        self.config.apply(a.x, a.y, a.n, &self.folded, relu);
-    }
-    fn fuse_relu(&mut self) {
-        self.relu = true;
+    fn affine_folding(&mut self) -> Option<&mut dyn FoldsAffine> {
+        Some(self)
     }
     fn backward(&mut self, a: BackwardArgs<'_>) {
         let DenseConfig { d_in, d_out } = self.config;
@@ -152,7 +162,7 @@ mod tests {
 
     #[test]
     fn computes_x_w_plus_b_and_its_gradients() {
-        let mut layer = DenseConfig { d_in: 2, d_out: 2 }.init();
+        let mut layer = DenseConfig { d_in: 2, d_out: 2 }.init().unwrap();
         // weight [[1, 2], [3, 4]], bias [10, 20]
         let weights = [1.0, 2.0, 3.0, 4.0, 10.0, 20.0];
         let x = [1.0, 1.0, 2.0, 0.0];

@@ -1,7 +1,9 @@
 //! Inverted dropout: in training each value is zeroed with probability `rate` and the survivors
 //! scaled by `1 / (1 − rate)`, so evaluation is the identity and the expectation is unchanged.
 
-use super::{par_zip_map, BackwardArgs, ForwardArgs, Layer, LayerKind, Mode, Shape};
+use super::{
+    par_zip_map, BackwardArgs, ForwardArgs, Layer, LayerError, LayerKind, LayerSpec, Mode, Shape,
+};
 use rand::Rng as _;
 
 /// Dropout layer.
@@ -14,17 +16,16 @@ pub struct Dropout {
 }
 
 impl Dropout {
-    /// Dropout with `rate` in `[0, 1)` (checked by the notation parser).
-    pub fn new(shape: Shape, rate: f32) -> Self {
-        assert!(
-            (0.0..1.0).contains(&rate),
-            "dropout rate {rate} outside [0, 1)"
-        );
-        Dropout {
+    /// Dropout with `rate`, which must be in `[0, 1)`.
+    pub fn new(shape: Shape, rate: f32) -> Result<Self, LayerError> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(LayerError::DropoutRate(rate));
+        }
+        Ok(Dropout {
             shape,
             rate,
             mask: Vec::new(),
-        }
+        })
     }
 }
 
@@ -32,8 +33,8 @@ impl Layer for Dropout {
     fn kind(&self) -> LayerKind {
         LayerKind::Dropout
     }
-    fn token(&self) -> Option<String> {
-        Some(format!("Drop{}", self.rate))
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::Dropout(self.rate))
     }
     fn output_shape(&self) -> Shape {
         self.shape
@@ -92,7 +93,7 @@ mod tests {
     #[test]
     fn identity_in_eval() {
         let x: Vec<f32> = (0..100).map(|i| i as f32).collect();
-        let mut d = Dropout::new(Shape::flat(100), 0.5);
+        let mut d = Dropout::new(Shape::flat(100), 0.5).unwrap();
         d.reserve(1);
         assert_eq!(run(&mut d, &x, Mode::Eval, 1), x);
     }
@@ -101,7 +102,7 @@ mod tests {
     fn keeps_the_expectation_in_train() {
         let n = 200_000;
         let x = vec![1.0; n];
-        let mut d = Dropout::new(Shape::flat(n), 0.3);
+        let mut d = Dropout::new(Shape::flat(n), 0.3).unwrap();
         d.reserve(1);
         let y = run(&mut d, &x, Mode::Train, 2);
         let zeros = y.iter().filter(|&&v| v == 0.0).count() as f64 / n as f64;

@@ -2,7 +2,7 @@
 //! only relabels the shape: a model skips it (see [`Layer::is_reshape`]); run on its own it
 //! copies.
 
-use super::{BackwardArgs, ForwardArgs, Layer, LayerKind, Shape};
+use super::{BackwardArgs, ForwardArgs, Layer, LayerKind, LayerSpec, Shape};
 
 /// Flattening layer.
 #[derive(Debug, Clone)]
@@ -21,8 +21,8 @@ impl Layer for Flatten {
     fn kind(&self) -> LayerKind {
         LayerKind::Flatten
     }
-    fn token(&self) -> Option<String> {
-        Some("F".into())
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::Flatten)
     }
     fn output_shape(&self) -> Shape {
         Shape::flat(self.len)

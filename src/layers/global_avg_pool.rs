@@ -1,6 +1,6 @@
 //! Global average pooling: `(h, w, c)` → `c`, the mean of each channel over the image.
 
-use super::{BackwardArgs, ForwardArgs, Layer, LayerKind, Shape};
+use super::{BackwardArgs, ForwardArgs, Layer, LayerKind, LayerSpec, Shape};
 use crate::kernels::vectorized;
 
 /// GlobalAveragePooling2D.
@@ -20,8 +20,8 @@ impl Layer for GlobalAvgPool {
     fn kind(&self) -> LayerKind {
         LayerKind::GlobalAvgPool
     }
-    fn token(&self) -> Option<String> {
-        Some("GAP".into())
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::GlobalAvgPool)
     }
     fn output_shape(&self) -> Shape {
         Shape::flat(self.input.c)

@@ -1,7 +1,9 @@
 //! Max pooling with "valid" padding (Keras' default): output `(H − k) / s + 1` per side.
 //! Forward keeps the argmax of each output so backward routes the gradient to it.
 
-use super::{BackwardArgs, ForwardArgs, Layer, LayerKind, Shape};
+use super::{
+    BackwardArgs, ForwardArgs, Layer, LayerError, LayerKind, LayerSpec, MasksReluGrad, Shape,
+};
 use crate::kernels::{max_pool_backward, max_pool_forward, PoolGeometry};
 use rayon::prelude::*;
 
@@ -28,14 +30,24 @@ impl MaxPoolConfig {
         Some(Shape::new(g.out.0, g.out.1, self.input.c))
     }
 
-    /// The layer; the caller has checked [`Self::output`].
-    pub fn init(&self) -> MaxPool {
-        MaxPool {
+    /// The layer, or why these sizes make none.
+    pub fn init(&self) -> Result<MaxPool, LayerError> {
+        for (size, what) in [(self.pool, "pool size"), (self.stride, "stride")] {
+            if size == 0 {
+                return Err(LayerError::Zero(what));
+            }
+        }
+        let Shape { h, w, .. } = self.input;
+        let pool = self.pool;
+        let geometry = self
+            .geometry()
+            .ok_or(LayerError::PoolWindow { pool, h, w })?;
+        Ok(MaxPool {
             config: *self,
-            geometry: self.geometry().expect("pool window larger than its input"),
+            geometry,
             argmax: Vec::new(),
             relu_mask: false,
-        }
+        })
     }
 }
 
@@ -55,13 +67,9 @@ impl Layer for MaxPool {
     fn kind(&self) -> LayerKind {
         LayerKind::MaxPool
     }
-    fn token(&self) -> Option<String> {
+    fn spec(&self) -> Option<LayerSpec> {
         let MaxPoolConfig { pool, stride, .. } = self.config;
-        Some(if stride == pool {
-            format!("MP{pool}")
-        } else {
-            format!("MP{pool}s{stride}")
-        })
+        Some(LayerSpec::MaxPool { pool, stride })
     }
     fn output_shape(&self) -> Shape {
         let (h, w) = self.geometry.out;
@@ -90,9 +98,12 @@ impl Layer for MaxPool {
             .zip(a.y.par_chunks(out_len))
             .for_each(|(((dx, arg), dy), y)| max_pool_backward((arg, dy, y), g, relu_mask, dx));
     }
-    fn can_mask_relu_grad(&self) -> bool {
-        true
+    fn relu_grad_mask(&mut self) -> Option<&mut dyn MasksReluGrad> {
+        Some(self)
     }
+}
+
+impl MasksReluGrad for MaxPool {
     fn mask_relu_grad(&mut self) {
         self.relu_mask = true;
     }
@@ -111,6 +122,7 @@ mod tests {
             stride: 2,
         }
         .init()
+        .unwrap()
     }
 
     #[test]
@@ -126,8 +138,9 @@ mod tests {
     #[test]
     fn after_a_relu_windows_whose_maximum_is_zero_pass_no_gradient() {
         let mut mp = pool_2x2(Shape::new(2, 4, 1));
-        assert!(mp.can_mask_relu_grad());
-        mp.mask_relu_grad();
+        mp.relu_grad_mask()
+            .expect("max-pool masks")
+            .mask_relu_grad();
         // ReLU outputs: the left window is all zero (every input was ≤ 0 before the ReLU).
         let x = [0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 9.0, 1.0];
         let y = forward(&mut mp, &x, 1, &[], &mut [], Mode::Train);

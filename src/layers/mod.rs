@@ -11,6 +11,7 @@ mod global_avg_pool;
 mod max_pool;
 mod normalize;
 mod relu;
+mod spec;
 
 pub use batch_norm::{BatchNorm, BatchNormConfig};
 pub use conv2d::{Conv2d, Conv2dConfig};
@@ -21,6 +22,7 @@ pub use global_avg_pool::GlobalAvgPool;
 pub use max_pool::{MaxPool, MaxPoolConfig};
 pub use normalize::Normalize;
 pub use relu::Relu;
+pub use spec::{LayerError, LayerSpec};
 
 pub use crate::tensor::{Mode, Shape};
 
@@ -203,6 +205,22 @@ impl LayerKind {
             LayerKind::Dropout => "Dropout",
         }
     }
+
+    /// Keras' default name for a layer of this class, before its `_<i>` suffix (`conv2d`,
+    /// `re_lu`, ...).
+    pub fn keras_layer_name(self) -> &'static str {
+        match self {
+            LayerKind::Normalize => "normalization",
+            LayerKind::Conv2d => "conv2d",
+            LayerKind::BatchNorm => "batch_normalization",
+            LayerKind::Relu => "re_lu",
+            LayerKind::MaxPool => "max_pooling2d",
+            LayerKind::GlobalAvgPool => "global_average_pooling2d",
+            LayerKind::Flatten => "flatten",
+            LayerKind::Dense => "dense",
+            LayerKind::Dropout => "dropout",
+        }
+    }
 }
 
 /// One layer of a [`crate::model::Sequential`].
@@ -213,8 +231,9 @@ pub trait Layer: Send + Sync {
     fn type_name(&self) -> &'static str {
         self.kind().keras_name()
     }
-    /// This layer in the architecture notation (`16C3`, `BN`, ...), or `None` for implicit layers.
-    fn token(&self) -> Option<String>;
+    /// Its description in the architecture notation, or `None` for the input normalization,
+    /// which the notation leaves implicit.
+    fn spec(&self) -> Option<LayerSpec>;
     /// Shape of one output sample.
     fn output_shape(&self) -> Shape;
     /// Tensors the layer owns.
@@ -227,53 +246,55 @@ pub trait Layer: Send + Sync {
     fn forward(&mut self, args: ForwardArgs<'_>);
     /// Adds parameter gradients and writes `dx`.
     fn backward(&mut self, args: BackwardArgs<'_>);
-    /// Whether the layer can apply the ReLU that follows it in its own output loop (the ReLU's
-    /// forward is then skipped: one pass over the activations less).
-    fn can_fuse_relu(&self) -> bool {
-        false
+    /// The layer as one that can apply the ReLU after it, where it can.
+    fn relu_fusion(&mut self) -> Option<&mut dyn FusesRelu> {
+        None
     }
-    /// Makes the layer apply the following ReLU itself; only called when [`Self::can_fuse_relu`].
-    /// Its output then lives in the ReLU's buffer, which its backward receives as `y`.
-    fn fuse_relu(&mut self) {
-        unreachable!("{} cannot take over a ReLU", self.type_name());
+    /// The layer as one that can apply the gradient mask of the ReLU before it, where it can.
+    fn relu_grad_mask(&mut self) -> Option<&mut dyn MasksReluGrad> {
+        None
     }
-    /// Whether the layer, once it applies the following ReLU ([`Self::fuse_relu`]), also applies
-    /// that ReLU's gradient mask in its own backward (the ReLU's backward is then skipped).
-    fn masks_fused_relu_grad(&self) -> bool {
-        false
-    }
-    /// Whether the layer, whose input is a ReLU's output, can apply that ReLU's gradient mask in
-    /// its own backward (the ReLU's backward is then skipped).
-    fn can_mask_relu_grad(&self) -> bool {
-        false
-    }
-    /// Makes the layer apply the ReLU's gradient mask; only called when
-    /// [`Self::can_mask_relu_grad`].
-    fn mask_relu_grad(&mut self) {
-        unreachable!("{} cannot take over a ReLU's gradient", self.type_name());
+    /// The layer as one that a per-channel map of its output folds into, where it is.
+    fn affine_folding(&mut self) -> Option<&mut dyn FoldsAffine> {
+        None
     }
     /// In evaluation, the per-channel map the layer computes, where that is all it computes
     /// (batch norm, from its running statistics).
     fn eval_affine(&self, _weights: &[f32], _state: &[f32]) -> Option<ChannelAffine> {
         None
     }
-    /// Whether its weights are a kernel whose last axis is the output channel, then a bias per
-    /// channel, so that a per-channel map of its output folds into them
-    /// ([`Self::forward_folded`]).
-    fn can_fold_affine(&self) -> bool {
-        false
-    }
-    /// Evaluation forward with `affine`, then a ReLU if `relu`, applied to the output through
-    /// folded weights: one pass over the activations instead of the two of this layer and a
-    /// batch norm after it. Only called when [`Self::can_fold_affine`].
-    fn forward_folded(&mut self, _args: ForwardArgs<'_>, _affine: &ChannelAffine, _relu: bool) {
-        unreachable!("{} cannot fold a map of its output", self.type_name());
-    }
     /// True for layers that only relabel the shape (NHWC values stay in place): the model skips
     /// them, the layer before writing into their buffer and gradients passing through as they are.
     fn is_reshape(&self) -> bool {
         false
     }
+}
+
+/// A layer that can apply the ReLU that follows it in its own output loop (the ReLU's forward is
+/// then skipped: one pass over the activations less). The model plans which layers do.
+pub trait FusesRelu {
+    /// Makes the layer apply the following ReLU itself. Its output then lives in the ReLU's
+    /// buffer, which its backward receives as `y`.
+    fn fuse_relu(&mut self);
+    /// Whether the layer, once it applies the following ReLU, also applies that ReLU's gradient
+    /// mask in its own backward (the ReLU's backward is then skipped).
+    fn masks_fused_relu_grad(&self) -> bool;
+}
+
+/// A layer whose input is a ReLU's output and that can apply that ReLU's gradient mask in its own
+/// backward (the ReLU's backward is then skipped).
+pub trait MasksReluGrad {
+    /// Makes the layer apply the ReLU's gradient mask.
+    fn mask_relu_grad(&mut self);
+}
+
+/// A layer whose weights are a kernel whose last axis is the output channel, then a bias per
+/// channel, so that a per-channel map of its output folds into them.
+pub trait FoldsAffine {
+    /// Evaluation forward with `affine`, then a ReLU if `relu`, applied to the output through
+    /// folded weights: one pass over the activations instead of the two of this layer and a
+    /// batch norm after it.
+    fn forward_folded(&mut self, args: ForwardArgs<'_>, affine: &ChannelAffine, relu: bool);
 }
 
 /// Running one layer by hand in unit tests.
@@ -337,8 +358,11 @@ mod fused_relu_tests {
     fn check(make: impl Fn() -> Box<dyn Layer>, input: usize, n: usize) {
         let mut plain = make();
         let mut fused = make();
-        assert!(fused.can_fuse_relu(), "{} does not fuse", fused.type_name());
-        fused.fuse_relu();
+        let name = fused.type_name();
+        let fusion = fused.relu_fusion();
+        fusion
+            .unwrap_or_else(|| panic!("{name} does not fuse"))
+            .fuse_relu();
         let params: usize = plain.params().iter().map(ParamSpec::len).sum();
         let weights: Vec<f32> = (0..params).map(|i| (i as f32 * 0.61).sin()).collect();
         let x: Vec<f32> = (0..n * input).map(|i| (i as f32 * 0.37).cos()).collect();
@@ -355,7 +379,7 @@ mod fused_relu_tests {
     #[test]
     fn batch_norm_applies_the_gradient_mask_of_its_fused_relu_exactly() {
         let config = BatchNormConfig::keras(Shape::new(4, 4, 3));
-        let (mut plain, mut fused) = (config.init(), config.init());
+        let (mut plain, mut fused) = (config.init().unwrap(), config.init().unwrap());
         fused.fuse_relu();
         let n = 2;
         let weights: Vec<f32> = (0..6).map(|i| (i as f32 * 0.61).sin()).collect();
@@ -378,7 +402,8 @@ mod fused_relu_tests {
 
     #[test]
     fn dense_conv_and_batch_norm_apply_a_fused_relu_exactly() {
-        check(|| Box::new(DenseConfig { d_in: 5, d_out: 7 }.init()), 5, 3);
+        let dense = DenseConfig { d_in: 5, d_out: 7 };
+        check(move || Box::new(dense.init().unwrap()), 5, 3);
         let conv = |filters| Conv2dConfig {
             input: Shape::new(6, 5, 16),
             filters,
@@ -386,14 +411,14 @@ mod fused_relu_tests {
             stride: 1,
             padding: Padding::Same,
         };
-        check(move || Box::new(conv(16).init()), 6 * 5 * 16, 2); // implicit GEMM (AVX-512)
-        check(move || Box::new(conv(3).init()), 6 * 5 * 16, 2); // im2col
+        check(move || Box::new(conv(16).init().unwrap()), 6 * 5 * 16, 2); // implicit GEMM (AVX-512)
+        check(move || Box::new(conv(3).init().unwrap()), 6 * 5 * 16, 2); // im2col
         let conv5 = Conv2dConfig {
             kernel: 5,
             ..conv(16)
         };
-        check(move || Box::new(conv5.init()), 6 * 5 * 16, 2); // Winograd F(4×4, 5×5) (AVX-512)
+        check(move || Box::new(conv5.init().unwrap()), 6 * 5 * 16, 2); // Winograd F(4×4, 5×5) (AVX-512)
         let bn = BatchNormConfig::keras(Shape::new(4, 4, 3));
-        check(move || Box::new(bn.init()), 4 * 4 * 3, 2);
+        check(move || Box::new(bn.init().unwrap()), 4 * 4 * 3, 2);
     }
 }

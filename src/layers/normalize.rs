@@ -3,8 +3,8 @@
 //! pixels the same way at evaluation as in training. Identity until the statistics are set.
 
 use super::{
-    par_zip_map, BackwardArgs, ForwardArgs, Init, Layer, LayerKind, ParamKind, ParamSpec, Shape,
-    PAR_CHUNK,
+    par_zip_map, BackwardArgs, ForwardArgs, Init, Layer, LayerKind, LayerSpec, ParamKind,
+    ParamSpec, Shape, PAR_CHUNK,
 };
 use crate::kernels::vectorized;
 use rayon::prelude::*;
@@ -31,7 +31,7 @@ impl Layer for Normalize {
     fn kind(&self) -> LayerKind {
         LayerKind::Normalize
     }
-    fn token(&self) -> Option<String> {
+    fn spec(&self) -> Option<LayerSpec> {
         None
     }
     fn output_shape(&self) -> Shape {

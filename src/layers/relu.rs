@@ -1,6 +1,6 @@
 //! Rectified linear unit, `y = max(x, 0)`. Backward reads the output as its mask, so no cache.
 
-use super::{par_zip_map, BackwardArgs, ForwardArgs, Layer, LayerKind, Shape};
+use super::{par_zip_map, BackwardArgs, ForwardArgs, Layer, LayerKind, LayerSpec, Shape};
 
 /// ReLU activation.
 #[derive(Debug, Clone)]
@@ -19,8 +19,8 @@ impl Layer for Relu {
     fn kind(&self) -> LayerKind {
         LayerKind::Relu
     }
-    fn token(&self) -> Option<String> {
-        Some("ReLU".into())
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::Relu)
     }
     fn output_shape(&self) -> Shape {
         self.shape

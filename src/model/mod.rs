@@ -15,13 +15,11 @@ pub use params::{ParamStore, Slot};
 pub use presets::{preset, preset_names, PRESETS};
 pub use summary::summary;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::layers::{
-    BackwardArgs, BatchNormConfig, Conv2dConfig, DenseConfig, Dropout, Flatten, ForwardArgs,
-    GlobalAvgPool, Layer, LayerKind, MaxPoolConfig, Mode, Normalize, Relu, Shape,
+    BackwardArgs, Flatten, ForwardArgs, Layer, LayerKind, LayerSpec, Mode, Normalize, Shape,
 };
 use crate::rng::{seeded, Rng};
-use notation::LayerSpec;
 use std::time::{Duration, Instant};
 
 /// Everything needed to rebuild a model; stored in its file's metadata.
@@ -66,7 +64,7 @@ impl ModelConfig {
     pub fn with_dropout(self, rate: f32) -> Result<Self> {
         if !(0.0..1.0).contains(&rate) {
             return Err(Error::config(
-                "dropout rate",
+                Setting::Dropout,
                 format!("must be in [0, 1), got {rate}"),
             ));
         }
@@ -85,18 +83,18 @@ impl ModelConfig {
     fn build(&self) -> Result<BuiltLayers> {
         if !(0.0..1.0).contains(&self.bn_momentum) {
             return Err(Error::config(
-                "BatchNorm momentum",
+                Setting::BnMomentum,
                 format!("must be in [0, 1), got {}", self.bn_momentum),
             ));
         }
         let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(self)?.into_iter().unzip();
-        let plan = plan_execution(&layers);
+        let plan = plan_execution(&mut layers);
         apply_plan(&mut layers, &plan);
         let specs: Vec<_> = layers.iter().map(|l| l.params()).collect();
         let count: usize = specs.iter().flatten().map(|p| p.len()).sum();
         if count > MAX_PARAMS {
             return Err(Error::config(
-                format!("architecture {:?}", self.arch),
+                Setting::Architecture(self.arch.clone()),
                 format!("has {count} parameters, more than the {MAX_PARAMS} supported"),
             ));
         }
@@ -189,20 +187,25 @@ struct FoldedNorm {
 /// The plan for `layers`: reshapes skipped, each ReLU taken over by the layer before it where
 /// that layer can apply it in its output loop, and its gradient mask by that same layer where it
 /// applies the mask of a ReLU it fused, else by the layer after it where that one can. Asks
-/// only; [`apply_plan`] tells the layers.
-fn plan_execution(layers: &[Box<dyn Layer>]) -> ExecutionPlan {
-    let is_relu = |i: usize| layers[i].kind() == LayerKind::Relu;
+/// only (the capabilities are borrowed mutably, nothing is changed); [`apply_plan`] tells the
+/// layers.
+fn plan_execution(layers: &mut [Box<dyn Layer>]) -> ExecutionPlan {
+    let is_relu: Vec<bool> = layers.iter().map(|l| l.kind() == LayerKind::Relu).collect();
     let mut skipped = vec![false; layers.len()];
     for i in 1..layers.len() {
         skipped[i] = layers[i].is_reshape()
-            || (is_relu(i) && !skipped[i - 1] && layers[i - 1].can_fuse_relu());
+            || (is_relu[i] && !skipped[i - 1] && layers[i - 1].relu_fusion().is_some());
     }
     let mut relu_grad_to_next = vec![false; layers.len()];
     let mut relu_grad_taken = vec![false; layers.len()];
     for i in 1..layers.len().saturating_sub(1) {
-        let by_fusing_layer = skipped[i] && layers[i - 1].masks_fused_relu_grad();
-        relu_grad_to_next[i] = is_relu(i) && !by_fusing_layer && layers[i + 1].can_mask_relu_grad();
-        relu_grad_taken[i] = is_relu(i) && (by_fusing_layer || relu_grad_to_next[i]);
+        let by_fusing_layer = skipped[i]
+            && layers[i - 1]
+                .relu_fusion()
+                .is_some_and(|f| f.masks_fused_relu_grad());
+        relu_grad_to_next[i] =
+            is_relu[i] && !by_fusing_layer && layers[i + 1].relu_grad_mask().is_some();
+        relu_grad_taken[i] = is_relu[i] && (by_fusing_layer || relu_grad_to_next[i]);
     }
     let mut dest: Vec<usize> = (1..=layers.len()).collect();
     for i in (0..layers.len().saturating_sub(1)).rev() {
@@ -213,11 +216,11 @@ fn plan_execution(layers: &[Box<dyn Layer>]) -> ExecutionPlan {
     let folds_next = (0..layers.len())
         .map(|i| {
             let folds = i + 1 < layers.len()
-                && layers[i].can_fold_affine()
+                && layers[i].affine_folding().is_some()
                 && layers[i + 1].kind() == LayerKind::BatchNorm
                 && !skipped[i + 1];
             folds.then(|| FoldedNorm {
-                relu: i + 2 < layers.len() && is_relu(i + 2) && skipped[i + 2],
+                relu: i + 2 < layers.len() && is_relu[i + 2] && skipped[i + 2],
             })
         })
         .collect();
@@ -230,16 +233,21 @@ fn plan_execution(layers: &[Box<dyn Layer>]) -> ExecutionPlan {
     }
 }
 
-/// Tells each layer what the plan gives it to do.
+/// Tells each layer what the plan gives it to do; the plan only gives a layer work it said it
+/// can do.
 fn apply_plan(layers: &mut [Box<dyn Layer>], plan: &ExecutionPlan) {
     for i in 1..layers.len() {
         if plan.skipped[i] && layers[i].kind() == LayerKind::Relu {
-            layers[i - 1].fuse_relu();
+            if let Some(fusion) = layers[i - 1].relu_fusion() {
+                fusion.fuse_relu();
+            }
         }
     }
     for i in 0..layers.len().saturating_sub(1) {
         if plan.relu_grad_to_next[i] {
-            layers[i + 1].mask_relu_grad();
+            if let Some(mask) = layers[i + 1].relu_grad_mask() {
+                mask.mask_relu_grad();
+            }
         }
     }
 }
@@ -247,22 +255,18 @@ fn apply_plan(layers: &mut [Box<dyn Layer>], plan: &ExecutionPlan) {
 /// The layers of `config`, each with whether its output is flat.
 fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
     let specs = notation::parse(&config.arch)?;
-    let what = || format!("architecture {:?}", config.arch);
+    let what = || Setting::Architecture(config.arch.clone());
     let mut shape = config.input;
     let mut flat = false;
     let mut layers: Vec<(Box<dyn Layer>, bool)> = vec![(Box::new(Normalize::new(shape)), false)];
-    for (i, spec) in specs.iter().enumerate() {
+    for (i, &spec) in specs.iter().enumerate() {
         let refuse = |why: String| {
             Error::config(
                 what(),
                 format!("token {} {:?}: {why}", i + 1, spec.to_string()),
             )
         };
-        let needs_image = matches!(
-            spec,
-            LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool
-        );
-        if needs_image && flat {
+        if spec.needs_image() && flat {
             return Err(refuse(
                 "needs an image input, but the layers before it made the data flat".into(),
             ));
@@ -274,65 +278,10 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
                 flat = true;
             }
         }
-        let layer: Box<dyn Layer> = match *spec {
-            LayerSpec::Conv {
-                filters,
-                kernel,
-                stride,
-                padding,
-            } => {
-                let config = Conv2dConfig {
-                    input: shape,
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                };
-                if config.geometry().is_none() {
-                    return Err(refuse(format!(
-                        "a {kernel}×{kernel} window does not fit the {}×{} input without padding",
-                        shape.h, shape.w
-                    )));
-                }
-                Box::new(config.init())
-            }
-            LayerSpec::BatchNorm => Box::new(
-                BatchNormConfig {
-                    momentum: config.bn_momentum,
-                    ..BatchNormConfig::keras(shape)
-                }
-                .init(),
-            ),
-            LayerSpec::Relu => Box::new(Relu::new(shape)),
-            LayerSpec::MaxPool { pool, stride } => {
-                let cfg = MaxPoolConfig {
-                    input: shape,
-                    pool,
-                    stride,
-                };
-                if cfg.output().is_none() {
-                    return Err(refuse(format!(
-                        "a {pool}×{pool} window does not fit its {}×{} input (pooling below 1×1)",
-                        shape.h, shape.w
-                    )));
-                }
-                Box::new(cfg.init())
-            }
-            LayerSpec::GlobalAvgPool => Box::new(GlobalAvgPool::new(shape)),
-            LayerSpec::Flatten => Box::new(Flatten::new(shape)),
-            LayerSpec::Dense(units) => Box::new(
-                DenseConfig {
-                    d_in: shape.len(),
-                    d_out: units,
-                }
-                .init(),
-            ),
-            LayerSpec::Dropout(rate) => Box::new(Dropout::new(shape, rate)),
-        };
-        flat |= matches!(
-            spec,
-            LayerSpec::Flatten | LayerSpec::Dense(_) | LayerSpec::GlobalAvgPool
-        );
+        let layer = spec
+            .build(shape, config.bn_momentum)
+            .map_err(|why| refuse(why.to_string()))?;
+        flat |= spec.outputs_flat();
         shape = layer.output_shape();
         layers.push((layer, flat));
     }
@@ -496,12 +445,13 @@ impl Sequential {
                 mode,
                 rng: &mut self.rng,
             };
-            match (affine, fold) {
-                (Some(affine), Some(FoldedNorm { relu })) => {
-                    self.layers[i].forward_folded(args, &affine, relu);
+            let layer = &mut self.layers[i];
+            match (affine.zip(fold), layer.affine_folding()) {
+                (Some((affine, FoldedNorm { relu })), Some(folding)) => {
+                    folding.forward_folded(args, &affine, relu);
                     folded_away = true;
                 }
-                _ => self.layers[i].forward(args),
+                _ => layer.forward(args),
             }
             if let (Some(profile), Some(start)) = (self.profile.as_mut(), start) {
                 profile[i].forward += start.elapsed();
@@ -588,18 +538,18 @@ mod tests {
     fn relus_are_taken_over_by_their_neighbours() {
         let model = Sequential::new(ModelConfig::new("cnn", "mnist", Normalization::None), 0);
         let model = model.unwrap();
-        let tokens: Vec<_> = model.layers.iter().map(|l| l.token()).collect();
-        let relu = |i: usize| tokens[i].as_deref() == Some("ReLU");
-        for i in 1..tokens.len() {
+        let specs: Vec<_> = model.layers.iter().map(|l| l.spec()).collect();
+        let relu = |i: usize| specs[i] == Some(LayerSpec::Relu);
+        for i in 1..specs.len() {
             // Every ReLU's forward is done by the convolution or dense layer before it.
             assert_eq!(
                 model.skipped[i],
-                relu(i) || tokens[i].as_deref() == Some("F")
+                relu(i) || specs[i] == Some(LayerSpec::Flatten)
             );
             // The max-pools mask the gradient of the ReLUs before them.
-            let before_pool = tokens
+            let before_pool = specs
                 .get(i + 1)
-                .is_some_and(|t| t.as_deref() == Some("MP2"));
+                .is_some_and(|s| matches!(s, Some(LayerSpec::MaxPool { .. })));
             assert_eq!(
                 model.relu_grad_taken[i],
                 relu(i) && before_pool,
@@ -612,18 +562,18 @@ mod tests {
     #[test]
     fn batch_norm_takes_the_gradient_of_the_relu_it_applies() {
         let model = Sequential::new(ModelConfig::new("cnn-bn", "mnist", Normalization::None), 0);
-        let model = model.unwrap();
-        let tokens: Vec<_> = model.layers.iter().map(|l| l.token()).collect();
-        let relus: Vec<usize> = (0..tokens.len())
-            .filter(|&i| tokens[i].as_deref() == Some("ReLU"))
+        let mut model = model.unwrap();
+        let specs: Vec<_> = model.layers.iter().map(|l| l.spec()).collect();
+        let relus: Vec<usize> = (0..specs.len())
+            .filter(|&i| specs[i] == Some(LayerSpec::Relu))
             .collect();
         assert_eq!(relus.len(), 6);
         for &i in &relus {
-            assert_eq!(tokens[i - 1].as_deref(), Some("BN"));
+            assert_eq!(specs[i - 1], Some(LayerSpec::BatchNorm));
             assert!(model.skipped[i] && model.relu_grad_taken[i], "layer {i}");
         }
         // None is left to the max-pools after two of them.
-        let plan = plan_execution(&model.layers);
+        let plan = plan_execution(&mut model.layers);
         assert!(plan.relu_grad_to_next.iter().all(|&t| !t));
     }
 

@@ -1,7 +1,7 @@
 //! Input normalization modes and their statistics. The statistics come from the training split and
 //! are stored in the model (first layer), so evaluation and prediction see the same scaling.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use std::fmt;
 use std::str::FromStr;
 
@@ -87,7 +87,7 @@ impl FromStr for Normalization {
             .ok_or_else(|| {
                 let names: Vec<_> = Self::ALL.iter().map(|(_, s)| *s).collect();
                 Error::config(
-                    "normalization",
+                    Setting::Normalization,
                     format!("unknown mode {s:?} (expected one of {})", names.join(", ")),
                 )
             })

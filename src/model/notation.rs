@@ -12,50 +12,16 @@
 //! | `D<n>` | Dense, n units |
 //! | `Drop<p>` | Dropout with rate p in [0, 1) |
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
+pub use crate::layers::LayerSpec;
 use crate::layers::Padding;
 use std::fmt;
-
-/// One token of the notation.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LayerSpec {
-    /// `<n>C<k>[s<s>][v]`
-    Conv {
-        /// Output channels.
-        filters: usize,
-        /// Kernel size.
-        kernel: usize,
-        /// Stride.
-        stride: usize,
-        /// "same", or "valid" with the `v` suffix.
-        padding: Padding,
-    },
-    /// `BN`
-    BatchNorm,
-    /// `ReLU`
-    Relu,
-    /// `MP<k>[s<s>]`
-    MaxPool {
-        /// Window size.
-        pool: usize,
-        /// Stride.
-        stride: usize,
-    },
-    /// `GAP`
-    GlobalAvgPool,
-    /// `F`
-    Flatten,
-    /// `D<n>`
-    Dense(usize),
-    /// `Drop<p>`
-    Dropout(f32),
-}
 
 const EXPECTED: &str = "expected <n>C<k>[s<s>][v], BN, ReLU, MP<k>[s<s>], GAP, F, D<n> or Drop<p>";
 
 /// Parses a whole notation; an error names the offending token and its position.
 pub fn parse(notation: &str) -> Result<Vec<LayerSpec>> {
-    let what = || format!("architecture {notation:?}");
+    let what = || Setting::Architecture(notation.to_string());
     if notation.trim().is_empty() {
         return Err(Error::config(what(), "is empty"));
     }

@@ -5,18 +5,6 @@ use crate::layers::ParamKind;
 use std::collections::HashMap;
 use std::fmt::Write;
 
-/// Keras' default layer name for a layer type (`Conv2D` → `conv2d`, `ReLU` → `re_lu`).
-fn keras_name(type_name: &str) -> String {
-    match type_name {
-        "Conv2D" => "conv2d".into(),
-        "ReLU" => "re_lu".into(),
-        "MaxPooling2D" => "max_pooling2d".into(),
-        "GlobalAveragePooling2D" => "global_average_pooling2d".into(),
-        "BatchNormalization" => "batch_normalization".into(),
-        other => other.to_lowercase(),
-    }
-}
-
 /// Thousands separators, as Keras prints counts: 73338 → "73,338".
 pub fn group_thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -33,17 +21,17 @@ pub fn group_thousands(n: usize) -> String {
 /// The summary table of `model`; each column as wide as its widest cell, so long layer names
 /// keep the table a table.
 pub fn summary(model: &Sequential) -> String {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut rows: Vec<[String; 3]> = vec![[
         "Layer (type)".into(),
         "Output Shape".into(),
         "Param #".into(),
     ]];
     for (i, layer) in model.layers().enumerate() {
-        let base = keras_name(layer.type_name());
-        let count = seen.entry(base.clone()).or_insert(0);
+        let base = layer.kind().keras_layer_name();
+        let count = seen.entry(base).or_insert(0);
         let name = if *count == 0 {
-            base
+            base.to_string()
         } else {
             format!("{base}_{count}")
         };

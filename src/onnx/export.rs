@@ -3,11 +3,9 @@
 //! `logits` and `probabilities`.
 
 use super::proto::*;
-use crate::error::{Error, Result};
-use crate::kernels::ConvGeometry;
-use crate::layers::BatchNormConfig;
-use crate::model::notation::{self, LayerSpec};
-use crate::model::Sequential;
+use crate::error::{Error, Result, Setting};
+use crate::layers::{BatchNormConfig, Conv2dConfig, LayerSpec};
+use crate::model::{ModelConfig, Sequential};
 use crate::tensor::Shape;
 use prost::Message;
 
@@ -36,7 +34,7 @@ part of the graph.";
 pub fn export(model: &Sequential, opset: i64, version: &str) -> Result<Vec<u8>> {
     if !OPSETS.contains(&opset) {
         return Err(Error::config(
-            "opset",
+            Setting::Opset,
             format!(
                 "{opset} is not supported (use {}..={})",
                 OPSETS.start(),
@@ -44,7 +42,7 @@ pub fn export(model: &Sequential, opset: i64, version: &str) -> Result<Vec<u8>> 
             ),
         ));
     }
-    let graph = GraphBuilder::new(model).build()?;
+    let graph = GraphBuilder::new(model).build();
     let config = model.config();
     let classes = crate::data::dataset_info(&config.dataset)
         .map(|d| d.classes.join(","))
@@ -87,6 +85,8 @@ struct GraphBuilder<'a> {
     initializers: Vec<TensorProto>,
     /// Name of the tensor the next node reads.
     current: String,
+    /// Whether the current tensor is `[N, d]` rather than `[N, C, H, W]`.
+    flat: bool,
 }
 
 fn ints(name: &str, values: &[usize]) -> AttributeProto {
@@ -162,6 +162,7 @@ impl<'a> GraphBuilder<'a> {
             nodes: Vec::new(),
             initializers: Vec::new(),
             current: "image".into(),
+            flat: false,
         }
     }
 
@@ -204,19 +205,59 @@ impl<'a> GraphBuilder<'a> {
     }
 
     /// Makes the current tensor `[N, d]` if it is still an image.
-    fn flatten(&mut self, flat: &mut bool, name: String) {
-        if !*flat {
+    fn flatten(&mut self, name: String) {
+        if !self.flat {
             self.node("Flatten", name, vec![], vec![int("axis", 1)]);
-            *flat = true;
+            self.flat = true;
         }
     }
 
-    fn build(mut self) -> Result<GraphProto> {
+    /// The whole graph: the input normalization, one operator (or two) per layer, the outputs.
+    fn build(mut self) -> GraphProto {
         let model = self.model;
-        let config = model.config();
-        let input = config.input;
-        // Raw pixels → (x − mean) / std, with the statistics as [1, C, H, W] constants (one
-        // value each when the normalization is global).
+        self.normalize(model.config().input);
+        // Our shape of the current tensor: the image's until a dense layer (a flatten, and a
+        // dropout after it, keep it: the dense layer that follows needs it to reorder its rows).
+        let mut shape = model.config().input;
+        for (i, layer) in model.layers().enumerate() {
+            let Some(spec) = layer.spec() else {
+                continue; // the input normalization, done above
+            };
+            let out = format!("{i}.{}", layer.type_name());
+            match spec {
+                LayerSpec::Conv {
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let config = Conv2dConfig {
+                        input: shape,
+                        filters,
+                        kernel,
+                        stride,
+                        padding,
+                    };
+                    self.conv(i, out, &config);
+                }
+                LayerSpec::BatchNorm => self.batch_norm(i, out, shape),
+                LayerSpec::Relu => self.node("Relu", out, vec![], vec![]),
+                LayerSpec::MaxPool { pool, stride } => self.max_pool(out, pool, stride),
+                LayerSpec::GlobalAvgPool => self.global_avg_pool(out),
+                LayerSpec::Flatten => self.flatten(out),
+                LayerSpec::Dense(units) => self.dense(i, out, shape, units),
+                LayerSpec::Dropout(_) => {} // identity at inference
+            }
+            if !matches!(spec, LayerSpec::Flatten | LayerSpec::Dropout(_)) {
+                shape = layer.output_shape();
+            }
+        }
+        self.outputs(model.config())
+    }
+
+    /// Raw pixels → (x − mean) / std, with the statistics as [1, C, H, W] constants (one value
+    /// each when the normalization is global).
+    fn normalize(&mut self, input: Shape) {
         let (mean, std) = (self.tensor(0, "mean"), self.tensor(0, "std"));
         let uniform = |v: &[f32]| v.iter().all(|&x| x == v[0]);
         let (dims, mean, std) = if uniform(mean) && uniform(std) {
@@ -229,133 +270,130 @@ impl<'a> GraphBuilder<'a> {
         let std = self.constant("normalize.std".into(), &dims, std);
         self.node("Sub", "normalize.centered".into(), vec![mean], vec![]);
         self.node("Div", "normalize".into(), vec![std], vec![]);
+    }
 
-        let mut shape = input; // our shape of the current tensor, the image's until a dense layer
-        let mut flat = false; // the current ONNX tensor is [N, d] rather than [N, C, H, W]
-        for (i, layer) in model.layers().enumerate().skip(1) {
-            let token = layer.token().expect("only the normalization has no token");
-            let spec = notation::parse(&token)?[0];
-            let out = format!("{i}.{}", layer.type_name());
-            match spec {
-                LayerSpec::Conv {
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    // Ours (kh, kw, c_in, c_out) → ONNX (c_out, c_in, kh, kw).
-                    let w = self.tensor(i, "weight");
-                    let c_in = shape.c;
-                    let mut onnx_w = vec![0.0; w.len()];
-                    for ky in 0..kernel {
-                        for kx in 0..kernel {
-                            for ci in 0..c_in {
-                                for co in 0..filters {
-                                    onnx_w[((co * c_in + ci) * kernel + ky) * kernel + kx] =
-                                        w[((ky * kernel + kx) * c_in + ci) * filters + co];
-                                }
-                            }
-                        }
+    /// `Conv` for layer `i`, with its kernel permuted to ONNX's layout and its padding explicit.
+    fn conv(&mut self, i: usize, out: String, config: &Conv2dConfig) {
+        let Conv2dConfig {
+            input: shape,
+            filters,
+            kernel,
+            stride,
+            ..
+        } = *config;
+        // Ours (kh, kw, c_in, c_out) → ONNX (c_out, c_in, kh, kw).
+        let w = self.tensor(i, "weight");
+        let c_in = shape.c;
+        let mut onnx_w = vec![0.0; w.len()];
+        for ky in 0..kernel {
+            for kx in 0..kernel {
+                for ci in 0..c_in {
+                    for co in 0..filters {
+                        onnx_w[((co * c_in + ci) * kernel + ky) * kernel + kx] =
+                            w[((ky * kernel + kx) * c_in + ci) * filters + co];
                     }
-                    let w = self.constant(
-                        format!("{i}.weight"),
-                        &[filters, c_in, kernel, kernel],
-                        onnx_w,
-                    );
-                    let b = self.constant(
-                        format!("{i}.bias"),
-                        &[filters],
-                        self.tensor(i, "bias").to_vec(),
-                    );
-                    // The padding as explicit pads, the odd one after (as Keras and TF do); the
-                    // pixels past the last whole window are never read.
-                    let g = ConvGeometry::new((shape.h, shape.w, c_in), kernel, stride, padding)
-                        .expect("the model was built");
-                    let total = |out: usize, size: usize| {
-                        ((out - 1) * stride + kernel).saturating_sub(size)
-                    };
-                    let (top, left) = (g.pad_top, g.pad_left);
-                    let bottom = total(g.out_h, shape.h).saturating_sub(top);
-                    let right = total(g.out_w, shape.w).saturating_sub(left);
-                    self.node(
-                        "Conv",
-                        out,
-                        vec![w, b],
-                        vec![
-                            ints("kernel_shape", &[kernel, kernel]),
-                            ints("strides", &[stride, stride]),
-                            ints("pads", &[top, left, bottom, right]),
-                            ints("dilations", &[1, 1]),
-                            int("group", 1),
-                        ],
-                    );
                 }
-                LayerSpec::BatchNorm => {
-                    let c = shape.c;
-                    let mut inputs = Vec::new();
-                    for name in ["weight", "bias", "running_mean", "running_var"] {
-                        let values = self.tensor(i, name).to_vec();
-                        inputs.push(self.constant(format!("{i}.{name}"), &[c], values));
-                    }
-                    let epsilon = BatchNormConfig::keras(shape).epsilon;
-                    self.node(
-                        "BatchNormalization",
-                        out,
-                        inputs,
-                        vec![float("epsilon", epsilon)],
-                    );
-                }
-                LayerSpec::Relu => self.node("Relu", out, vec![], vec![]),
-                LayerSpec::MaxPool { pool, stride } => self.node(
-                    "MaxPool",
-                    out,
-                    vec![],
-                    vec![
-                        ints("kernel_shape", &[pool, pool]),
-                        ints("strides", &[stride, stride]),
-                        ints("pads", &[0, 0, 0, 0]),
-                        int("ceil_mode", 0),
-                    ],
-                ),
-                LayerSpec::GlobalAvgPool => {
-                    self.node("GlobalAveragePool", format!("{out}.pool"), vec![], vec![]);
-                    self.node("Flatten", out, vec![], vec![int("axis", 1)]);
-                    flat = true;
-                }
-                LayerSpec::Flatten => self.flatten(&mut flat, out),
-                LayerSpec::Dense(units) => {
-                    // Our engine reads a 1×1 image as flat without a Flatten layer.
-                    self.flatten(&mut flat, format!("{out}.flatten"));
-                    let w = self.tensor(i, "weight");
-                    // Our flatten is (h, w, c) order, ONNX's (c, h, w): reorder the kernel's rows
-                    // so each input feature meets the weights it was trained with.
-                    let w = if shape.h * shape.w > 1 {
-                        let mut rows = vec![0.0; w.len()];
-                        for (j, row) in w.chunks_exact(units).enumerate() {
-                            let (pixel, ch) = (j / shape.c, j % shape.c);
-                            let to = ch * shape.h * shape.w + pixel;
-                            rows[to * units..(to + 1) * units].copy_from_slice(row);
-                        }
-                        rows
-                    } else {
-                        w.to_vec()
-                    };
-                    let w = self.constant(format!("{i}.weight"), &[shape.len(), units], w);
-                    let b = self.constant(
-                        format!("{i}.bias"),
-                        &[units],
-                        self.tensor(i, "bias").to_vec(),
-                    );
-                    self.node("Gemm", out, vec![w, b], vec![]);
-                }
-                LayerSpec::Dropout(_) => {} // identity at inference
-            }
-            // A flatten (and a dropout after it) keeps the image shape: the dense layer that
-            // follows needs it to reorder its rows.
-            if !matches!(spec, LayerSpec::Flatten | LayerSpec::Dropout(_)) {
-                shape = layer.output_shape();
             }
         }
+        let w = self.constant(
+            format!("{i}.weight"),
+            &[filters, c_in, kernel, kernel],
+            onnx_w,
+        );
+        let b = self.constant(
+            format!("{i}.bias"),
+            &[filters],
+            self.tensor(i, "bias").to_vec(),
+        );
+        // The padding as explicit pads, the odd one after (as Keras and TF do); the pixels past
+        // the last whole window are never read.
+        let g = config.geometry().expect("the model was built");
+        let total = |out: usize, size: usize| ((out - 1) * stride + kernel).saturating_sub(size);
+        let (top, left) = (g.pad_top, g.pad_left);
+        let bottom = total(g.out_h, shape.h).saturating_sub(top);
+        let right = total(g.out_w, shape.w).saturating_sub(left);
+        self.node(
+            "Conv",
+            out,
+            vec![w, b],
+            vec![
+                ints("kernel_shape", &[kernel, kernel]),
+                ints("strides", &[stride, stride]),
+                ints("pads", &[top, left, bottom, right]),
+                ints("dilations", &[1, 1]),
+                int("group", 1),
+            ],
+        );
+    }
+
+    /// `BatchNormalization` in inference form for layer `i`: its running statistics.
+    fn batch_norm(&mut self, i: usize, out: String, shape: Shape) {
+        let c = shape.c;
+        let mut inputs = Vec::new();
+        for name in ["weight", "bias", "running_mean", "running_var"] {
+            let values = self.tensor(i, name).to_vec();
+            inputs.push(self.constant(format!("{i}.{name}"), &[c], values));
+        }
+        let epsilon = BatchNormConfig::keras(shape).epsilon;
+        self.node(
+            "BatchNormalization",
+            out,
+            inputs,
+            vec![float("epsilon", epsilon)],
+        );
+    }
+
+    /// `MaxPool` without padding.
+    fn max_pool(&mut self, out: String, pool: usize, stride: usize) {
+        self.node(
+            "MaxPool",
+            out,
+            vec![],
+            vec![
+                ints("kernel_shape", &[pool, pool]),
+                ints("strides", &[stride, stride]),
+                ints("pads", &[0, 0, 0, 0]),
+                int("ceil_mode", 0),
+            ],
+        );
+    }
+
+    /// `GlobalAveragePool`, then a flatten to `[N, C]` as ours outputs.
+    fn global_avg_pool(&mut self, out: String) {
+        self.node("GlobalAveragePool", format!("{out}.pool"), vec![], vec![]);
+        self.node("Flatten", out, vec![], vec![int("axis", 1)]);
+        self.flat = true;
+    }
+
+    /// `Gemm` for layer `i`, whose input is `shape` before any flatten.
+    fn dense(&mut self, i: usize, out: String, shape: Shape, units: usize) {
+        // Our engine reads a 1×1 image as flat without a Flatten layer.
+        self.flatten(format!("{out}.flatten"));
+        let w = self.tensor(i, "weight");
+        // Our flatten is (h, w, c) order, ONNX's (c, h, w): reorder the kernel's rows so each
+        // input feature meets the weights it was trained with.
+        let w = if shape.h * shape.w > 1 {
+            let mut rows = vec![0.0; w.len()];
+            for (j, row) in w.chunks_exact(units).enumerate() {
+                let (pixel, ch) = (j / shape.c, j % shape.c);
+                let to = ch * shape.h * shape.w + pixel;
+                rows[to * units..(to + 1) * units].copy_from_slice(row);
+            }
+            rows
+        } else {
+            w.to_vec()
+        };
+        let w = self.constant(format!("{i}.weight"), &[shape.len(), units], w);
+        let b = self.constant(
+            format!("{i}.bias"),
+            &[units],
+            self.tensor(i, "bias").to_vec(),
+        );
+        self.node("Gemm", out, vec![w, b], vec![]);
+    }
+
+    /// The `logits` and `probabilities` outputs, and the graph around the nodes.
+    fn outputs(mut self, config: &ModelConfig) -> GraphProto {
         let logits = std::mem::take(&mut self.current);
         self.nodes.push(NodeProto {
             input: vec![logits.clone()],
@@ -371,8 +409,8 @@ impl<'a> GraphBuilder<'a> {
             vec![],
             vec![int("axis", 1)],
         );
-        let classes = config.classes;
-        Ok(GraphProto {
+        let (input, classes) = (config.input, config.classes);
+        GraphProto {
             node: self.nodes,
             name: format!("mnistlab {}", config.name),
             initializer: self.initializers,
@@ -385,6 +423,6 @@ impl<'a> GraphBuilder<'a> {
                 tensor_value("probabilities", vec![batch_dim(), dim(classes)]),
                 tensor_value("logits", vec![batch_dim(), dim(classes)]),
             ],
-        })
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! shared between threads.
 
 use crate::classify::Classifier;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::model::summary;
 use base64::Engine;
 use std::io::Read;
@@ -45,7 +45,7 @@ pub fn start(
     stop: Arc<AtomicBool>,
 ) -> Result<Serving> {
     let http = Server::http(address)
-        .map_err(|e| Error::config("server address", format!("{address}: {e}")))?;
+        .map_err(|e| Error::config(Setting::ServerAddress, format!("{address}: {e}")))?;
     let http = Arc::new(http);
     let about = Arc::new(describe(&classifiers[0]).to_string());
     let workers = classifiers

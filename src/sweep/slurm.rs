@@ -2,7 +2,7 @@
 //! `mnistlab sweep task FILE i`, and its submission with `sbatch --parsable`.
 
 use super::Sweep;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use std::path::Path;
 use std::process::Command;
 
@@ -36,7 +36,7 @@ impl SlurmOptions {
         };
         if let Some(t) = self.time.as_deref().filter(|t| !time_ok(t)) {
             return Err(Error::config(
-                "time limit",
+                Setting::TimeLimit,
                 format!("{t:?} is not a Slurm time (e.g. 90, 01:30:00, 1-12:00:00)"),
             ));
         }
@@ -48,15 +48,15 @@ impl SlurmOptions {
         };
         if let Some(m) = self.mem.as_deref().filter(|m| !mem_ok(m)) {
             return Err(Error::config(
-                "memory per task",
+                Setting::MemPerTask,
                 format!("{m:?} is not a Slurm memory size (e.g. 4G, 500M)"),
             ));
         }
         if self.cpus_per_task == 0 {
-            return Err(Error::config("CPUs per task", "must be at least 1"));
+            return Err(Error::config(Setting::CpusPerTask, "must be at least 1"));
         }
         if self.max_parallel == Some(0) {
-            return Err(Error::config("parallel tasks", "must be at least 1"));
+            return Err(Error::config(Setting::ParallelTasks, "must be at least 1"));
         }
         if let Some(p) = self
             .partition
@@ -64,7 +64,7 @@ impl SlurmOptions {
             .filter(|p| p.is_empty() || p.contains(char::is_whitespace))
         {
             return Err(Error::config(
-                "partition",
+                Setting::Partition,
                 format!("{p:?} is not a partition name"),
             ));
         }
@@ -153,20 +153,23 @@ pub fn submit(script: &Path) -> Result<String> {
         .output()
         .map_err(|e| {
             Error::config(
-                "sbatch",
+                Setting::Sbatch,
                 format!("cannot run sbatch: {e} (is Slurm installed here?)"),
             )
         })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(Error::config("sbatch", err.trim().replace('\n', " ")));
+        return Err(Error::config(
+            Setting::Sbatch,
+            err.trim().replace('\n', " "),
+        ));
     }
     // "jobid" or "jobid;cluster"
     let id = stdout.trim().split(';').next().unwrap_or("").to_string();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
         return Err(Error::config(
-            "sbatch",
+            Setting::Sbatch,
             format!("unexpected answer {:?}", stdout.trim()),
         ));
     }

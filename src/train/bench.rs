@@ -2,7 +2,7 @@
 
 use super::{fit, Callback, EpochMetrics, TrainConfig};
 use crate::data::Images;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
 use crate::tensor::Mode;
 use std::time::Instant;
@@ -76,18 +76,21 @@ pub fn benchmark(
     config: &BenchConfig,
 ) -> Result<BenchReport> {
     if config.steps == 0 {
-        return Err(Error::config("steps", "must be at least 1"));
+        return Err(Error::config(Setting::Steps, "must be at least 1"));
     }
     if config.inference_batches == 0 {
-        return Err(Error::config("inference batches", "must be at least 1"));
+        return Err(Error::config(
+            Setting::InferenceBatches,
+            "must be at least 1",
+        ));
     }
     if config.single_images == 0 {
-        return Err(Error::config("single images", "must be at least 1"));
+        return Err(Error::config(Setting::SingleImages, "must be at least 1"));
     }
     let images = config.steps * config.batch_size;
     if images > train.len() {
         return Err(Error::config(
-            "steps",
+            Setting::Steps,
             format!(
                 "{} steps of {} images need {images} training images, the data has {}",
                 config.steps,
@@ -118,8 +121,8 @@ pub fn benchmark(
         .zip(model.layer_times())
         .map(|(layer, time)| LayerReport {
             layer: layer
-                .token()
-                .unwrap_or_else(|| layer.type_name().to_string()),
+                .spec()
+                .map_or_else(|| layer.type_name().to_string(), |s| s.to_string()),
             forward_ms: per_step(time.forward),
             backward_ms: per_step(time.backward),
         })

@@ -15,7 +15,7 @@ pub use history::HistoryCsv;
 pub use optim::{Optimizer, OptimizerConfig, Schedule};
 
 use crate::data::{one_hot_into, Images};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
 use crate::rng::seeded;
 use crate::tensor::Mode;
@@ -64,14 +64,14 @@ impl TrainConfig {
     /// Refuses settings that cannot train, naming the setting.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
-            return Err(Error::config("epochs", "must be at least 1"));
+            return Err(Error::config(Setting::Epochs, "must be at least 1"));
         }
         if self.batch_size == 0 {
-            return Err(Error::config("batch size", "must be at least 1"));
+            return Err(Error::config(Setting::BatchSize, "must be at least 1"));
         }
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
             return Err(Error::config(
-                "L2 factor",
+                Setting::L2,
                 format!("must be a non-negative number, got {}", self.l2),
             ));
         }
@@ -81,7 +81,7 @@ impl TrainConfig {
         self.schedule.validate()?;
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err(Error::config(
-                "label smoothing",
+                Setting::LabelSmoothing,
                 format!("must be in [0, 1), got {}", self.label_smoothing),
             ));
         }
@@ -135,7 +135,7 @@ pub fn check_input(model: &Sequential, data: &Images) -> Result<()> {
     let want = model.config().input;
     if data.shape != want {
         return Err(Error::config(
-            "dataset",
+            Setting::Data,
             format!(
                 "images are {}×{}×{} but the model expects {}×{}×{}",
                 data.shape.h, data.shape.w, data.shape.c, want.h, want.w, want.c
@@ -193,7 +193,7 @@ pub fn fit_with(
     config.validate()?;
     check_input(model, train)?;
     if train.is_empty() {
-        return Err(Error::config("dataset", "the training set is empty"));
+        return Err(Error::config(Setting::Data, "the training set is empty"));
     }
     let (classes, batch) = (model.config().classes, config.batch_size.min(train.len()));
     model.reserve(batch);
@@ -201,7 +201,7 @@ pub fn fit_with(
         Some(st) if st.order.len() == train.len() => st,
         Some(st) => {
             return Err(Error::config(
-                "resume state",
+                Setting::ResumeState,
                 format!(
                     "the saved state is for {} training images, the data has {}",
                     st.order.len(),
@@ -397,11 +397,11 @@ pub fn ensemble(
     batch: usize,
 ) -> Result<(Vec<Evaluation>, Evaluation)> {
     if models.is_empty() {
-        return Err(Error::config("ensemble", "needs at least one model"));
+        return Err(Error::config(Setting::Ensemble, "needs at least one model"));
     }
     if let Some(other) = models.iter().find(|m| m.config().dataset != dataset) {
         return Err(Error::config(
-            "ensemble",
+            Setting::Ensemble,
             format!(
                 "a model was trained on {} but the ensemble is evaluated on {dataset}",
                 other.config().dataset

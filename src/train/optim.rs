@@ -1,6 +1,6 @@
 //! Optimisers over a model's flat parameter buffer, plus L2 regularization of kernels.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::kernels::{vectorized, PAR_CHUNK};
 use crate::model::ParamStore;
 use rayon::prelude::*;
@@ -52,14 +52,14 @@ impl OptimizerConfig {
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Error::config(
-                "learning rate",
+                Setting::LearningRate,
                 format!("must be a positive number, got {lr}"),
             ));
         }
         if let OptimizerConfig::Sgd { momentum, .. } = *self {
             if !(0.0..1.0).contains(&momentum) {
                 return Err(Error::config(
-                    "momentum",
+                    Setting::Momentum,
                     format!("must be in [0, 1), got {momentum}"),
                 ));
             }
@@ -141,12 +141,12 @@ impl Schedule {
         match self {
             Schedule::Exponential { gamma } if !(gamma > 0.0 && gamma <= 1.0) => {
                 Err(Error::config(
-                    "schedule",
+                    Setting::Schedule,
                     format!("exp: the factor must be in (0, 1], got {gamma}"),
                 ))
             }
             Schedule::OneCycle { warmup } if !(warmup > 0.0 && warmup < 1.0) => Err(Error::config(
-                "schedule",
+                Setting::Schedule,
                 format!("onecycle: the warm-up fraction must be in (0, 1), got {warmup}"),
             )),
             _ => Ok(()),
@@ -161,7 +161,7 @@ impl std::str::FromStr for Schedule {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::config(
-                "schedule",
+                Setting::Schedule,
                 format!("{s:?} is not a schedule (expected constant, cosine, exp:<factor per epoch>, onecycle or onecycle:<warm-up fraction>)"),
             )
         };

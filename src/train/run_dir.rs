@@ -15,7 +15,7 @@
 use super::history::{self, HistoryCsv};
 use super::state::TrainState;
 use super::{EpochMetrics, Optimizer};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::fsutil::{remove_stale_temporaries, write_atomic};
 use crate::model::Sequential;
 use serde::de::DeserializeOwned;
@@ -59,7 +59,7 @@ pub struct Results {
 pub fn check_run_name(name: &str) -> Result<()> {
     if name.is_empty() || name.contains(['/', '\\']) {
         return Err(Error::config(
-            "run name",
+            Setting::RunName,
             "must be a non-empty name without slashes",
         ));
     }
@@ -99,7 +99,7 @@ impl RunDir {
         let run = RunDir::at(dir);
         if run.holds_run() {
             return Err(Error::config(
-                "run directory",
+                Setting::RunDir,
                 format!("{} already holds a run (resume it instead)", dir.display()),
             ));
         }
@@ -112,7 +112,7 @@ impl RunDir {
         let run = RunDir::at(dir);
         if !run.holds_run() {
             return Err(Error::config(
-                "run to resume",
+                Setting::RunToResume,
                 format!("{}: not a run directory (no {ARGS})", dir.display()),
             ));
         }

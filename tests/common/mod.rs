@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: tiny IDX datasets written on the fly, and running
-//! the `mnistlab` binary.
+//! Helpers shared by the integration tests: tiny IDX datasets written on the fly ([`Fixture`]),
+//! running the `mnistlab` binary, and [`needs`] for the real components a test drives.
 #![allow(dead_code)] // each test file uses its own subset
 
 use flate2::{write::GzEncoder, Compression};
@@ -83,34 +83,76 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// The real MNIST folder's parent from `MNISTLAB_DATA`, or `None` (test skipped) outside CI.
-/// In CI (`CI` set) a missing variable is a failure, so real-data tests never silently vanish.
-pub fn real_data() -> Option<PathBuf> {
-    match std::env::var_os("MNISTLAB_DATA") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None if std::env::var_os("CI").is_some() => panic!("CI must set MNISTLAB_DATA"),
-        None => {
-            eprintln!("MNISTLAB_DATA is not set: skipping a real-MNIST test");
-            None
-        }
+/// Whether a component a test needs (`what`, named as CI provides it) is `present`. Outside CI
+/// a missing one skips the test, which prints so; in CI (`CI` set) it is a failure, so a test
+/// of a real client never silently vanishes. Use as `if !needs(found, "…") { return; }`.
+pub fn needs(present: bool, what: &str) -> bool {
+    if !present {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide {what}");
+        eprintln!("{what} is missing: skipping");
     }
+    present
 }
 
-/// True when `python3` can import `module`; outside CI a missing module skips the test, in CI
-/// (`CI` set) it is a failure, so interop tests never silently vanish.
+/// The real MNIST folder's parent from `MNISTLAB_DATA`, or `None` (test skipped, see [`needs`]).
+pub fn real_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("MNISTLAB_DATA");
+    needs(dir.is_some(), "MNISTLAB_DATA (the real MNIST files)");
+    dir.map(PathBuf::from)
+}
+
+/// True when `python3` can import `module` (else the test is skipped, see [`needs`]).
 pub fn python_has(module: &str) -> bool {
     let ok = Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|s| s.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "CI must install the Python package {module}"
-    );
-    if !ok {
-        eprintln!("python3 cannot import {module}: skipping");
+    needs(ok, &format!("the Python package {module}"))
+}
+
+/// A test's own home directory (removed when dropped) with a small synthetic dataset of 28×28
+/// images in `home/data/mnist/`: what most tests of the binary start from.
+pub struct Fixture {
+    home: tempfile::TempDir,
+    /// The dataset folder to give as `--data-dir`.
+    pub data: PathBuf,
+}
+
+impl Fixture {
+    /// A fresh home with `n_train` training and `n_test` test images.
+    pub fn new(n_train: usize, n_test: usize) -> Fixture {
+        let home = tempfile::tempdir().unwrap();
+        let data = home.path().join("data");
+        fixture_dataset(&data, n_train, n_test, 28);
+        Fixture { home, data }
     }
-    ok
+
+    /// The home directory, where runs go (`logs/`).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `--data-dir`'s value.
+    pub fn data_dir(&self) -> &str {
+        self.data.to_str().unwrap()
+    }
+
+    /// `mnistlab` run in this home.
+    pub fn mnistlab(&self) -> Command {
+        mnistlab(self.home())
+    }
+
+    /// Trains a model, `mnistlab train ARGS --data-dir DATA`, and requires it to succeed;
+    /// returns its output.
+    pub fn train(&self, args: &[&str]) -> String {
+        let (code, out, err) = run(self
+            .mnistlab()
+            .arg("train")
+            .args(args)
+            .args(["--data-dir", self.data_dir()]));
+        assert_eq!(code, 0, "{out}\n{err}");
+        out
+    }
 }
 
 /// The MNIST-layout dataset under `root` (`root/mnist/`), searched nowhere else.
