@@ -163,8 +163,9 @@ fn conv_batches_larger_than_one_slice() {
 
 #[test]
 fn implicit_convolutions_with_sixteen_filters() {
-    // 16 filters: the implicit-GEMM path where AVX-512 exists; the second convolution (16 input
-    // channels) takes the implicit input gradient, the one after a 4-channel layer the column one.
+    // 16 filters: the implicit-GEMM path where AVX-512 or AVX2 exists; the second convolution (16
+    // input channels) takes the implicit input gradient, the one after a 4-channel layer the
+    // column one.
     check("16C3-16C3-F-D10", Shape::new(5, 5, 1), 3);
     check("4C3-16C4-ReLU-GAP-D10", Shape::new(6, 5, 1), 3);
     check("16C5-BN-32C3-GAP-D10", Shape::new(6, 6, 1), 2);
@@ -172,9 +173,9 @@ fn implicit_convolutions_with_sixteen_filters() {
 
 #[test]
 fn winograd_five_by_five_convolutions() {
-    // 5×5 kernels on sixteen channels take the Winograd path where AVX-512 exists: forward,
-    // input gradient (the flipped-kernel plan) and the weight gradient summed transformed; an
-    // odd size leaves partial tiles.
+    // 5×5 kernels on sixteen channels take the Winograd path where AVX-512 or AVX2 exists:
+    // forward, input gradient (the flipped-kernel plan) and the weight gradient summed
+    // transformed; an odd size leaves partial tiles.
     check("16C3-16C5-GAP-D10", Shape::new(6, 5, 1), 3);
     check("16C3-32C5-ReLU-MP2-16C5-F-D10", Shape::new(7, 7, 1), 2);
 }
@@ -182,8 +183,8 @@ fn winograd_five_by_five_convolutions() {
 #[test]
 fn valid_padding_on_every_convolution_path() {
     // "valid" convolutions: strided (im2col), 3×3 and 5×5 with sixteen filters (implicit GEMM
-    // where AVX-512 exists; Winograd does not apply), dropout after a convolution, and a window
-    // as large as its input.
+    // where AVX-512 or AVX2 exists; Winograd does not apply), dropout after a convolution, and a
+    // window as large as its input.
     check("4C3s2v-4C3v-F-D10", Shape::new(9, 8, 1), 3);
     check("16C3v-16C3v-Drop0.3-16C5v-GAP-D10", Shape::new(10, 9, 1), 2);
     check("16C3v-BN-ReLU-32C4v-F-D10", Shape::new(6, 6, 1), 2);
