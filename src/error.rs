@@ -151,6 +151,8 @@ pub enum Setting {
     Opset,
     /// The address a server listens on.
     ServerAddress,
+    /// The widest instruction set the kernels may use (`MNISTLAB_ISA`).
+    InstructionSet,
     /// A Slurm job's time limit.
     TimeLimit,
     /// A Slurm task's memory.
@@ -207,6 +209,7 @@ impl std::fmt::Display for Setting {
             Setting::SingleImages => "single images",
             Setting::Opset => "opset",
             Setting::ServerAddress => "server address",
+            Setting::InstructionSet => "MNISTLAB_ISA",
             Setting::TimeLimit => "time limit",
             Setting::MemPerTask => "memory per task",
             Setting::Partition => "partition",

@@ -488,6 +488,24 @@ fn bench_reports_speeds_and_every_layer_and_respects_threads() {
         "need 12800 training images, the data has 300",
     );
     refused(fx.home(), &["bench", "--model", "vgg"], "--model");
+
+    // The instruction-set switch: the portable path forced and named in the report, and a
+    // misspelt value refused with one error line naming the variable.
+    let portable = mnistlab(fx.home())
+        .env("MNISTLAB_ISA", "portable")
+        .args(args)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&portable.stdout).unwrap();
+    assert_eq!(report["isa"], "portable", "{report}");
+    let (code, _, err) = run(mnistlab(fx.home())
+        .env("MNISTLAB_ISA", "sse9")
+        .args(["summary", "--model", "cnn"]));
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "error: MNISTLAB_ISA: unknown instruction set \"sse9\" (portable, avx2 or avx512)"
+    );
 }
 
 /// A reader that stops early (`| head`) ends the command quietly, not with a panic.

@@ -106,7 +106,7 @@ const fn case(
 }
 
 /// Every layer, every convolution path (the implicit-GEMM and Winograd ones take sixteen
-/// channels where AVX-512 exists) and every way the model fuses a ReLU.
+/// channels where AVX-512 or AVX2 exists) and every way the model fuses a ReLU.
 const CASES: &[Case] = &[
     case("dense and ReLU", "D7-ReLU-D10", (3, 3, 1), 4),
     case(

@@ -64,14 +64,16 @@ pub(super) fn run(args: BenchArgs) -> Result<()> {
     if args.json {
         let mut json = serde_json::to_value(&report)?;
         json["model"] = model.config().name.clone().into();
+        json["isa"] = mnistlab::kernels::isa().name().into();
         json["data_dir"] = data.dir.display().to_string().into();
         println!("{json}");
         return Ok(());
     }
     println!(
-        "{}: {} threads, batch {}, {} timed steps",
+        "{}: {} threads, {}, batch {}, {} timed steps",
         model.config().name,
         report.threads,
+        mnistlab::kernels::isa(),
         report.batch_size,
         report.steps
     );

@@ -202,6 +202,8 @@ fn flag(setting: &Setting) -> Option<&'static str> {
         Setting::SingleImages => "--single-images",
         Setting::Opset => "--opset",
         Setting::ServerAddress => "--host/--port",
+        // An environment variable, not a flag: named as the user set it.
+        Setting::InstructionSet => "MNISTLAB_ISA",
         Setting::TimeLimit => "--time",
         Setting::MemPerTask => "--mem",
         Setting::Partition => "--partition",
@@ -275,6 +277,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     if cli.threads == Some(0) {
         anyhow::bail!("--threads: must be at least 1");
     }
+    // A misspelt instruction-set switch fails here rather than being ignored by the kernels.
+    mnistlab::kernels::isa_setting()?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(cli.threads.unwrap_or(0)) // 0: one per core
         .stack_size(COMMAND_STACK_BYTES)

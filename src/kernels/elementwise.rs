@@ -3,34 +3,39 @@
 //! tiled passes. The compiler vectorizes them: for the CPU's widest vectors where it has
 //! AVX-512 (see [`vectorized`]), else for the baseline target.
 
+use super::cpu::{isa, Isa};
+#[cfg(target_arch = "x86_64")]
+use super::cpu::{with_avx2_fma, with_avx512};
 use rayon::prelude::*;
 use std::ops::Range;
 
-/// Runs `f` with its loops compiled for AVX-512 where the CPU has it (and `MNISTLAB_NO_AVX512` is
-/// unset), else as compiled for the baseline target (SSE2 on x86-64). The arithmetic is the same
-/// lane by lane (no reassociation, no fused multiply-adds the code does not ask for), so both give
-/// identical bits; only the width of the vectors changes. Batch norm over 128×28×28×16 on an
-/// Intel Xeon (2 threads, data in cache): forward 1.00 → 0.66–0.78 ms, backward 1.80 →
-/// 0.87–1.06 ms.
+/// Runs `f` with its loops compiled for the widest vectors [`isa`] allows (AVX-512, else AVX2 and
+/// FMA), else as compiled for the baseline target (SSE2 on x86-64). The arithmetic is the same
+/// lane by lane (no reassociation, no fused multiply-adds the code does not ask for), so every
+/// path gives identical bits; only the width of the vectors changes. Batch norm over
+/// 128×28×28×16 on an Intel Xeon (2 threads, data in cache), AVX-512 against SSE2: forward
+/// 1.00 → 0.66–0.78 ms, backward 1.80 → 0.87–1.06 ms.
 ///
 /// Only code inlined into `f` is widened: `f`, and any closure it calls that is more than a
 /// line or two, is marked `#[inline(always)]` (LLVM would otherwise keep a big closure, called
-/// from both paths, as one baseline function).
+/// from every path, as one baseline function).
 #[inline]
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if *super::gemm::HAS_AVX512 {
-        // SAFETY: the CPU has AVX-512F, detected at run time.
-        return unsafe { with_avx512(f) };
-    }
-    f()
+    vectorized_on(isa(), f)
 }
 
-/// `f()`, inlined into a function the compiler may use AVX-512 instructions in.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
+/// [`vectorized`] for the instruction set `isa`, which the CPU must have.
+#[inline]
+fn vectorized_on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
+    match isa {
+        // SAFETY: the CPU has AVX-512F (`isa` comes from the detection, or a test checked it).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { with_avx512(f) },
+        // SAFETY: as above, for AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { with_avx2_fma(f) },
+        _ => f(),
+    }
 }
 
 /// Elements per task when an elementwise loop is split across threads: big enough that
@@ -174,14 +179,11 @@ pub(crate) fn par_tiles(
 mod tests {
     use super::*;
 
-    /// The claim [`vectorized`] rests on: the loops compiled for AVX-512 give the baseline
-    /// build's bits (here Adam's update and batch norm's gated sums, on values of every size).
+    /// The claim [`vectorized`] rests on: the loops compiled for AVX-512 and for AVX2 + FMA give
+    /// the baseline build's bits (here Adam's update and batch norm's gated sums, on values of
+    /// every size).
     #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn avx512_loops_give_the_portable_bits() {
-        if !*crate::kernels::gemm::HAS_AVX512 {
-            return crate::kernels::reference::kernel_unavailable("AVX-512 element-wise loops");
-        }
+    fn vector_loops_give_the_portable_bits() {
         let values: Vec<f32> = (0..4099).map(|i| (i as f32 * 0.731).sin() * 3.0).collect();
         let run = || {
             let (mut w, mut m, mut v) = (values.clone(), vec![0.1f32; 4099], vec![0.2f32; 4099]);
@@ -203,15 +205,32 @@ mod tests {
             }
             (w, m, v, sums)
         };
-        let portable = run();
-        // SAFETY: the CPU has AVX-512F (checked above).
-        let wide = unsafe { with_avx512(run) };
+        let portable = vectorized_on(Isa::Portable, run);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&portable.0), bits(&wide.0), "Adam's weights");
-        assert_eq!(bits(&portable.1), bits(&wide.1), "Adam's first moments");
-        assert_eq!(bits(&portable.2), bits(&wide.2), "Adam's second moments");
-        assert_eq!(bits(&portable.3[0]), bits(&wide.3[0]), "gated sums");
-        assert_eq!(bits(&portable.3[1]), bits(&wide.3[1]), "gated products");
+        for isa in crate::kernels::cpu::each_simd("element-wise loops") {
+            let wide = vectorized_on(isa.into(), run);
+            assert_eq!(bits(&portable.0), bits(&wide.0), "{isa:?}: Adam's weights");
+            assert_eq!(
+                bits(&portable.1),
+                bits(&wide.1),
+                "{isa:?}: Adam's first moments"
+            );
+            assert_eq!(
+                bits(&portable.2),
+                bits(&wide.2),
+                "{isa:?}: Adam's second moments"
+            );
+            assert_eq!(
+                bits(&portable.3[0]),
+                bits(&wide.3[0]),
+                "{isa:?}: gated sums"
+            );
+            assert_eq!(
+                bits(&portable.3[1]),
+                bits(&wide.3[1]),
+                "{isa:?}: gated products"
+            );
+        }
     }
 
     /// Per-channel sums over many tasks (tiles of 258 values for 3 channels, of 256 for 16)

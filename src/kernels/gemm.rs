@@ -1,5 +1,5 @@
-//! Row-major matrix product: the AVX-512 kernel of `sgemm_avx512` where the CPU has it (row blocks
-//! split across threads), else — and for `Bᵀ` — the `gemm` crate, wrapped once so no caller sees
+//! Row-major matrix product: the AVX-512 or AVX2 + FMA kernel of `sgemm` where the CPU has one
+//! (row blocks split across threads), else — and for `Bᵀ` — the `gemm` crate, wrapped once so no caller sees
 //! its conventions (`gemm::gemm` computes `dst := alpha·dst + beta·lhs·rhs`, takes strides as
 //! (column, row), and overwrites `dst` when `read_dst` is false).
 
@@ -7,11 +7,7 @@ use gemm::Parallelism;
 #[cfg(target_arch = "x86_64")]
 use rayon::prelude::*;
 
-/// Whether the AVX-512 kernel can run here, detected once.
-#[cfg(target_arch = "x86_64")]
-pub(super) static HAS_AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-    std::env::var_os("MNISTLAB_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f")
-});
+use super::cpu::{isa, Isa};
 
 /// Which operands are stored transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,11 +59,24 @@ pub fn matmul(
     out: &mut [f32],
     a: &[f32],
     b: &[f32],
-    (m, k, n): (usize, usize, usize),
+    shape: (usize, usize, usize),
     transpose: Transpose,
     output: Output,
     threads: Threads,
 ) {
+    matmul_on(isa(), out, (a, b), shape, transpose, (output, threads));
+}
+
+/// [`matmul`] with the kernels of `isa`, which the CPU must have.
+fn matmul_on(
+    isa: Isa,
+    out: &mut [f32],
+    (a, b): (&[f32], &[f32]),
+    (m, k, n): (usize, usize, usize),
+    transpose: Transpose,
+    (output, threads): (Output, Threads),
+) {
+    assert!(isa.on_cpu(), "matmul: no {isa} on this CPU");
     let accumulate = output == Output::Accumulate;
     let parallel = threads == Threads::Pool;
     assert!(
@@ -96,10 +105,10 @@ pub fn matmul(
         _ => (n as isize, 1),
     };
     #[cfg(target_arch = "x86_64")]
-    if transpose != Transpose::B && *HAS_AVX512 {
+    if let Some(simd) = isa.simd().filter(|_| transpose != Transpose::B) {
         let sa = match transpose {
-            Transpose::A => super::sgemm_avx512::Strided { rs: 1, cs: m },
-            _ => super::sgemm_avx512::Strided { rs: k, cs: 1 },
+            Transpose::A => super::sgemm::Strided { rs: 1, cs: m },
+            _ => super::sgemm::Strided { rs: k, cs: 1 },
         };
         let rows_per_task = if parallel && m * n * k >= PARALLEL_MIN_MACS {
             m.div_ceil(rayon::current_num_threads() * 4).max(16)
@@ -113,10 +122,12 @@ pub fn matmul(
             .for_each(|(t, c)| {
                 let rows = c.len() / n;
                 let a_start = t * rows_per_task * sa.rs;
-                // SAFETY: AVX-512F was detected; the asserts above bound every index: A rows
-                // t·rows_per_task.. stay below m, B is k×n, and this C block holds rows×n values.
+                // SAFETY: the CPU has `simd` (asserted); the asserts above bound every index: A
+                // rows t·rows_per_task.. stay below m, B is k×n, and this C block holds rows×n
+                // values.
                 unsafe {
-                    super::sgemm_avx512::sgemm(
+                    super::sgemm::sgemm(
+                        simd,
                         (rows, k, n),
                         a[a_start..].as_ptr(),
                         sa,
@@ -187,6 +198,7 @@ pub fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::cpu::each_isa;
 
     /// Plain triple loop, the reference the fast path is checked against.
     fn reference(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize), t: Transpose) -> Vec<f32> {
@@ -215,8 +227,8 @@ mod tests {
 
     #[test]
     fn matches_reference_for_every_transpose_and_odd_sizes() {
-        // Without Bᵀ the AVX-512 kernel runs where the CPU has it (every column-block width 1‥4
-        // vectors, masked last vectors, ragged row blocks, k beyond one k-block); Bᵀ the fallback.
+        // Without Bᵀ the AVX-512 and AVX2 kernels run where the CPU has them (every column-block
+        // width, masked last vectors, ragged row blocks, k beyond one k-block); Bᵀ the fallback.
         let shapes = [
             (1, 1, 1),
             (7, 33, 5),
@@ -239,13 +251,17 @@ mod tests {
                 .collect();
             for t in [Transpose::None, Transpose::A, Transpose::B] {
                 let want = reference(&a, &b, (m, k, n), t);
-                for threads in [Threads::Caller, Threads::Pool] {
+                for (isa, threads) in each_isa("matmul")
+                    .into_iter()
+                    .flat_map(|i| [(i, Threads::Caller), (i, Threads::Pool)])
+                {
                     let mut out = vec![f32::NAN; m * n];
-                    matmul(&mut out, &a, &b, (m, k, n), t, Output::Overwrite, threads);
+                    let how = (Output::Overwrite, threads);
+                    matmul_on(isa, &mut out, (&a, &b), (m, k, n), t, how);
                     for (x, y) in out.iter().zip(&want) {
                         assert!(
                             (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
-                            "{t:?} {m}x{k}x{n}: {x} vs {y}"
+                            "{isa} {t:?} {m}x{k}x{n}: {x} vs {y}"
                         );
                     }
                 }

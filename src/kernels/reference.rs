@@ -3,21 +3,6 @@
 
 use super::{col2im, im2col, matmul, transpose, ConvGeometry, Output, Threads, Transpose};
 
-/// For a kernel test whose AVX-512 kernel is not available: outside CI it is skipped with a
-/// note; in CI on a CPU that has AVX-512 (and no `MNISTLAB_NO_AVX512`) it fails, so the kernels
-/// cannot go untested there by accident.
-pub fn kernel_unavailable(what: &str) {
-    #[cfg(target_arch = "x86_64")]
-    let cpu_has_it = is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    let cpu_has_it = false;
-    let switched_off = std::env::var_os("MNISTLAB_NO_AVX512").is_some();
-    if std::env::var_os("CI").is_some() && cpu_has_it && !switched_off {
-        panic!("{what}: the AVX-512 kernel was not used on a CPU that has AVX-512");
-    }
-    eprintln!("no AVX-512 kernel here: {what} not tested");
-}
-
 /// `len` smooth, varied test values.
 pub fn filled(len: usize, seed: f32) -> Vec<f32> {
     (0..len).map(|i| (i as f32 * 0.37 + seed).sin()).collect()

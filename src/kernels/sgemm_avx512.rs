@@ -1,82 +1,15 @@
 //! An AVX-512 matrix product for the shapes this engine meets: `C (m, n) (+)= A (m, k) · B (k, n)`,
 //! `n` in vectors of 16 columns (a ragged last vector is loaded and stored masked). `A` is read
-//! through a [`Layout`]: strides (so `Aᵀ` costs nothing) or offset tables (implicit-GEMM
+//! through a `Layout`: strides (so `Aᵀ` costs nothing) or offset tables (implicit-GEMM
 //! convolution reads a padded image directly). Each microkernel keeps an `MR × 16·NV` block of `C` in zmm registers and, for every
 //! `p`, broadcasts `MR` values of `A` against `NV` vectors of `B` row `p`. No packing: a block of
 //! `B` stays in L1, and `A` streams.
 
+use super::sgemm::Layout;
 use std::arch::x86_64::*;
 
 /// Rows of `k` processed per pass, so a 64-wide block of `B` (256 bytes per row) stays in L1.
 const KC: usize = 128;
-
-/// Where element (i, p) of `A` lives, relative to its base pointer.
-pub trait Layout: Copy {
-    /// Offset of element (i, p).
-    fn at(&self, i: usize, p: usize) -> usize;
-    /// The layout of the sub-matrix starting at (i0, p0), and how far its base pointer moves.
-    fn shifted(&self, i0: usize, p0: usize) -> (Self, usize);
-    /// For table layouts whose first `rows` rows are equally spaced: (offset of row 0, row
-    /// spacing, column table).
-    fn row_run(&self, _rows: usize) -> Option<(usize, usize, *const usize)> {
-        None
-    }
-}
-
-/// Strided `A`: element (i, p) is at `i·rs + p·cs`.
-#[derive(Clone, Copy, Debug)]
-pub struct Strided {
-    pub rs: usize,
-    pub cs: usize,
-}
-
-impl Layout for Strided {
-    #[inline(always)]
-    fn at(&self, i: usize, p: usize) -> usize {
-        i * self.rs + p * self.cs
-    }
-    fn shifted(&self, i0: usize, p0: usize) -> (Self, usize) {
-        (*self, self.at(i0, p0))
-    }
-}
-
-/// `A` through tables: element (i, p) is at `rows[i] + cols[p]`.
-#[derive(Clone, Copy, Debug)]
-pub struct Tables {
-    pub rows: *const usize,
-    pub cols: *const usize,
-}
-
-impl Layout for Tables {
-    #[inline(always)]
-    fn at(&self, i: usize, p: usize) -> usize {
-        // SAFETY: `sgemm`'s caller guarantees the tables cover its m rows and k columns.
-        unsafe { *self.rows.add(i) + *self.cols.add(p) }
-    }
-    fn row_run(&self, rows: usize) -> Option<(usize, usize, *const usize)> {
-        if rows < 2 {
-            return None;
-        }
-        // SAFETY: the caller asks only for rows inside its block, which the tables cover.
-        let row = |i: usize| unsafe { *self.rows.add(i) };
-        let (first, stride) = (row(0), row(1).checked_sub(row(0))?);
-        (2..rows)
-            .all(|i| row(i) == first + i * stride)
-            .then_some((first, stride, self.cols))
-    }
-    fn shifted(&self, i0: usize, p0: usize) -> (Self, usize) {
-        // SAFETY: as above, with i0 < m and p0 < k.
-        unsafe {
-            (
-                Tables {
-                    rows: self.rows.add(i0),
-                    cols: self.cols.add(p0),
-                },
-                0,
-            )
-        }
-    }
-}
 
 /// How a block writes `C`: adding to it or overwriting it, and which columns of its last vector
 /// exist (`n` need not be a multiple of 16: the last vector is loaded and stored masked).
@@ -503,66 +436,5 @@ pub unsafe fn sgemm<L: Layout>(
             j += cols;
         }
         p0 += kc;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernels::gemm::HAS_AVX512;
-    use crate::kernels::reference::{assert_close, filled, kernel_unavailable};
-
-    #[test]
-    fn equally_spaced_table_rows_match_the_definition_for_every_row_count() {
-        if !*HAS_AVX512 {
-            return kernel_unavailable("the run kernels");
-        }
-        // Rows `stride` apart, as a Winograd product's tiles or an image row's pixels: every
-        // count of rows from 1 to 40 splits into 14-row run kernels (one or two vectors of
-        // columns) and a table-driven remainder.
-        let (k, stride) = (11, 13);
-        let cols: Vec<usize> = (0..k).collect();
-        for n in [16, 32] {
-            for m in 1..=40 {
-                let rows: Vec<usize> = (0..m).map(|i| i * stride).collect();
-                let (a, b) = (filled(m * stride, 0.3), filled(k * n, 1.7));
-                let before = filled(m * n, 0.9);
-                for accumulate in [false, true] {
-                    let mut want = if accumulate {
-                        before.clone()
-                    } else {
-                        vec![0.0; m * n]
-                    };
-                    for (i, want_row) in want.chunks_exact_mut(n).enumerate() {
-                        for (p, b_row) in b.chunks_exact(n).enumerate() {
-                            for (w, bv) in want_row.iter_mut().zip(b_row) {
-                                *w += a[rows[i] + cols[p]] * bv;
-                            }
-                        }
-                    }
-                    let mut got = before.clone();
-                    let tables = Tables {
-                        rows: rows.as_ptr(),
-                        cols: cols.as_ptr(),
-                    };
-                    // SAFETY: AVX-512F is present; the tables cover m rows and k columns of
-                    // `a`, `b` is k × n and `got` m × n.
-                    unsafe {
-                        sgemm(
-                            (m, k, n),
-                            a.as_ptr(),
-                            tables,
-                            b.as_ptr(),
-                            n,
-                            got.as_mut_ptr(),
-                            n,
-                            accumulate,
-                        )
-                    };
-                    let what = format!("{m} rows × {n} columns, accumulate {accumulate}");
-                    assert_close(&got, &want, 1e-5, &what);
-                }
-            }
-        }
     }
 }

@@ -411,13 +411,15 @@ mod fused_relu_tests {
             stride: 1,
             padding: Padding::Same,
         };
-        check(move || Box::new(conv(16).init().unwrap()), 6 * 5 * 16, 2); // implicit GEMM (AVX-512)
+        // implicit GEMM (AVX-512 or AVX2)
+        check(move || Box::new(conv(16).init().unwrap()), 6 * 5 * 16, 2);
         check(move || Box::new(conv(3).init().unwrap()), 6 * 5 * 16, 2); // im2col
         let conv5 = Conv2dConfig {
             kernel: 5,
             ..conv(16)
         };
-        check(move || Box::new(conv5.init().unwrap()), 6 * 5 * 16, 2); // Winograd F(4×4, 5×5) (AVX-512)
+        // Winograd F(4×4, 5×5) (AVX-512 or AVX2)
+        check(move || Box::new(conv5.init().unwrap()), 6 * 5 * 16, 2);
         let bn = BatchNormConfig::keras(Shape::new(4, 4, 3));
         check(move || Box::new(bn.init().unwrap()), 4 * 4 * 3, 2);
     }

@@ -1,4 +1,5 @@
-//! Stride-1 convolution ("same" or "valid") as implicit GEMM on AVX-512: no column matrix. The
+//! Stride-1 convolution ("same" or "valid") as implicit GEMM on AVX-512 or AVX2 + FMA: no
+//! column matrix. The
 //! input image is copied once into a zero-padded buffer, and the matrix kernel reads it through
 //! offset tables (output pixel × kernel tap). The weight gradient reads the same padded input; the input
 //! gradient is the convolution of the padded output gradient with the flipped kernel.
@@ -8,13 +9,15 @@
 
 use super::columns::input_grad_by_columns;
 use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm, OutputBias};
-use crate::kernels::gemm::HAS_AVX512;
+use crate::kernels::cpu::{isa, Isa, Simd};
 use crate::kernels::im2col::ConvGeometry;
-use crate::kernels::sgemm_avx512::{sgemm, Tables};
+use crate::kernels::sgemm::{sgemm, Tables};
 
 /// Plan of one implicit convolution; built only where it can run.
 #[derive(Clone, Debug)]
 pub struct ImplicitConv {
+    /// The matrix kernels it runs on.
+    simd: Simd,
     g: ConvGeometry,
     filters: usize,
     /// Padded height and width.
@@ -31,9 +34,15 @@ pub struct ImplicitConv {
 
 impl ImplicitConv {
     /// A plan for `g` with `filters` outputs, or `None` where it does not apply (stride ≠ 1,
-    /// filters not a multiple of 16, no AVX-512).
+    /// filters not a multiple of 16, only the portable instruction set).
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
-        if g.stride != 1 || !filters.is_multiple_of(16) || !*HAS_AVX512 {
+        Self::on(isa().simd()?, g, filters)
+    }
+
+    /// [`Self::new`] on the kernels of `simd`, which the CPU must have.
+    pub(crate) fn on(simd: Simd, g: &ConvGeometry, filters: usize) -> Option<Self> {
+        assert!(Isa::from(simd).on_cpu(), "no {simd:?} on this CPU");
+        if g.stride != 1 || !filters.is_multiple_of(16) {
             return None;
         }
         let (hp, wp) = (g.h + g.k - 1, g.w + g.k - 1);
@@ -53,6 +62,7 @@ impl ImplicitConv {
             t
         };
         Some(ImplicitConv {
+            simd,
             g: *g,
             filters,
             hp,
@@ -113,12 +123,13 @@ impl ImplicitConv {
             rows: self.pixel.as_ptr(),
             cols: self.tap.as_ptr(),
         };
-        // SAFETY: AVX-512F is present (checked in `new`); the largest offset read is
+        // SAFETY: the CPU has `simd` (checked in `on`); the largest offset read is
         // pixel[m−1] + tap[k−1] = ((out_h−1+K−1)·wp + out_w−1+K−1)·C + C−1 with out_h ≤ H and
         // out_w ≤ W (stride 1), < hp·wp·C ≤ padded.len();
         // weight rows p < k of f values, y rows i < m of f values, as asserted.
         unsafe {
             sgemm(
+                self.simd,
                 (m, k, f),
                 padded.as_ptr(),
                 la,
@@ -135,8 +146,8 @@ impl ImplicitConv {
     pub fn weight_grad(&self, padded: &[f32], dy: &[f32], dweight: &mut [f32]) {
         let (k, f, m) = (self.tap.len(), self.filters, self.pixel.len());
         assert!(padded.len() >= self.padded_len() && dy.len() >= m * f && dweight.len() >= k * f);
-        if self.g.c == 1 {
-            // SAFETY: AVX-512F is present (checked in `new`); the sizes are asserted above.
+        if self.g.c == 1 && self.simd == Simd::Avx512 {
+            // SAFETY: the CPU has AVX-512F (checked in `on`); the sizes are asserted above.
             match self.g.k {
                 3 => return unsafe { self.weight_grad_one_channel::<3, 9>(padded, dy, dweight) },
                 5 => return unsafe { self.weight_grad_one_channel::<5, 25>(padded, dy, dweight) },
@@ -151,6 +162,7 @@ impl ImplicitConv {
         // f values and dweight k rows of f values.
         unsafe {
             sgemm(
+                self.simd,
                 (k, m, f),
                 padded.as_ptr(),
                 la,
@@ -166,7 +178,8 @@ impl ImplicitConv {
     /// [`Self::weight_grad`] for a single input channel and a K×K kernel (`TAPS` = K²): per block
     /// of 16 filters, all taps' gradients stay in registers over the whole image, each pixel
     /// adding its K² input values times its 16 output gradients. (As a matrix product its rows
-    /// would be the taps: K² rows of one vector each, reloaded per block of pixels.)
+    /// would be the taps: K² rows of one vector each, reloaded per block of pixels.) AVX-512
+    /// only: 25 accumulators do not fit AVX2's 16 registers, which take the matrix product.
     ///
     /// # Safety
     /// AVX-512F must be available; `padded`, `dy` and `dweight` hold what `weight_grad` asserts.
@@ -227,6 +240,7 @@ impl ImplicitConv {
         // SAFETY: as in `forward`, over the padded dy of hp·wp·F values; c % 16 == 0 as asserted.
         unsafe {
             sgemm(
+                self.simd,
                 (m, k, c),
                 scratch.as_ptr(),
                 la,
@@ -260,7 +274,12 @@ pub struct ImplicitGemm {
 impl ImplicitGemm {
     /// The algorithm where [`ImplicitConv`] applies.
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
-        let plan = ImplicitConv::new(g, filters)?;
+        Self::on(isa().simd()?, g, filters)
+    }
+
+    /// [`Self::new`] on the kernels of `simd`, which the CPU must have.
+    pub(crate) fn on(simd: Simd, g: &ConvGeometry, filters: usize) -> Option<Self> {
+        let plan = ImplicitConv::on(simd, g, filters)?;
         let kernel = vec![0.0; g.patch_len() * filters];
         let input_grad = match plan.has_input_grad() {
             true => InputGradRoute::FlippedKernel(kernel),
@@ -357,14 +376,15 @@ impl ConvAlgorithm for ImplicitGemm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::{assert_close, conv_case, kernel_unavailable};
+    use crate::kernels::cpu::each_simd;
+    use crate::kernels::reference::{assert_close, conv_case};
     use crate::kernels::Padding;
 
     /// The implicit path against im2col + matrix product, for forward and both gradients, with
     /// "same" and "valid" padding.
     #[test]
     fn matches_im2col_for_forward_and_gradients() {
-        for ((h, w, c, k, f), padding) in [
+        let cases = [
             ((28, 28, 16, 3, 16), Padding::Same),
             ((14, 14, 16, 5, 32), Padding::Same),
             ((7, 7, 32, 3, 64), Padding::Same),
@@ -375,13 +395,15 @@ mod tests {
             ((12, 10, 16, 3, 32), Padding::Valid),
             ((9, 8, 32, 5, 16), Padding::Valid),
             ((4, 4, 16, 4, 16), Padding::Valid),
-        ] {
+        ];
+        for (simd, ((h, w, c, k, f), padding)) in each_simd("implicit convolution")
+            .into_iter()
+            .flat_map(|simd| cases.map(|case| (simd, case)))
+        {
             let g = ConvGeometry::new((h, w, c), k, 1, padding).unwrap();
-            let Some(plan) = ImplicitConv::new(&g, f) else {
-                return kernel_unavailable("implicit convolution");
-            };
+            let plan = ImplicitConv::on(simd, &g, f).unwrap();
             let case = conv_case(&g, f);
-            let what = |part: &str| format!("{part} {g:?}");
+            let what = |part: &str| format!("{simd:?} {part} {g:?}");
             let mut padded = vec![f32::NAN; plan.padded_len()];
             plan.pad_input(&case.x, &mut padded);
             let mut y = vec![0.0; case.y.len()];
@@ -405,7 +427,10 @@ mod tests {
 
     #[test]
     fn only_stride_one_and_filters_in_sixteens() {
-        assert!(ImplicitConv::new(&ConvGeometry::same(8, 8, 16, 3, 2), 16).is_none());
-        assert!(ImplicitConv::new(&ConvGeometry::same(8, 8, 16, 3, 1), 8).is_none());
+        for simd in each_simd("implicit convolution") {
+            assert!(ImplicitConv::on(simd, &ConvGeometry::same(8, 8, 16, 3, 2), 16).is_none());
+            assert!(ImplicitConv::on(simd, &ConvGeometry::same(8, 8, 16, 3, 1), 8).is_none());
+            assert!(ImplicitConv::on(simd, &ConvGeometry::same(8, 8, 16, 3, 1), 16).is_some());
+        }
     }
 }

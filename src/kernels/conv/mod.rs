@@ -3,10 +3,11 @@
 //! gradients, through the [`ConvAlgorithm`] trait:
 //!
 //! - [`Im2colGemm`]: im2col + matrix product, every geometry, the portable algorithm;
-//! - `ImplicitGemm` (AVX-512): stride 1, F in sixteens; no column matrix, the input padded once
-//!   and read through offset tables (the first layer, with one input channel, included);
-//! - `Winograd` (AVX-512): F(4×4, 5×5) for 5×5 kernels and F(4×4, 3×3) for 3×3 kernels,
-//!   stride 1 ("same" or "valid"), C and F in sixteens.
+//! - `ImplicitGemm` (AVX-512 or AVX2 + FMA): stride 1, F in sixteens; no column matrix, the
+//!   input padded once and read through offset tables (the first layer, with one input channel,
+//!   included);
+//! - `Winograd` (AVX-512 or AVX2 + FMA): F(4×4, 5×5) for 5×5 kernels and F(4×4, 3×3) for 3×3
+//!   kernels, stride 1 ("same" or "valid"), C and F in sixteens.
 //!
 //! [`conv_algorithm`] picks the fastest one that applies, once per layer. The layer cuts the
 //! batch into slices, gives each slice its share of three buffers the algorithm sizes (what
@@ -26,6 +27,7 @@ pub use implicit::{ImplicitConv, ImplicitGemm};
 #[cfg(target_arch = "x86_64")]
 pub use winograd::{Winograd, WinogradConv};
 
+use super::cpu::{isa, Isa};
 use super::{add_bias_rows, ConvGeometry};
 use std::fmt::Debug;
 
@@ -106,13 +108,18 @@ const MIN_IMPLICIT_PIXELS: usize = 100;
 
 /// The fastest algorithm that applies to `g` with `filters` outputs on this CPU.
 pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm> {
+    conv_algorithm_on(isa(), g, filters)
+}
+
+/// [`conv_algorithm`] among the algorithms of `isa`, which the CPU must have.
+fn conv_algorithm_on(isa: Isa, g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm> {
     #[cfg(target_arch = "x86_64")]
-    {
-        if let Some(winograd) = Winograd::<8, 4>::new(g, filters) {
+    if let Some(simd) = isa.simd() {
+        if let Some(winograd) = Winograd::<8, 4>::on(simd, g, filters) {
             return Box::new(winograd);
         }
         if winograd_3x3_pays(g) {
-            if let Some(winograd) = Winograd::<6, 4>::new(g, filters) {
+            if let Some(winograd) = Winograd::<6, 4>::on(simd, g, filters) {
                 return Box::new(winograd);
             }
         }
@@ -121,11 +128,13 @@ pub fn conv_algorithm(g: &ConvGeometry, filters: usize) -> Box<dyn ConvAlgorithm
         // updates) the products are too short, and im2col's one product over a chunk of
         // images is faster.
         if g.out_h * g.out_w >= MIN_IMPLICIT_PIXELS {
-            if let Some(implicit) = ImplicitGemm::new(g, filters) {
+            if let Some(implicit) = ImplicitGemm::on(simd, g, filters) {
                 return Box::new(implicit);
             }
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
     Box::new(Im2colGemm::new(g, filters))
 }
 
@@ -164,18 +173,28 @@ fn one_slice_per_thread(n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::{assert_close, convolution, filled, kernel_unavailable};
+    use crate::kernels::cpu::{each_isa, each_simd};
+    use crate::kernels::reference::{assert_close, convolution, filled};
     use crate::kernels::Padding;
 
     #[test]
     fn winograd_for_5x5_and_3x3_and_implicit_gemm_for_other_stride_one_layers_with_100_pixels_or_more(
     ) {
-        let pick = |(h, c, k, s), f| conv_algorithm(&ConvGeometry::same(h, h, c, k, s), f).name();
+        assert_eq!(
+            conv_algorithm_on(Isa::Portable, &ConvGeometry::same(28, 28, 16, 5, 1), 32).name(),
+            "im2col + GEMM"
+        );
+        for simd in each_simd("implicit GEMM and Winograd convolution") {
+            picks_on(simd.into());
+        }
+    }
+
+    /// The choices of [`conv_algorithm_on`] for `isa`'s kernels.
+    fn picks_on(isa: Isa) {
+        let pick =
+            |(h, c, k, s), f| conv_algorithm_on(isa, &ConvGeometry::same(h, h, c, k, s), f).name();
         assert_eq!(pick((14, 16, 3, 2), 16), "im2col + GEMM");
         assert_eq!(pick((14, 16, 3, 1), 8), "im2col + GEMM");
-        if pick((28, 16, 3, 1), 32) == "im2col + GEMM" {
-            return kernel_unavailable("implicit GEMM and Winograd convolution");
-        }
         assert_eq!(pick((28, 16, 3, 1), 32), "Winograd F(4×4, 3×3)");
         assert_eq!(pick((28, 1, 3, 1), 16), "implicit GEMM");
         assert_eq!(pick((7, 64, 3, 1), 64), "Winograd F(4×4, 3×3)");
@@ -187,7 +206,7 @@ mod tests {
         // cnn-deep's 3×3 layers on whole tiles (24×24 and 8×8 outputs).
         let valid = |(h, c, k), f| {
             let g = ConvGeometry::new((h, h, c), k, 1, Padding::Valid).unwrap();
-            conv_algorithm(&g, f).name()
+            conv_algorithm_on(isa, &g, f).name()
         };
         assert_eq!(valid((12, 16, 5), 32), "Winograd F(4×4, 5×5)");
         assert_eq!(valid((26, 32, 3), 32), "Winograd F(4×4, 3×3)");
@@ -198,10 +217,16 @@ mod tests {
         assert_eq!(valid((4, 64, 4), 128), "im2col + GEMM");
     }
 
-    /// Every algorithm this CPU picks, through the trait as the layer drives it (two slices,
-    /// parts summed, a bias added), against im2col on each image.
+    /// Every algorithm this CPU picks on each of its instruction sets, through the trait as the
+    /// layer drives it (two slices, parts summed, a bias added), against im2col on each image.
     #[test]
     fn each_chosen_algorithm_matches_the_reference_through_the_trait() {
+        for isa in each_isa("implicit GEMM and Winograd convolution") {
+            chosen_algorithms_match_the_reference(isa);
+        }
+    }
+
+    fn chosen_algorithms_match_the_reference(isa: Isa) {
         for (h, w, c, k, s, f, padding) in [
             (28, 28, 1, 5, 1, 32, Padding::Same),
             (14, 14, 32, 5, 1, 64, Padding::Same),
@@ -212,7 +237,7 @@ mod tests {
             (10, 10, 64, 3, 1, 64, Padding::Valid),
         ] {
             let g = ConvGeometry::new((h, w, c), k, s, padding).unwrap();
-            let mut alg = conv_algorithm(&g, f);
+            let mut alg = conv_algorithm_on(isa, &g, f);
             // The 8×8 tiles' transforms (points ±½) round more than the others: up to 1.0e-4
             // of the largest value on the 14×14 case (6×6 tiles and direct kernels: < 2e-5).
             let tolerance = match alg.name() {
@@ -263,7 +288,7 @@ mod tests {
                 let (mut want_y, want_dw, want_dx) =
                     convolution(&g, f, (&one(&x, in_len), &weight, &one(&dy, out_len)));
                 out.apply(&mut want_y);
-                let what = |part: &str| format!("{} {part} {g:?}", alg.name());
+                let what = |part: &str| format!("{isa} {} {part} {g:?}", alg.name());
                 let (ys, dxs) = (i * out_len..(i + 1) * out_len, i * in_len..(i + 1) * in_len);
                 assert_close(&y[ys], &want_y, tolerance, &what("forward"));
                 assert_close(&dx[dxs], &want_dx, tolerance, &what("input grad"));
@@ -272,7 +297,7 @@ mod tests {
                     .zip(want_dw)
                     .for_each(|(a, b)| *a += b);
             }
-            let what = format!("{} weight grad {g:?}", alg.name());
+            let what = format!("{isa} {} weight grad {g:?}", alg.name());
             assert_close(&dweight, &want_dweight, tolerance, &what);
         }
     }

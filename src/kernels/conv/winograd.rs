@@ -29,14 +29,15 @@
 //! one cache line further apart than their size ([`xi_stride`]).
 
 use super::{flip_kernel, one_slice_per_thread, ConvAlgorithm, OutputBias};
-use crate::kernels::gemm::HAS_AVX512;
+use crate::kernels::cpu::{isa, on_simd, Isa, Simd};
 use crate::kernels::im2col::ConvGeometry;
-use crate::kernels::sgemm_avx512::{sgemm, Tables};
+use crate::kernels::sgemm::{sgemm, Tables};
+use crate::kernels::simd::Vector;
 use rayon::prelude::*;
-use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-/// Channels transformed together (one AVX-512 vector).
+/// Channels and filters come in multiples of this (one AVX-512 vector, two AVX2 ones), and the
+/// matrices of V, M and dM are this many floats (a cache line) further apart than their size.
 const LANES: usize = 16;
 /// Tiles a group of images reaches at least: larger groups read the transformed kernel once for
 /// more tiles and give the products longer inner dimensions, until a group's transforms spill
@@ -53,6 +54,8 @@ const POINTS: [f64; 7] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5];
 /// (kernel side α + 1 − M); built only where it applies.
 #[derive(Clone, Debug)]
 pub struct WinogradConv<const ALPHA: usize, const M: usize> {
+    /// The instruction set of its transforms and matrix kernels.
+    simd: Simd,
     g: ConvGeometry,
     filters: usize,
     tiles_y: usize,
@@ -74,17 +77,18 @@ fn xi_stride(tiles: usize, width: usize) -> usize {
     tiles * width + LANES
 }
 
-/// `dst += coef · src`, vectorized for AVX-512; a zero coefficient (the kernel transforms have
+/// `dst += coef · src`, vectorized for `simd`; a zero coefficient (the kernel transforms have
 /// several) costs nothing.
 ///
 /// # Safety
-/// AVX-512F must be available.
-#[target_feature(enable = "avx512f")]
-unsafe fn scaled_add(dst: &mut [f32], coef: f32, src: &[f32]) {
+/// The CPU must have `simd`.
+unsafe fn scaled_add(simd: Simd, dst: &mut [f32], coef: f32, src: &[f32]) {
     if coef != 0.0 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d += coef * s;
-        }
+        on_simd!(simd, _V => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d += coef * s;
+            }
+        })
     }
 }
 
@@ -106,28 +110,28 @@ fn kernel_transform(alpha: usize, r: usize) -> Vec<f32> {
     gm
 }
 
-/// `m · x` for a small constant matrix on vectors. Inlined into AVX-512 code with a constant
+/// `m · x` for a small constant matrix on vectors. Inlined into vector code with a constant
 /// `m`, the loops unroll and zero and ±1 coefficients cost nothing. The 2-D transforms apply it
 /// to each row of a tile as it is loaded, then to each column.
 #[inline(always)]
-unsafe fn mat_vec<const I: usize, const O: usize>(
+unsafe fn mat_vec<V: Vector, const I: usize, const O: usize>(
     m: &[[f32; I]; O],
-    x: &[__m512; I],
-) -> [__m512; O] {
-    let mut out = [_mm512_setzero_ps(); O];
+    x: &[V; I],
+) -> [V; O] {
+    let mut out = [V::zero(); O];
     for (row, o) in m.iter().zip(out.iter_mut()) {
-        let mut acc: Option<__m512> = None;
+        let mut acc: Option<V> = None;
         for (&coef, &v) in row.iter().zip(x) {
             acc = match (coef, acc) {
                 (0.0, acc) => acc,
                 (1.0, None) => Some(v),
-                (1.0, Some(a)) => Some(_mm512_add_ps(a, v)),
-                (-1.0, Some(a)) => Some(_mm512_sub_ps(a, v)),
-                (_, None) => Some(_mm512_mul_ps(v, _mm512_set1_ps(coef))),
-                (_, Some(a)) => Some(_mm512_fmadd_ps(v, _mm512_set1_ps(coef), a)),
+                (1.0, Some(a)) => Some(a.add(v)),
+                (-1.0, Some(a)) => Some(a.sub(v)),
+                (_, None) => Some(v.mul(V::splat(coef))),
+                (_, Some(a)) => Some(v.mul_add(V::splat(coef), a)),
             };
         }
-        *o = acc.unwrap_or(_mm512_setzero_ps());
+        *o = acc.unwrap_or(V::zero());
     }
     out
 }
@@ -217,16 +221,21 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     const A_MATRIX: [[f32; M]; ALPHA] = transposed(Self::AT);
 
     /// A plan for `g` with `filters` outputs, or `None` where it does not apply (not stride 1,
-    /// padding of K or more, kernel not α + 1 − M, channels or filters not multiples of 16, no
-    /// AVX-512, or `MNISTLAB_NO_WINOGRAD` set).
+    /// padding of K or more, kernel not α + 1 − M, channels or filters not multiples of 16, only
+    /// the portable instruction set, or `MNISTLAB_NO_WINOGRAD` set).
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
+        Self::on(isa().simd()?, g, filters)
+    }
+
+    /// [`Self::new`] on the kernels of `simd`, which the CPU must have.
+    pub(crate) fn on(simd: Simd, g: &ConvGeometry, filters: usize) -> Option<Self> {
+        assert!(Isa::from(simd).on_cpu(), "no {simd:?} on this CPU");
         let applies = g.stride == 1
             && g.pad_top < g.k
             && g.pad_left < g.k
             && g.k == Self::R
             && g.c.is_multiple_of(LANES)
             && filters.is_multiple_of(LANES)
-            && *HAS_AVX512
             && std::env::var_os("MNISTLAB_NO_WINOGRAD").is_none();
         if !applies {
             return None;
@@ -234,6 +243,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         let (tiles_y, tiles_x) = (g.out_h.div_ceil(M), g.out_w.div_ceil(M));
         let gm = kernel_transform(ALPHA, Self::R);
         let plan = WinogradConv {
+            simd,
             g: *g,
             filters,
             tiles_y,
@@ -291,21 +301,21 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     /// columns — α·r·(r + α) multiply-adds per (c, f) instead of α²·r².
     pub fn transform_weight(&self, weight: &[f32], u: &mut [f32]) {
         let (r, cf) = (Self::R, self.g.c * self.filters);
-        let gm = &self.gm;
+        let (gm, simd) = (&self.gm, self.simd);
         let u = &mut u[..ALPHA * ALPHA * cf];
         u.par_chunks_mut(ALPHA * cf)
             .enumerate()
             .for_each(|(i, u_row)| {
                 let mut gw = vec![0.0; r * cf];
                 for (ky, w_row) in weight[..r * r * cf].chunks_exact(r * cf).enumerate() {
-                    // SAFETY: AVX-512F is present (checked in `new`).
-                    unsafe { scaled_add(&mut gw, gm[i * r + ky], w_row) };
+                    // SAFETY: the CPU has `simd` (checked in `on`).
+                    unsafe { scaled_add(simd, &mut gw, gm[i * r + ky], w_row) };
                 }
                 for (j, u) in u_row.chunks_exact_mut(cf).enumerate() {
                     u.fill(0.0);
                     for (kx, gw) in gw.chunks_exact(cf).enumerate() {
                         // SAFETY: as above.
-                        unsafe { scaled_add(u, gm[j * r + kx], gw) };
+                        unsafe { scaled_add(simd, u, gm[j * r + kx], gw) };
                     }
                 }
             });
@@ -316,7 +326,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     /// then over the tile columns.
     pub fn untransform_weight_grad(&self, du: &[f32], dweight: &mut [f32]) {
         let (r, cf) = (Self::R, self.g.c * self.filters);
-        let gm = &self.gm;
+        let (gm, simd) = (&self.gm, self.simd);
         let dweight = &mut dweight[..r * r * cf];
         dweight
             .par_chunks_mut(r * cf)
@@ -327,13 +337,13 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                     .chunks_exact(ALPHA * cf)
                     .enumerate()
                 {
-                    // SAFETY: AVX-512F is present (checked in `new`).
-                    unsafe { scaled_add(&mut gdu, gm[i * r + ky], du_row) };
+                    // SAFETY: the CPU has `simd` (checked in `on`).
+                    unsafe { scaled_add(simd, &mut gdu, gm[i * r + ky], du_row) };
                 }
                 for (kx, dw) in dw_row.chunks_exact_mut(cf).enumerate() {
                     for (j, gdu) in gdu.chunks_exact(cf).enumerate() {
                         // SAFETY: as above.
-                        unsafe { scaled_add(dw, gm[j * r + kx], gdu) };
+                        unsafe { scaled_add(simd, dw, gm[j * r + kx], gdu) };
                     }
                 }
             });
@@ -348,7 +358,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         assert!(y.len() >= images * self.out_len());
         let (v, m) = scratch.split_at_mut(aa * xi_stride(t, c));
         for i in 0..images {
-            // SAFETY: AVX-512F is present (checked in `new`).
+            // SAFETY: the CPU has `simd` (checked in `on`).
             unsafe { self.input_transform(&x[i * self.in_len()..], v, (i * self.tiles(), t)) };
         }
         for xi in 0..aa {
@@ -356,6 +366,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
             // the buffers asserted above; the tables cover the group's tiles.
             unsafe {
                 sgemm(
+                    self.simd,
                     (t, c, f),
                     v.as_ptr().add(xi * xi_stride(t, c)),
                     Tables {
@@ -395,7 +406,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         let (v, dm) = scratch.split_at_mut(aa * xi_stride(t, c));
         for i in 0..images {
             let tiles = (i * self.tiles(), t);
-            // SAFETY: AVX-512F is present (checked in `new`).
+            // SAFETY: the CPU has `simd` (checked in `on`).
             unsafe {
                 self.input_transform(&x[i * self.in_len()..], v, tiles);
                 self.output_grad_transform(&dy[i * self.out_len()..], dm, tiles);
@@ -406,6 +417,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
             // inside the buffers asserted above; the tables cover the group's tiles.
             unsafe {
                 sgemm(
+                    self.simd,
                     (c, t, f),
                     v.as_ptr().add(xi * xi_stride(t, c)),
                     Tables {
@@ -427,9 +439,19 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     /// `T` (`(first, T)` = `tiles`).
     ///
     /// # Safety
-    /// AVX-512F must be available.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn input_transform(&self, x: &[f32], v: &mut [f32], (first, tt): (usize, usize)) {
+    /// The CPU must have the plan's instruction set.
+    unsafe fn input_transform(&self, x: &[f32], v: &mut [f32], tiles: (usize, usize)) {
+        on_simd!(self.simd, V => self.input_transform_with::<V>(x, v, tiles))
+    }
+
+    /// [`Self::input_transform`] on vectors `V`.
+    #[inline(always)]
+    unsafe fn input_transform_with<V: Vector>(
+        &self,
+        x: &[f32],
+        v: &mut [f32],
+        (first, tt): (usize, usize),
+    ) {
         let ConvGeometry { h, w, c, .. } = self.g;
         assert!(first + self.tiles() <= tt);
         let xs = xi_stride(tt, c);
@@ -446,30 +468,30 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                 };
                 let whole = inside(0, 0) && inside(ALPHA - 1, ALPHA - 1);
                 let t = first + ty * self.tiles_x + tx;
-                for cb in (0..c).step_by(LANES) {
+                for cb in (0..c).step_by(V::LANES) {
                     // Each row of the tile through Bᵀ as it is loaded, then each column.
-                    let mut half = [const { MaybeUninit::<[__m512; ALPHA]>::uninit() }; ALPHA];
+                    let mut half = [const { MaybeUninit::<[V; ALPHA]>::uninit() }; ALPHA];
                     for (i, h) in half.iter_mut().enumerate() {
-                        let mut row = [_mm512_setzero_ps(); ALPHA];
+                        let mut row = [V::zero(); ALPHA];
                         for (j, r) in row.iter_mut().enumerate() {
                             if whole || inside(i, j) {
                                 let pixel = (top + i as isize) * w as isize + left + j as isize;
-                                // SAFETY: the pixel is inside the image, cb + 16 ≤ C.
-                                *r = _mm512_loadu_ps(src.add(pixel as usize * c + cb));
+                                // SAFETY: the pixel is inside the image, cb + V::LANES ≤ C.
+                                *r = V::load(src.add(pixel as usize * c + cb));
                             }
                         }
                         h.write(mat_vec(&Self::BT, &row));
                     }
                     for j in 0..ALPHA {
-                        let mut column = [_mm512_setzero_ps(); ALPHA];
+                        let mut column = [V::zero(); ALPHA];
                         for (col, h) in column.iter_mut().zip(&half) {
                             // SAFETY: every row of `half` was written above.
                             *col = h.assume_init_ref()[j];
                         }
                         for (i, out) in mat_vec(&Self::BT, &column).into_iter().enumerate() {
                             let at = (i * ALPHA + j) * xs + t * c + cb;
-                            // SAFETY: t < T, cb + 16 ≤ C, as asserted.
-                            _mm512_storeu_ps(dst.add(at), out);
+                            // SAFETY: t < T, cb + V::LANES ≤ C, as asserted.
+                            out.store(dst.add(at));
                         }
                     }
                 }
@@ -481,9 +503,19 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     /// `tiles`), keeping the outputs inside the image.
     ///
     /// # Safety
-    /// AVX-512F must be available.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn output_transform(&self, m: &[f32], (first, tt): (usize, usize), y: &mut [f32]) {
+    /// The CPU must have the plan's instruction set.
+    unsafe fn output_transform(&self, m: &[f32], tiles: (usize, usize), y: &mut [f32]) {
+        on_simd!(self.simd, V => self.output_transform_with::<V>(m, tiles, y))
+    }
+
+    /// [`Self::output_transform`] on vectors `V`.
+    #[inline(always)]
+    unsafe fn output_transform_with<V: Vector>(
+        &self,
+        m: &[f32],
+        (first, tt): (usize, usize),
+        y: &mut [f32],
+    ) {
         let (f, (h, w)) = (self.filters, (self.g.out_h, self.g.out_w));
         assert!(first + self.tiles() <= tt);
         let xs = xi_stride(tt, f);
@@ -492,19 +524,19 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         for ty in 0..self.tiles_y {
             for tx in 0..self.tiles_x {
                 let t = first + ty * self.tiles_x + tx;
-                for fb in (0..f).step_by(LANES) {
-                    let mut half = [const { MaybeUninit::<[__m512; M]>::uninit() }; ALPHA];
+                for fb in (0..f).step_by(V::LANES) {
+                    let mut half = [const { MaybeUninit::<[V; M]>::uninit() }; ALPHA];
                     for (i, half_row) in half.iter_mut().enumerate() {
-                        let mut row = [_mm512_setzero_ps(); ALPHA];
+                        let mut row = [V::zero(); ALPHA];
                         for (j, r) in row.iter_mut().enumerate() {
                             let at = (i * ALPHA + j) * xs + t * f + fb;
-                            // SAFETY: t < T, fb + 16 ≤ F, as asserted.
-                            *r = _mm512_loadu_ps(src.add(at));
+                            // SAFETY: t < T, fb + V::LANES ≤ F, as asserted.
+                            *r = V::load(src.add(at));
                         }
                         half_row.write(mat_vec(&Self::AT, &row));
                     }
                     for j in 0..M.min(w - M * tx) {
-                        let mut column = [_mm512_setzero_ps(); ALPHA];
+                        let mut column = [V::zero(); ALPHA];
                         for (col, h) in column.iter_mut().zip(&half) {
                             // SAFETY: every row of `half` was written above.
                             *col = h.assume_init_ref()[j];
@@ -513,7 +545,7 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
                         for (i, &o) in out.iter().enumerate().take(h - M * ty) {
                             let at = ((M * ty + i) * w + M * tx + j) * f + fb;
                             // SAFETY: the pixel is inside the image, as the loop bounds keep it.
-                            _mm512_storeu_ps(dst.add(at), o);
+                            o.store(dst.add(at));
                         }
                     }
                 }
@@ -525,9 +557,14 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
     /// outside), into tiles `first..` of the group's `T` (`(first, T)` = `tiles`).
     ///
     /// # Safety
-    /// AVX-512F must be available.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn output_grad_transform(
+    /// The CPU must have the plan's instruction set.
+    unsafe fn output_grad_transform(&self, dy: &[f32], dm: &mut [f32], tiles: (usize, usize)) {
+        on_simd!(self.simd, V => self.output_grad_transform_with::<V>(dy, dm, tiles))
+    }
+
+    /// [`Self::output_grad_transform`] on vectors `V`.
+    #[inline(always)]
+    unsafe fn output_grad_transform_with<V: Vector>(
         &self,
         dy: &[f32],
         dm: &mut [f32],
@@ -541,29 +578,29 @@ impl<const ALPHA: usize, const M: usize> WinogradConv<ALPHA, M> {
         for ty in 0..self.tiles_y {
             for tx in 0..self.tiles_x {
                 let t = first + ty * self.tiles_x + tx;
-                for fb in (0..f).step_by(LANES) {
-                    let mut half = [const { MaybeUninit::<[__m512; ALPHA]>::uninit() }; M];
+                for fb in (0..f).step_by(V::LANES) {
+                    let mut half = [const { MaybeUninit::<[V; ALPHA]>::uninit() }; M];
                     for (i, half_row) in half.iter_mut().enumerate() {
-                        let mut row = [_mm512_setzero_ps(); M];
+                        let mut row = [V::zero(); M];
                         for (j, r) in row.iter_mut().enumerate() {
                             let (oy, ox) = (M * ty + i, M * tx + j);
                             if oy < h && ox < w {
                                 // SAFETY: the pixel is inside the image.
-                                *r = _mm512_loadu_ps(src.add((oy * w + ox) * f + fb));
+                                *r = V::load(src.add((oy * w + ox) * f + fb));
                             }
                         }
                         half_row.write(mat_vec(&Self::A_MATRIX, &row));
                     }
                     for j in 0..ALPHA {
-                        let mut column = [_mm512_setzero_ps(); M];
+                        let mut column = [V::zero(); M];
                         for (col, h) in column.iter_mut().zip(&half) {
                             // SAFETY: every row of `half` was written above.
                             *col = h.assume_init_ref()[j];
                         }
                         for (i, out) in mat_vec(&Self::A_MATRIX, &column).into_iter().enumerate() {
                             let at = (i * ALPHA + j) * xs + t * f + fb;
-                            // SAFETY: t < T, fb + 16 ≤ F, as asserted.
-                            _mm512_storeu_ps(dst.add(at), out);
+                            // SAFETY: t < T, fb + V::LANES ≤ F, as asserted.
+                            out.store(dst.add(at));
                         }
                     }
                 }
@@ -590,9 +627,14 @@ pub struct Winograd<const ALPHA: usize, const M: usize> {
 impl<const ALPHA: usize, const M: usize> Winograd<ALPHA, M> {
     /// The algorithm where both plans apply.
     pub fn new(g: &ConvGeometry, filters: usize) -> Option<Self> {
+        Self::on(isa().simd()?, g, filters)
+    }
+
+    /// [`Self::new`] on the kernels of `simd`, which the CPU must have.
+    pub(crate) fn on(simd: Simd, g: &ConvGeometry, filters: usize) -> Option<Self> {
         let (forward, input_grad) = (
-            WinogradConv::new(g, filters)?,
-            WinogradConv::new(&g.input_grad(filters), g.c)?,
+            WinogradConv::on(simd, g, filters)?,
+            WinogradConv::on(simd, &g.input_grad(filters), g.c)?,
         );
         // Backward takes the forward's groups through both plans; their tile counts differ
         // where the padding is not "same" (a "valid" layer's input gradient has more tiles).
@@ -694,23 +736,21 @@ impl<const ALPHA: usize, const M: usize> ConvAlgorithm for Winograd<ALPHA, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference::{
-        assert_close, conv_case, convolution, filled, kernel_unavailable, ConvCase,
-    };
+    use crate::kernels::cpu::each_simd;
+    use crate::kernels::reference::{assert_close, conv_case, convolution, filled, ConvCase};
     use crate::kernels::Padding;
 
     /// Forward, weight gradient, and input gradient (the flipped kernel through a plan for F → C
     /// channels, as the layer runs it) against im2col + matrix products, for one image and for a
     /// group of two.
     fn matches_im2col<const ALPHA: usize, const M: usize>(
+        simd: Simd,
         (h, w, c, f, padding): (usize, usize, usize, usize, Padding),
     ) {
         let k = ALPHA + 1 - M;
         let g = ConvGeometry::new((h, w, c), k, 1, padding).unwrap();
-        let Some(plan) = WinogradConv::<ALPHA, M>::new(&g, f) else {
-            return kernel_unavailable("Winograd convolution");
-        };
-        let input_grad = WinogradConv::<ALPHA, M>::new(&g.input_grad(f), c).unwrap();
+        let plan = WinogradConv::<ALPHA, M>::on(simd, &g, f).unwrap();
+        let input_grad = WinogradConv::<ALPHA, M>::on(simd, &g.input_grad(f), c).unwrap();
         let (in_len, out_len) = (h * w * c, g.out_h * g.out_w * f);
         // A second image with other values, so that mixing up the images shows.
         let first = conv_case(&g, f);
@@ -754,7 +794,7 @@ mod tests {
         let mut dx = vec![f32::NAN; images * in_len];
         input_grad.forward(images, &dy, &u_flipped, &mut scratch, &mut dx);
 
-        let what = |part: &str| format!("{part} {h}x{w}x{c} {f}C{k} {padding:?}");
+        let what = |part: &str| format!("{simd:?} {part} {h}x{w}x{c} {f}C{k} {padding:?}");
         for (i, case) in cases.iter().enumerate() {
             let (ys, xs) = (i * out_len..(i + 1) * out_len, i * in_len..(i + 1) * in_len);
             assert_close(&y[ys], &case.y, 1e-4, &what("forward"));
@@ -766,7 +806,7 @@ mod tests {
     #[test]
     fn five_by_five_and_three_by_three_match_im2col_for_forward_and_gradients() {
         use Padding::{Same, Valid};
-        for (k, case) in [
+        let cases = [
             (5, (14, 14, 16, 32, Same)),
             (5, (7, 7, 32, 64, Same)),
             (5, (14, 14, 32, 16, Same)),
@@ -784,10 +824,13 @@ mod tests {
             (3, (26, 26, 32, 32, Valid)),
             (3, (10, 10, 64, 64, Valid)),
             (3, (7, 4, 16, 16, Valid)),
-        ] {
-            match k {
-                5 => matches_im2col::<8, 4>(case),
-                _ => matches_im2col::<6, 4>(case),
+        ];
+        for simd in each_simd("Winograd convolution") {
+            for (k, case) in cases {
+                match k {
+                    5 => matches_im2col::<8, 4>(simd, case),
+                    _ => matches_im2col::<6, 4>(simd, case),
+                }
             }
         }
     }
@@ -827,48 +870,52 @@ mod tests {
 
     #[test]
     fn only_stride_one_kernels_of_the_tile_and_channels_in_sixteens() {
-        let plan5 =
-            |h, c, k, s, f| WinogradConv::<8, 4>::new(&ConvGeometry::same(h, h, c, k, s), f);
-        assert!(plan5(8, 16, 5, 1, 16).is_some() || !*HAS_AVX512);
-        assert!(plan5(8, 16, 5, 2, 16).is_none());
-        assert!(plan5(8, 16, 3, 1, 16).is_none());
-        assert!(plan5(8, 1, 5, 1, 16).is_none());
-        assert!(plan5(8, 16, 5, 1, 8).is_none());
-        let plan3 =
-            |h, c, k, s, f| WinogradConv::<6, 4>::new(&ConvGeometry::same(h, h, c, k, s), f);
-        assert!(plan3(8, 16, 3, 1, 16).is_some() || !*HAS_AVX512);
-        assert!(plan3(8, 16, 3, 2, 16).is_none());
-        assert!(plan3(8, 16, 5, 1, 16).is_none());
-        assert!(plan3(8, 1, 3, 1, 16).is_none());
-        // "Valid" padding too, but not padding as wide as the kernel (no input-gradient plan).
-        let valid = ConvGeometry::new((12, 12, 16), 5, 1, Padding::Valid).unwrap();
-        assert!(WinogradConv::<8, 4>::new(&valid, 16).is_some() || !*HAS_AVX512);
-        let wide = ConvGeometry {
-            pad_top: 5,
-            out_h: 13,
-            ..valid
-        };
-        assert!(WinogradConv::<8, 4>::new(&wide, 16).is_none());
+        for simd in each_simd("Winograd convolution") {
+            let plan5 = |h, c, k, s, f| {
+                WinogradConv::<8, 4>::on(simd, &ConvGeometry::same(h, h, c, k, s), f)
+            };
+            assert!(plan5(8, 16, 5, 1, 16).is_some());
+            assert!(plan5(8, 16, 5, 2, 16).is_none());
+            assert!(plan5(8, 16, 3, 1, 16).is_none());
+            assert!(plan5(8, 1, 5, 1, 16).is_none());
+            assert!(plan5(8, 16, 5, 1, 8).is_none());
+            let plan3 = |h, c, k, s, f| {
+                WinogradConv::<6, 4>::on(simd, &ConvGeometry::same(h, h, c, k, s), f)
+            };
+            assert!(plan3(8, 16, 3, 1, 16).is_some());
+            assert!(plan3(8, 16, 3, 2, 16).is_none());
+            assert!(plan3(8, 16, 5, 1, 16).is_none());
+            assert!(plan3(8, 1, 3, 1, 16).is_none());
+            // "Valid" padding too, but not padding as wide as the kernel (no input-gradient
+            // plan).
+            let valid = ConvGeometry::new((12, 12, 16), 5, 1, Padding::Valid).unwrap();
+            assert!(WinogradConv::<8, 4>::on(simd, &valid, 16).is_some());
+            let wide = ConvGeometry {
+                pad_top: 5,
+                out_h: 13,
+                ..valid
+            };
+            assert!(WinogradConv::<8, 4>::on(simd, &wide, 16).is_none());
+        }
     }
 
     #[test]
     fn groups_reach_the_tile_target() {
-        let plan = |h, k| {
-            let g = ConvGeometry::same(h, h, 16, k, 1);
-            (
-                WinogradConv::<6, 4>::new(&g, 16).map(|p| p.group()),
-                WinogradConv::<8, 4>::new(&g, 16).map(|p| p.group()),
-            )
-        };
-        if !*HAS_AVX512 {
-            return kernel_unavailable("Winograd convolution");
+        for simd in each_simd("Winograd convolution") {
+            let plan = |h, k| {
+                let g = ConvGeometry::same(h, h, 16, k, 1);
+                (
+                    WinogradConv::<6, 4>::on(simd, &g, 16).map(|p| p.group()),
+                    WinogradConv::<8, 4>::on(simd, &g, 16).map(|p| p.group()),
+                )
+            };
+            // 7×7 outputs: 4 tiles of 4×4, so 8 images make 32 tiles, whatever the kernel.
+            assert_eq!(plan(7, 3).0, Some(8));
+            assert_eq!(plan(7, 5).1, Some(8));
+            // 28×28: 49 tiles; 14×14: 16, so two images; 3×3: one tile, so 32 images.
+            assert_eq!(plan(28, 3).0, Some(1));
+            assert_eq!(plan(14, 5).1, Some(2));
+            assert_eq!(plan(3, 5).1, Some(32));
         }
-        // 7×7 outputs: 4 tiles of 4×4, so 8 images make 32 tiles, whatever the kernel.
-        assert_eq!(plan(7, 3).0, Some(8));
-        assert_eq!(plan(7, 5).1, Some(8));
-        // 28×28: 49 tiles; 14×14: 16, so two images; 3×3: one tile, so 32 images.
-        assert_eq!(plan(28, 3).0, Some(1));
-        assert_eq!(plan(14, 5).1, Some(2));
-        assert_eq!(plan(3, 5).1, Some(32));
     }
 }

@@ -1,51 +1,20 @@
-//! 2×2 max-pooling with stride 2 over NHWC images whose channels come in sixteens, on AVX-512:
-//! one vector of channels per window position, the maximum and its index chosen by compare
-//! masks. The generic pooling loop spends most of its time on bookkeeping per window at these
-//! sizes; this is the tutorial's pooling layer.
+//! 2×2 max-pooling with stride 2 on AVX-512: one vector of 16 channels per window position, the
+//! maximum and its index chosen by compare masks.
 
-use crate::kernels::gemm::HAS_AVX512;
+use super::two_by_two::LANES;
 use std::arch::x86_64::*;
 
-const LANES: usize = 16;
-
-/// Whether the kernels below run here for `c` channels.
-pub(super) fn max_pool2_applies(c: usize) -> bool {
-    c.is_multiple_of(LANES) && *HAS_AVX512
-}
-
-/// One image `x` (h, w, c) → `y` (h/2, w/2, c), and for each output the index in `x` of the
-/// first maximum of its window (windows read row by row; NaN never replaces a maximum).
-pub(super) fn max_pool2_forward(
+/// See `two_by_two::max_pool2_forward`.
+///
+/// # Safety
+/// AVX-512F must be available and the sizes as that function asserts.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn forward(
     x: &[f32],
     (h, w, c): (usize, usize, usize),
     y: &mut [f32],
     arg: &mut [u32],
 ) {
-    let (oh, ow) = (h / 2, w / 2);
-    assert!(max_pool2_applies(c) && x.len() >= h * w * c);
-    assert!(y.len() >= oh * ow * c && arg.len() >= oh * ow * c && h * w * c <= u32::MAX as usize);
-    // SAFETY: AVX-512F is present (checked above); every index stays below the asserted sizes.
-    unsafe { forward(x, (h, w, c), y, arg) }
-}
-
-/// The input gradient of one image: `dy` of each output goes to the input its maximum came from
-/// (only where `y > 0` with `relu_mask`, the ReLU before having been folded in); every other
-/// value of `dx` (h, w, c) is written zero.
-pub(super) fn max_pool2_backward(
-    (arg, dy, y): (&[u32], &[f32], &[f32]),
-    (h, w, c): (usize, usize, usize),
-    relu_mask: bool,
-    dx: &mut [f32],
-) {
-    let outputs = (h / 2) * (w / 2) * c;
-    assert!(max_pool2_applies(c) && dx.len() >= h * w * c);
-    assert!(arg.len() >= outputs && dy.len() >= outputs && y.len() >= outputs);
-    // SAFETY: as in `max_pool2_forward`.
-    unsafe { backward((arg, dy, y), (h, w, c), relu_mask, dx) }
-}
-
-#[target_feature(enable = "avx512f")]
-unsafe fn forward(x: &[f32], (h, w, c): (usize, usize, usize), y: &mut [f32], arg: &mut [u32]) {
     let (oh, ow) = (h / 2, w / 2);
     let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for oy in 0..oh {
@@ -70,8 +39,12 @@ unsafe fn forward(x: &[f32], (h, w, c): (usize, usize, usize), y: &mut [f32], ar
     }
 }
 
+/// See `two_by_two::max_pool2_backward`.
+///
+/// # Safety
+/// As [`forward`].
 #[target_feature(enable = "avx512f")]
-unsafe fn backward(
+pub(super) unsafe fn backward(
     (arg, dy, y): (&[u32], &[f32], &[f32]),
     (h, w, c): (usize, usize, usize),
     relu_mask: bool,
@@ -103,28 +76,6 @@ unsafe fn backward(
                     _mm512_storeu_ps(dx.as_mut_ptr().add(start + ch), _mm512_maskz_mov_ps(hit, g));
                 }
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernels::pool::tests::{check_against_definition, TWO_BY_TWO_CASES};
-
-    #[test]
-    fn matches_the_definition_with_ties_odd_sizes_and_the_relu_mask() {
-        if !max_pool2_applies(16) {
-            return crate::kernels::reference::kernel_unavailable("2×2 max-pooling");
-        }
-        for (h, w, c) in TWO_BY_TWO_CASES {
-            check_against_definition(
-                (h, w, c),
-                2,
-                2,
-                |x, y, arg| max_pool2_forward(x, (h, w, c), y, arg),
-                |outs, relu_mask, dx| max_pool2_backward(outs, (h, w, c), relu_mask, dx),
-            );
         }
     }
 }

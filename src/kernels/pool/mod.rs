@@ -1,11 +1,18 @@
 //! Max-pooling of one NHWC image with "valid" windows: the output, and for each output the index
 //! in the input of its window's first maximum, which backward routes the gradient to. 2×2
-//! windows with stride 2 on channels in sixteens (the tutorial's pooling) run the AVX-512 kernel
-//! where it exists; everything else the portable loop, which the compiler vectorizes over
-//! sixteen channels at a time.
+//! windows with stride 2 on channels in sixteens (the tutorial's pooling) run the AVX-512 or
+//! AVX2 kernel where the CPU has one; everything else the portable loop, which the compiler
+//! vectorizes over sixteen channels at a time.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod two_by_two;
+
+#[cfg(target_arch = "x86_64")]
+use two_by_two::{max_pool2_backward, max_pool2_forward, max_pool2_kernel as two_by_two_kernel};
 
 /// Channels handled together by the portable loop.
 const LANES: usize = 16;
@@ -39,12 +46,11 @@ impl PoolGeometry {
         })
     }
 
-    /// Whether the AVX-512 2×2 kernel runs it here.
-    fn vector_kernel(&self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return self.pool == 2 && self.stride == 2 && avx512::max_pool2_applies(self.input.2);
-        #[cfg(not(target_arch = "x86_64"))]
-        false
+    /// The vector 2×2 kernel that runs it here, if any.
+    #[cfg(target_arch = "x86_64")]
+    fn vector_kernel(&self) -> Option<crate::kernels::cpu::Simd> {
+        let two_by_two = self.pool == 2 && self.stride == 2;
+        two_by_two_kernel(self.input.2).filter(|_| two_by_two)
     }
 }
 
@@ -52,8 +58,8 @@ impl PoolGeometry {
 /// read row by row; NaN never replaces a maximum).
 pub fn max_pool_forward(x: &[f32], g: &PoolGeometry, y: &mut [f32], arg: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
-    if g.vector_kernel() {
-        return avx512::max_pool2_forward(x, g.input, y, arg);
+    if let Some(simd) = g.vector_kernel() {
+        return max_pool2_forward(simd, x, g.input, y, arg);
     }
     let ((h, w, c), (out_h, out_w), pool) = (g.input, g.out, g.pool);
     assert!(x.len() >= h * w * c && h * w * c <= u32::MAX as usize);
@@ -87,8 +93,8 @@ pub fn max_pool_backward(
     dx: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if g.vector_kernel() {
-        return avx512::max_pool2_backward((arg, dy, y), g.input, relu_mask, dx);
+    if let Some(simd) = g.vector_kernel() {
+        return max_pool2_backward(simd, (arg, dy, y), g.input, relu_mask, dx);
     }
     let ((h, w, c), (out_h, out_w)) = (g.input, g.out);
     let outputs = out_h * out_w * c;
