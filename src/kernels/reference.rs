@@ -56,6 +56,7 @@ pub fn convolution(
 }
 
 /// One image's inputs for a convolution test, and the reference results.
+#[cfg(target_arch = "x86_64")]
 pub struct ConvCase {
     /// Input image (H, W, C).
     pub x: Vec<f32>,
@@ -72,6 +73,7 @@ pub struct ConvCase {
 }
 
 /// Smooth test inputs for `g` with `filters` outputs, and their [`convolution`].
+#[cfg(target_arch = "x86_64")]
 pub fn conv_case(g: &ConvGeometry, filters: usize) -> ConvCase {
     let x = filled(g.h * g.w * g.c, 0.1);
     let weight = filled(g.patch_len() * filters, 0.7);

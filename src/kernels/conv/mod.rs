@@ -104,6 +104,7 @@ pub trait ConvAlgorithm: Debug + Send + Sync {
 /// (AVX-512): a "valid" 32C5 on 12×12×16 (8×8 outputs; Winograd takes it now) took 4.4 ms
 /// forward + backward per 64 images through im2col against 6.3 ms through implicit GEMM; on 7×7
 /// and 8×8 outputs with 32–64 channels the two are level; from 10×10 on implicit GEMM is faster.
+#[cfg(target_arch = "x86_64")]
 const MIN_IMPLICIT_PIXELS: usize = 100;
 
 /// The fastest algorithm that applies to `g` with `filters` outputs on this CPU.
@@ -142,6 +143,7 @@ fn conv_algorithm_on(isa: Isa, g: &ConvGeometry, filters: usize) -> Box<dyn Conv
 /// CNN (2 cores, AVX-512): yes where the outputs fill the 4×4 tiles exactly (28×28, 16 channels)
 /// or the products have 32 or more input channels (14×14×32: 17% faster, 7×7×32: 31%, despite
 /// the tiles' 31% of wasted outputs); no on 14×14 with 16 channels (6% slower).
+#[cfg(target_arch = "x86_64")]
 fn winograd_3x3_pays(g: &ConvGeometry) -> bool {
     let whole_tiles = g.out_h.is_multiple_of(4) && g.out_w.is_multiple_of(4);
     whole_tiles || g.c >= 32
