@@ -33,10 +33,12 @@ def _images(x, what: str = "x") -> np.ndarray:
         if array.min() < 0 or array.max() > 255:
             raise ConfigError(f"{what}: integer pixels must be in [0, 255]")
         array = array.astype(np.uint8)
-    elif np.issubdtype(array.dtype, np.floating) and array.dtype != np.float32:
-        array = array.astype(np.float32)
     elif np.issubdtype(array.dtype, np.complexfloating):
         raise TypeError(f"{what}: complex pixels are not images")
+    elif np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32, copy=False)
+        if not np.all(np.isfinite(array)):
+            raise ConfigError(f"{what}: holds NaN or infinite values")
     return np.ascontiguousarray(array.reshape(array.shape[0], L.PIXELS))
 
 
@@ -142,7 +144,6 @@ class Model:
         self.stop_training = False
         self._compiled = {}
         self._normalizer = None
-        self._scale = None
         self._l2 = 0.0
         self.seed = int(seed)
         if isinstance(inputs, str):
@@ -186,6 +187,8 @@ class Model:
                 "after the input (it becomes the model's input normalization)"
             )
         self._normalizer = body[0] if normalizers else None
+        if isinstance(self._normalizer, L.Lambda):
+            self._normalizer.statistics(self._input_shape)  # refuses a non-affine map now
         tokens = [t for layer in body for t in layer.tokens()]
         for layer in body:
             if not isinstance(layer, L.Layer):
@@ -221,7 +224,7 @@ class Model:
     def _wrap(cls, engine) -> "Model":
         model = cls.__new__(cls)
         model.name, model.stop_training, model._compiled = None, False, {}
-        model._normalizer, model._scale, model._l2, model.seed = None, None, 0.0, 0
+        model._normalizer, model._l2, model.seed = None, 0.0, 0
         model._input_shape, model._engine, model._adapted = (28, 28, 1), engine, True
         return model
 
@@ -230,10 +233,9 @@ class Model:
     def _normalize_for(self, x: np.ndarray) -> None:
         """Fixes the input normalization from the first data seen (its pixel scale, and the
         chain's normalization layer or the preset's statistics)."""
-        if self._scale is None:
-            self._scale = _scale(x)
         if self._adapted:
             return
+        scale = _scale(x)
         if self._normalizer is None and self._engine.config()[3] != "none":
             self._engine.adapt(x)
         else:
@@ -242,8 +244,8 @@ class Model:
             else:
                 mean, std = self._normalizer.statistics(self._input_shape)
             # The engine sees pixels p = scale · x, so (x − mean)/std = (p − scale·mean)/(scale·std).
-            self._engine.set_normalization((mean * self._scale).astype(np.float32),
-                                           (std * self._scale).astype(np.float32))
+            self._engine.set_normalization((mean * scale).astype(np.float32),
+                                           (std * scale).astype(np.float32))
         self._adapted = True
 
     # --- Keras' API -------------------------------------------------------------------------
