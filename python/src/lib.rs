@@ -193,14 +193,7 @@ struct Network {
 /// The augmentation of a `dict` with keys `rotation`, `zoom`, `shear`, `shift` (floats),
 /// `flip` (bool) and `erase` (probability); missing keys are off.
 fn augment_from(dict: &Bound<'_, PyDict>) -> PyResult<Augment> {
-    let mut augment = Augment {
-        rotation: 0.0,
-        zoom: 0.0,
-        shear: 0.0,
-        shift: 0.0,
-        flip: false,
-        erase: 0.0,
-    };
+    let mut augment = Augment::default();
     for (key, value) in dict.iter() {
         let key: String = key.extract()?;
         match key.as_str() {
