@@ -1,6 +1,8 @@
-"""Keras' progress display: ``Epoch 3/10`` then
+r"""Keras' progress display: ``Epoch 3/10`` then
 ``422/422 ━━━━━━━━━━━━━━━━━━━━ 3s 7ms/step - accuracy: 0.9780 - loss: 0.0712``, redrawn in place
-with ``\\r`` (terminals and notebooks alike) at ``verbose=1``, one line per epoch at ``verbose=2``."""
+with ``\r`` (terminals and notebooks alike) at ``verbose=1``; one line per epoch at
+``verbose=2``.
+"""
 
 import sys
 import time
@@ -49,6 +51,7 @@ class Progress:
             line = f"{self.steps}/{self.steps} {'━' * BAR} {self._timing(self.steps)}"
             sys.stdout.write(f"\r{line} - {_metrics(logs)}\n")
         elif self.verbose == 2:
-            sys.stdout.write(f"{self.steps}/{self.steps} - {self._timing(self.steps)} - "
-                             f"{_metrics(logs)}\n")
+            sys.stdout.write(
+                f"{self.steps}/{self.steps} - {self._timing(self.steps)} - {_metrics(logs)}\n"
+            )
         sys.stdout.flush()

@@ -72,8 +72,9 @@ class ModelCheckpoint(Callback):
     """Saves the model whenever the validation loss (the training loss without validation data)
     improves, as Keras' ``ModelCheckpoint(filepath, save_best_only=True)``."""
 
-    def __init__(self, filepath, monitor="val_loss", save_best_only=False, verbose=0,
-                 **kwargs) -> None:
+    def __init__(
+        self, filepath, monitor="val_loss", save_best_only=False, verbose=0, **kwargs
+    ) -> None:
         super().__init__()
         self.filepath = _check_path(filepath)
         if monitor != "val_loss":
@@ -90,8 +91,15 @@ class EarlyStopping(Callback):
     """Stops training when ``monitor`` has not improved by more than ``min_delta`` for
     ``patience`` epochs; ``restore_best_weights`` gives the model back its best epoch's weights."""
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0,
-                 restore_best_weights=False, **kwargs) -> None:
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0.0,
+        patience=0,
+        verbose=0,
+        restore_best_weights=False,
+        **kwargs,
+    ) -> None:
         super().__init__()
         monitors = ("loss", "accuracy", "val_loss", "val_accuracy")
         if monitor not in monitors:
@@ -119,7 +127,9 @@ class TensorBoard(Callback):
         elif isinstance(update_freq, int) and update_freq > 0:
             self.update_freq = update_freq
         else:
-            raise ConfigError(f"update_freq: expected 'epoch' or a positive int, got {update_freq!r}")
+            raise ConfigError(
+                f"update_freq: expected 'epoch' or a positive int, got {update_freq!r}"
+            )
 
 
 #: The callbacks the engine runs itself.

@@ -6,6 +6,7 @@ is ``D256-ReLU``). Normalization layers (``Lambda`` with an element-wise affine 
 ``Normalization``) become the model's stored input normalization.
 """
 
+import abc
 import numbers
 
 import numpy as np
@@ -71,7 +72,7 @@ class KerasTensor:
         return layers[::-1]
 
 
-class Layer:
+class Layer(abc.ABC):
     """A layer: ``tokens()`` gives its notation."""
 
     def __init__(self, name=None) -> None:
@@ -92,9 +93,9 @@ class Layer:
             )
         return KerasTensor(self, inputs)
 
+    @abc.abstractmethod
     def tokens(self) -> list:
-        """This layer in the architecture notation, one token per engine layer."""
-        raise NotImplementedError
+        """The layer in the architecture notation, one token per engine layer."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {'-'.join(map(str, self.tokens()))}>"
@@ -109,8 +110,7 @@ class InputLayer(Layer):
         shape = tuple(int(s) for s in shape)
         if shape not in _INPUT_SHAPES:
             raise ConfigError(
-                f"shape: {shape} is not one 28×28 grayscale image ((784,), (28, 28) or "
-                "(28, 28, 1))"
+                f"shape: {shape} is not one 28×28 grayscale image ((784,), (28, 28) or (28, 28, 1))"
             )
         self.shape = shape
 
@@ -130,8 +130,9 @@ def Input(shape=None, name=None, batch_size=None, **kwargs) -> KerasTensor:  # n
 class Dense(Layer):
     """A fully connected layer of ``units`` outputs (``D<units>``)."""
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_regularizer=None,
-                 name=None, **kwargs) -> None:
+    def __init__(
+        self, units, activation=None, use_bias=True, kernel_regularizer=None, name=None, **kwargs
+    ) -> None:
         super().__init__(name)
         if not isinstance(units, numbers.Integral) or units < 1:
             raise ConfigError(f"units: must be a positive int, got {units!r}")
@@ -154,8 +155,18 @@ class Conv2D(Layer):
     """A 2-D convolution: ``filters`` square kernels of ``kernel_size``, stride ``strides``,
     ``padding='valid'`` (Keras' default) or ``'same'`` (``<filters>C<k>[s<s>][v]``)."""
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
-                 kernel_regularizer=None, use_bias=True, name=None, **kwargs) -> None:
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        activation=None,
+        kernel_regularizer=None,
+        use_bias=True,
+        name=None,
+        **kwargs,
+    ) -> None:
         super().__init__(name)
         if not isinstance(filters, numbers.Integral) or filters < 1:
             raise ConfigError(f"filters: must be a positive int, got {filters!r}")
@@ -271,9 +282,9 @@ class GlobalAveragePooling2D(Layer):
 class Normalizer(Layer):
     """A layer that becomes the model's input normalization ``(x - mean) / std``."""
 
+    @abc.abstractmethod
     def statistics(self, shape) -> tuple:
         """``(mean, std)``, each 784 float64 values, for inputs of ``shape``."""
-        raise NotImplementedError
 
     def tokens(self) -> list:
         return []

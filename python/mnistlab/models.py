@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from . import _engine, callbacks as cbs, layers as L, optimizers
+from . import _engine, callbacks as cbs, layers as lay, optimizers
 from ._engine import ConfigError
 from ._progress import Progress
 
@@ -24,7 +24,7 @@ def _images(x, what: str = "x") -> np.ndarray:
         raise TypeError(f"{what}: expected a numeric array of images, got dtype {array.dtype}")
     if array.ndim == 0 or array.shape[0] == 0:
         raise ConfigError(f"{what}: holds no image")
-    if tuple(array.shape[1:]) not in L._INPUT_SHAPES:
+    if tuple(array.shape[1:]) not in lay._INPUT_SHAPES:
         raise ConfigError(
             f"{what}: shape {array.shape} is not a batch of 28×28 images ((N, 28, 28), "
             "(N, 28, 28, 1) or (N, 784))"
@@ -39,7 +39,7 @@ def _images(x, what: str = "x") -> np.ndarray:
         array = array.astype(np.float32, copy=False)
         if not np.all(np.isfinite(array)):
             raise ConfigError(f"{what}: holds NaN or infinite values")
-    return np.ascontiguousarray(array.reshape(array.shape[0], L.PIXELS))
+    return np.ascontiguousarray(array.reshape(array.shape[0], lay.PIXELS))
 
 
 def _labels(y, n: int, what: str = "y") -> np.ndarray:
@@ -56,7 +56,9 @@ def _labels(y, n: int, what: str = "y") -> np.ndarray:
             raise ConfigError(f"{what}: holds NaN or infinite values")
         array = array.argmax(axis=1)
     elif array.ndim != 1:
-        raise ConfigError(f"{what}: expected labels (N,) or one-hot rows (N, 10), got {array.shape}")
+        raise ConfigError(
+            f"{what}: expected labels (N,) or one-hot rows (N, 10), got {array.shape}"
+        )
     if not np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_:
         raise TypeError(f"{what}: expected numeric labels, got dtype {array.dtype}")
     if not np.issubdtype(array.dtype, np.integer):
@@ -90,7 +92,12 @@ class _Hooks:
     user's callbacks; a true result stops training (``model.stop_training``)."""
 
     def __init__(self, model, callbacks: list, progress: Progress, history) -> None:
-        self.model, self.callbacks, self.progress, self.history = model, callbacks, progress, history
+        self.model, self.callbacks, self.progress, self.history = (
+            model,
+            callbacks,
+            progress,
+            history,
+        )
 
     def _call(self, method: str, *args) -> None:
         for callback in self.callbacks:
@@ -118,9 +125,11 @@ class _Hooks:
 
     def wants_batches(self) -> bool:
         """Whether any callback (or the live progress line) needs every batch."""
+
         def overrides(cb, name):
             method = getattr(type(cb), name, None)
             return method is not None and method is not getattr(cbs.Callback, name, None)
+
         return self.progress.verbose == 1 or any(
             overrides(cb, "on_train_batch_end") or overrides(cb, "on_batch_end")
             for cb in self.callbacks
@@ -138,8 +147,17 @@ class Model:
     ``seed`` draws the initial weights and the shuffling order, as ``mnistlab train --seed``.
     """
 
-    def __init__(self, inputs=None, outputs=None, *, dataset="mnist", normalization=None,
-                 seed=0, dropout=None, name=None) -> None:
+    def __init__(
+        self,
+        inputs=None,
+        outputs=None,
+        *,
+        dataset="mnist",
+        normalization=None,
+        seed=0,
+        dropout=None,
+        name=None,
+    ) -> None:
         self.name = name
         self.stop_training = False
         self._compiled = {}
@@ -151,8 +169,11 @@ class Model:
                 raise ConfigError("outputs: a model given by name or notation has no outputs")
             self._input_shape = (28, 28, 1)
             self._engine = _engine.Network(
-                inputs, dataset=dataset, normalization=normalization or "standardize-global",
-                seed=self.seed, dropout=dropout,
+                inputs,
+                dataset=dataset,
+                normalization=normalization or "standardize-global",
+                seed=self.seed,
+                dropout=dropout,
             )
             self._adapted = False
             return
@@ -165,11 +186,14 @@ class Model:
         def one(value, what):
             if isinstance(value, (list, tuple)):
                 if len(value) != 1:
-                    raise ConfigError(f"{what}: mnistlab models have one {what[:-1]}, got {len(value)}")
+                    raise ConfigError(
+                        f"{what}: mnistlab models have one {what[:-1]}, got {len(value)}"
+                    )
                 value = value[0]
-            if not isinstance(value, L.KerasTensor):
+            if not isinstance(value, lay.KerasTensor):
                 raise TypeError(f"{what}: expected tensors made by Input() and layers")
             return value
+
         first, last = one(inputs, "inputs"), one(outputs, "outputs")
         chain = last.chain()
         if chain[0] is not first.layer:
@@ -180,41 +204,52 @@ class Model:
         """Turns a chain of layers (``InputLayer`` first) into the engine's notation."""
         self._input_shape = chain[0].shape
         body = chain[1:]
-        normalizers = [i for i, layer in enumerate(body) if isinstance(layer, L.Normalizer)]
+        normalizers = [i for i, layer in enumerate(body) if isinstance(layer, lay.Normalizer)]
         if normalizers and normalizers != [0]:
             raise ConfigError(
                 f"{type(body[normalizers[-1]]).__name__}: a normalization layer must come right "
                 "after the input (it becomes the model's input normalization)"
             )
         self._normalizer = body[0] if normalizers else None
-        if isinstance(self._normalizer, L.Lambda):
+        if isinstance(self._normalizer, lay.Lambda):
             self._normalizer.statistics(self._input_shape)  # refuses a non-affine map now
         tokens = [t for layer in body for t in layer.tokens()]
         for layer in body:
-            if not isinstance(layer, L.Layer):
+            if not isinstance(layer, lay.Layer):
                 raise TypeError(f"layers: {type(layer).__name__} is not a mnistlab layer")
-        if L._SOFTMAX in tokens[:-1]:
+        if lay._SOFTMAX in tokens[:-1]:
             raise ConfigError("Activation: softmax is only available as the model's last layer")
-        tokens = [t for t in tokens if t != L._SOFTMAX]
+        tokens = [t for t in tokens if t != lay._SOFTMAX]
         if not tokens:
             raise ConfigError("layers: the model has no layer")
         arch = "-".join(tokens)
         _engine.check_architecture(arch)
-        factors = {l.kernel_regularizer.l2 for l in body if getattr(l, "kernel_regularizer", None)}
+        factors = {
+            layer.kernel_regularizer.l2
+            for layer in body
+            if getattr(layer, "kernel_regularizer", None)
+        }
         if len(factors) > 1:
             raise ConfigError(
-                f"kernel_regularizer: mnistlab applies one L2 factor to every kernel, got {sorted(factors)}"
+                "kernel_regularizer: mnistlab applies one L2 factor to every kernel, got "
+                f"{sorted(factors)}"
             )
-        kernels = [l for l in body if isinstance(l, (L.Dense, L.Conv2D))]
-        if factors and any(l.kernel_regularizer is None for l in kernels):
-            warnings.warn("kernel_regularizer: mnistlab applies the L2 factor to every kernel",
-                          stacklevel=3)
+        kernels = [layer for layer in body if isinstance(layer, (lay.Dense, lay.Conv2D))]
+        if factors and any(layer.kernel_regularizer is None for layer in kernels):
+            warnings.warn(
+                "kernel_regularizer: mnistlab applies the L2 factor to every kernel", stacklevel=3
+            )
         self._l2 = factors.pop() if factors else 0.0
-        momenta = {l.momentum for l in body if isinstance(l, L.BatchNormalization)}
+        momenta = {layer.momentum for layer in body if isinstance(layer, lay.BatchNormalization)}
         if len(momenta) > 1:
-            raise ConfigError(f"momentum: every BatchNormalization needs the same, got {sorted(momenta)}")
+            raise ConfigError(
+                f"momentum: every BatchNormalization needs the same, got {sorted(momenta)}"
+            )
         self._engine = _engine.Network(
-            arch, dataset=dataset, normalization=normalization or "none", seed=self.seed,
+            arch,
+            dataset=dataset,
+            normalization=normalization or "none",
+            seed=self.seed,
             bn_momentum=momenta.pop() if momenta else 0.99,
         )
         # The chain's own normalization (or the mode given) is set from the first data seen.
@@ -240,18 +275,28 @@ class Model:
             self._engine.adapt(x)
         else:
             if self._normalizer is None:
-                mean, std = np.zeros(L.PIXELS), np.ones(L.PIXELS)
+                mean, std = np.zeros(lay.PIXELS), np.ones(lay.PIXELS)
             else:
                 mean, std = self._normalizer.statistics(self._input_shape)
-            # The engine sees pixels p = scale · x, so (x − mean)/std = (p − scale·mean)/(scale·std).
-            self._engine.set_normalization((mean * scale).astype(np.float32),
-                                           (std * scale).astype(np.float32))
+            # The engine sees pixels p = scale·x: (x − mean)/std = (p − scale·mean)/(scale·std).
+            self._engine.set_normalization(
+                (mean * scale).astype(np.float32), (std * scale).astype(np.float32)
+            )
         self._adapted = True
 
     # --- Keras' API -------------------------------------------------------------------------
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, *, schedule="constant",
-                augment=None, label_smoothing=0.0, seed=None) -> None:
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        *,
+        schedule="constant",
+        augment=None,
+        label_smoothing=0.0,
+        seed=None,
+    ) -> None:
         """Sets the loss (``'categorical_crossentropy'`` or ``'sparse_categorical_crossentropy'``:
         either takes labels or one-hot rows), the optimizer (``'adam'``, ``'sgd'`` or an
         ``optimizers.Adam``/``SGD``), ``metrics=['accuracy']``, and mnistlab's settings: the
@@ -259,7 +304,9 @@ class Model:
         ``augment`` (a dict of ``rotation``, ``zoom``, ``shear``, ``shift``, ``flip``, ``erase``),
         ``label_smoothing`` and the shuffling ``seed`` (default: the model's)."""
         if optimizer == "rmsprop":
-            raise ConfigError("optimizer: mnistlab has 'adam' and 'sgd' (Keras' default rmsprop is not available)")
+            raise ConfigError(
+                "optimizer: mnistlab has 'adam' and 'sgd' (Keras' default rmsprop is not available)"
+            )
         opt = optimizers.get(optimizer)
         if loss is None or (isinstance(loss, str) and loss not in LOSSES):
             raise ConfigError(f"loss: expected one of {LOSSES}, got {loss!r}")
@@ -273,13 +320,28 @@ class Model:
         if augment is not None and not isinstance(augment, dict):
             raise TypeError("augment: expected a dict such as {'rotation': 10, 'zoom': 0.1}")
         self._compiled = dict(
-            optimizer=opt.name, learning_rate=opt.learning_rate, momentum=opt.momentum,
-            schedule=str(schedule), augment=augment, label_smoothing=float(label_smoothing),
+            optimizer=opt.name,
+            learning_rate=opt.learning_rate,
+            momentum=opt.momentum,
+            schedule=str(schedule),
+            augment=augment,
+            label_smoothing=float(label_smoothing),
             seed=self.seed if seed is None else int(seed),
         )
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, **kwargs):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        **kwargs,
+    ):
         """Trains on images ``x`` (``uint8`` or float ``(N, 28, 28)``, ``(N, 28, 28, 1)`` or
         ``(N, 784)``; floats in [0, 1] are read as ``pixel / 255``) and labels ``y`` (integers or
         one-hot rows), ``epochs`` passes of ``batch_size`` (32) images; returns a ``History``.
@@ -317,11 +379,16 @@ class Model:
             if isinstance(cb, cbs.ModelCheckpoint):
                 engine_kw["checkpoint"] = cb.filepath
             elif isinstance(cb, cbs.EarlyStopping):
-                engine_kw["early_stopping"] = (cb.monitor, cb.patience, cb.min_delta,
-                                               cb.restore_best_weights)
+                engine_kw["early_stopping"] = (
+                    cb.monitor,
+                    cb.patience,
+                    cb.min_delta,
+                    cb.restore_best_weights,
+                )
             elif isinstance(cb, cbs.TensorBoard):
-                engine_kw.update(tensorboard=cb.log_dir, update_freq=cb.update_freq,
-                                 histograms=cb.histograms)
+                engine_kw.update(
+                    tensorboard=cb.log_dir, update_freq=cb.update_freq, histograms=cb.histograms
+                )
             else:
                 user.append(cb)
         history = cbs.History()
@@ -336,14 +403,25 @@ class Model:
         hooks._call("on_train_begin", {})
         settings = dict(self._compiled)
         self._engine.fit(
-            x, y, val_x=val_x, val_y=val_y, epochs=int(epochs), batch_size=int(batch_size),
-            l2=self._l2, hooks=hooks, batch_hooks=hooks.wants_batches(), **settings, **engine_kw,
+            x,
+            y,
+            val_x=val_x,
+            val_y=val_y,
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            l2=self._l2,
+            hooks=hooks,
+            batch_hooks=hooks.wants_batches(),
+            **settings,
+            **engine_kw,
         )
         hooks._call("on_train_end", {})
         history.model, history.params = self, {"epochs": epochs, "steps": steps, "verbose": verbose}
         return history
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
+    def evaluate(
+        self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs
+    ):
         """``[loss, accuracy]`` on ``x``/``y`` (a dict with ``return_dict=True``)."""
         if kwargs:
             raise TypeError(f"evaluate: unexpected arguments {sorted(kwargs)}")
@@ -412,27 +490,35 @@ class Model:
 class Sequential(Model):
     """A stack of layers, as ``keras.Sequential([Input(shape=(784,)), Dense(10), ...])``."""
 
-    def __init__(self, layers=None, *, dataset="mnist", normalization=None, seed=0, name=None) -> None:
+    def __init__(
+        self, layers=None, *, dataset="mnist", normalization=None, seed=0, name=None
+    ) -> None:
         layers = list(layers or [])
         if not layers:
             raise ConfigError("layers: a Sequential model needs at least one layer")
         first = layers[0]
-        if isinstance(first, L.KerasTensor):
+        if isinstance(first, lay.KerasTensor):
             node, layers = first, layers[1:]
-        elif isinstance(first, L.InputLayer):
-            node, layers = L.KerasTensor(first, None), layers[1:]
+        elif isinstance(first, lay.InputLayer):
+            node, layers = lay.KerasTensor(first, None), layers[1:]
         else:
             shape = getattr(first, "input_shape", None)
             if shape is None:
-                shape = (28, 28, 1) if isinstance(first, L.Conv2D) else (784,)
-            node = L.Input(shape=shape)
+                shape = (28, 28, 1) if isinstance(first, lay.Conv2D) else (784,)
+            node = lay.Input(shape=shape)
         start = node
         for layer in layers:
-            if not isinstance(layer, L.Layer):
+            if not isinstance(layer, lay.Layer):
                 raise TypeError(f"layers: {type(layer).__name__} is not a mnistlab layer")
             node = layer(node)
-        super().__init__(inputs=start, outputs=node, dataset=dataset, normalization=normalization,
-                         seed=seed, name=name)
+        super().__init__(
+            inputs=start,
+            outputs=node,
+            dataset=dataset,
+            normalization=normalization,
+            seed=seed,
+            name=name,
+        )
 
 
 def load_model(filepath) -> Model:
@@ -460,8 +546,9 @@ class Ensemble:
         x = _images(x)
         for m in self.models:
             m._normalize_for(x)
-        return _engine.ensemble_predict([m._engine for m in self.models], x,
-                                        batch_size=int(batch_size or 128))
+        return _engine.ensemble_predict(
+            [m._engine for m in self.models], x, batch_size=int(batch_size or 128)
+        )
 
     def evaluate(self, x, y, batch_size=None, return_dict=False):
         """``[loss, accuracy]`` of the averaged probabilities."""

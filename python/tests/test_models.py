@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mnistlab
-from mnistlab import Input, Model, Sequential, callbacks, layers, regularizers
+from mnistlab import Input, Model, Sequential, callbacks, layers
 from mnistlab.utils import to_categorical
 
 from conftest import compiled, need, need_module, weights_equal
@@ -52,9 +52,17 @@ def test_chains_become_the_notation():
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.5)(x)
     yo = layers.Dense(10, activation="softmax")(x)
-    assert Model(inputs=[xi], outputs=[yo]).notation == "16C5-ReLU-MP2-32C3v-BN-ReLU-GAP-Drop0.5-D10"
-    seq = Sequential([Input(shape=(784,)), layers.Dense(256, activation="relu"), layers.Dense(10),
-                      layers.Activation("softmax")])
+    assert (
+        Model(inputs=[xi], outputs=[yo]).notation == "16C5-ReLU-MP2-32C3v-BN-ReLU-GAP-Drop0.5-D10"
+    )
+    seq = Sequential(
+        [
+            Input(shape=(784,)),
+            layers.Dense(256, activation="relu"),
+            layers.Dense(10),
+            layers.Activation("softmax"),
+        ]
+    )
     assert seq.notation == "D256-ReLU-D10"
     assert Model("cnn-bn").notation.startswith("16C3-BN-ReLU")
     assert Model("8C3-MP2-D10").notation == "8C3-MP2-D10"
@@ -73,8 +81,9 @@ def test_lambda_standardization_becomes_the_stored_normalization(small, tmp_path
     flat = x.reshape(len(x), 784)
     mean, std = flat.mean(axis=0), flat.std(axis=0) + 1.0
     xi = Input(shape=(784,))
-    xl = layers.Lambda(lambda image, mu, std: (image - mu) / std,
-                       arguments={"mu": mean, "std": std})(xi)
+    xl = layers.Lambda(
+        lambda image, mu, std: (image - mu) / std, arguments={"mu": mean, "std": std}
+    )(xi)
     yo = layers.Activation("softmax")(layers.Dense(10)(xl))
     model = Model(inputs=[xi], outputs=[yo])
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
@@ -94,7 +103,7 @@ def test_lambda_standardization_becomes_the_stored_normalization(small, tmp_path
 
 def test_non_affine_lambda_is_refused():
     xi = Input(shape=(784,))
-    for function in (lambda image: image ** 2, lambda image: image[:, ::-1] + 1.0):
+    for function in (lambda image: image**2, lambda image: image[:, ::-1] + 1.0):
         x = layers.Lambda(function)(xi)
         with pytest.raises(mnistlab.ConfigError, match="affine"):
             Model(inputs=xi, outputs=layers.Dense(10)(x))
@@ -118,8 +127,9 @@ def test_normalization_adapt_matches_keras_formula(small):
 def test_fit_history_evaluate_predict(small, capsys):
     (x, y), (x_test, y_test) = small
     model = compiled("mlp")
-    history = model.fit(x, to_categorical(y, 10), batch_size=100, epochs=2, verbose=1,
-                        validation_split=0.1)
+    history = model.fit(
+        x, to_categorical(y, 10), batch_size=100, epochs=2, verbose=1, validation_split=0.1
+    )
     out = capsys.readouterr().out
     assert "Epoch 2/2" in out and "\r" in out and "val_accuracy" in out
     assert out.count("\n") == 4  # two "Epoch" lines and two finished bars, no flood
@@ -170,8 +180,7 @@ def test_callbacks_see_batches_and_epochs_and_can_stop(small):
     (x, y), _ = small
     model = compiled()
     recorder = Recorder(stop_at_epoch=1)
-    history = model.fit(x[:500], y[:500], batch_size=100, epochs=5, verbose=0,
-                        callbacks=[recorder])
+    history = model.fit(x[:500], y[:500], batch_size=100, epochs=5, verbose=0, callbacks=[recorder])
     assert len(history.history["loss"]) == 2
     batches = [e for e in recorder.events if e[0] == "batch"]
     assert len(batches) == 10 and batches[:5] == [("batch", i) for i in range(5)]
@@ -198,8 +207,9 @@ def test_stopping_after_a_batch_keeps_that_steps_weights(small):
                 self.model.stop_training = True
 
     stopped = compiled(seed=4)
-    history = stopped.fit(x[:1000], y[:1000], batch_size=100, epochs=1, verbose=0,
-                          callbacks=[StopAt()])
+    history = stopped.fit(
+        x[:1000], y[:1000], batch_size=100, epochs=1, verbose=0, callbacks=[StopAt()]
+    )
     assert history.history == {}  # stopped inside the first epoch
     again = compiled(seed=4)
     again.fit(x[:1000], y[:1000], batch_size=100, epochs=1, verbose=0, callbacks=[StopAt()])
@@ -212,8 +222,9 @@ def test_stopping_after_a_batch_keeps_that_steps_weights(small):
 def test_early_stopping_restores_the_best_weights(small):
     (x, y), _ = small
     model = compiled()
-    early = callbacks.EarlyStopping(monitor="accuracy", min_delta=1.0, patience=1,
-                                    restore_best_weights=True)
+    early = callbacks.EarlyStopping(
+        monitor="accuracy", min_delta=1.0, patience=1, restore_best_weights=True
+    )
     history = model.fit(x[:500], y[:500], batch_size=100, epochs=6, verbose=0, callbacks=[early])
     assert len(history.history["loss"]) == 2
 
@@ -222,8 +233,15 @@ def test_checkpoint_keeps_the_best_model(small, tmp_path):
     (x, y), (x_test, y_test) = small
     path = tmp_path / "best_model.safetensors"
     model = compiled("mlp")
-    history = model.fit(x, y, batch_size=100, epochs=3, verbose=0, validation_split=0.2,
-                        callbacks=[callbacks.ModelCheckpoint(path, save_best_only=True)])
+    history = model.fit(
+        x,
+        y,
+        batch_size=100,
+        epochs=3,
+        verbose=0,
+        validation_split=0.2,
+        callbacks=[callbacks.ModelCheckpoint(path, save_best_only=True)],
+    )
     best = mnistlab.models.load_model(path)
     val = history.history["val_loss"]
     # The saved model is the best epoch's: evaluated on the validation images it scores that loss.
@@ -238,8 +256,15 @@ def test_checkpoint_keeps_the_best_model(small, tmp_path):
 def test_tensorboard_writes_the_command_lines_event_files(small, tmp_path):
     (x, y), _ = small
     model = compiled()
-    model.fit(x[:600], y[:600], batch_size=100, epochs=2, verbose=0, validation_split=0.2,
-              callbacks=[callbacks.TensorBoard(log_dir=tmp_path / "run")])
+    model.fit(
+        x[:600],
+        y[:600],
+        batch_size=100,
+        epochs=2,
+        verbose=0,
+        validation_split=0.2,
+        callbacks=[callbacks.TensorBoard(log_dir=tmp_path / "run")],
+    )
     for sub in ("train", "validation"):
         files = os.listdir(tmp_path / "run" / sub)
         assert any(f.startswith("events.out.tfevents") for f in files), files
@@ -311,6 +336,10 @@ def test_a_wheel_is_abi3():
 
 def test_help_shows_docstrings():
     assert "validation_split" in Model.fit.__doc__
-    out = subprocess.run([sys.executable, "-c", "import mnistlab; help(mnistlab.Model.fit)"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import mnistlab; help(mnistlab.Model.fit)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "KeyboardInterrupt" in out

@@ -16,8 +16,12 @@ def test_tutorial_notebook_runs_in_a_kernel(tmp_path):
     need_module("ipykernel")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells), "outputs must be stripped"
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()  # raises CellExecutionError on any failing cell
     text = "".join(
         out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", [])
@@ -25,6 +29,10 @@ def test_tutorial_notebook_runs_in_a_kernel(tmp_path):
     assert "Test accuracy" in text and "ensemble: loss" in text
     # verbose=1 redraws its line in place rather than printing a line per batch.
     assert "\r" in text
-    images = [out for cell in notebook.cells for out in cell.get("outputs", [])
-              if "image/png" in out.get("data", {})]
+    images = [
+        out
+        for cell in notebook.cells
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
     assert len(images) >= 3

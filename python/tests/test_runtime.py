@@ -106,9 +106,25 @@ def test_cli_and_python_train_the_same_weights(mnist, tmp_path):
     (x_train, y_train), _ = mnist
     binary = cli_binary()
     run = subprocess.run(
-        [str(binary), "train", "--model", "mlp", "--epochs", "1", "--train-images", "3000",
-         "--seed", "7", "--logdir", str(tmp_path), "--name", "cli"],
-        capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)},
+        [
+            str(binary),
+            "train",
+            "--model",
+            "mlp",
+            "--epochs",
+            "1",
+            "--train-images",
+            "3000",
+            "--seed",
+            "7",
+            "--logdir",
+            str(tmp_path),
+            "--name",
+            "cli",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
     )
     assert run.returncode == 0, run.stderr
     cli = mnistlab.load_model(tmp_path / "cli-0" / "best_model.safetensors")
@@ -116,8 +132,9 @@ def test_cli_and_python_train_the_same_weights(mnist, tmp_path):
     # standardize-global normalization, the same seed.
     model = mnistlab.Model("mlp", seed=7)
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    model.fit(x_train[:3000], y_train[:3000], batch_size=128, epochs=1, verbose=0,
-              validation_split=0.1)
+    model.fit(
+        x_train[:3000], y_train[:3000], batch_size=128, epochs=1, verbose=0, validation_split=0.1
+    )
     assert weights_equal(model.get_weights(), cli.get_weights())
     probe = x_train[3000:3100]
     assert np.array_equal(model.predict(probe), cli.predict(probe))

@@ -47,30 +47,32 @@ def test_linear_classifier_with_standardization(tmp_path):
     xi = Input(shape=(img_height * img_width,), name="input")
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0) + 1.0
-    xl = Lambda(lambda image, mu, std: (image - mu) / std,
-                arguments={'mu': mean, 'std': std})(xi)
+    xl = Lambda(lambda image, mu, std: (image - mu) / std, arguments={"mu": mean, "std": std})(xi)
     xo = Dense(num_classes, name="y")(xl)
-    yo = Activation('softmax', name="y_act")(xo)
+    yo = Activation("softmax", name="y_act")(xo)
     model = Model(inputs=[xi], outputs=[yo])
     model.summary()
-    model.compile(loss='categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
     run_name = "linear"
     logpath = generate_unique_logpath(str(tmp_path / "logs_linear"), run_name)
     tbcb = TensorBoard(log_dir=logpath)
     checkpoint_filepath = os.path.join(logpath, "best_model.safetensors")
     checkpoint_cb = ModelCheckpoint(checkpoint_filepath, save_best_only=True)
-    model.fit(X_train, y_train,
-              batch_size=128,
-              epochs=5,
-              verbose=1,
-              validation_split=0.1,
-              callbacks=[tbcb, checkpoint_cb])
+    model.fit(
+        X_train,
+        y_train,
+        batch_size=128,
+        epochs=5,
+        verbose=1,
+        validation_split=0.1,
+        callbacks=[tbcb, checkpoint_cb],
+    )
 
     model = load_model(checkpoint_filepath)
     score = model.evaluate(X_test, y_test, verbose=0)
-    print('Test loss:', score[0])
-    print('Test accuracy:', score[1])
+    print("Test loss:", score[0])
+    print("Test accuracy:", score[1])
     # The tutorial: validation around 93.6%, test around 92.4% (20 epochs).
     assert score[1] >= 0.915
 
@@ -94,20 +96,19 @@ def test_two_hidden_layers():
     std = X_train.std(axis=0) + 1.0
 
     xi = Input(shape=input_shape)
-    x = Lambda(lambda image, mu, std: (image - mu) / std,
-               arguments={'mu': mean, 'std': std})(xi)
+    x = Lambda(lambda image, mu, std: (image - mu) / std, arguments={"mu": mean, "std": std})(xi)
     x = Dense(nhidden1, kernel_regularizer=regularizers.l2(l2_reg))(x)
-    x = Activation('relu')(x)
+    x = Activation("relu")(x)
     x = Dropout(0.2)(x)
     x = Dense(nhidden2, kernel_regularizer=regularizers.l2(l2_reg))(x)
-    x = Activation('relu')(x)
+    x = Activation("relu")(x)
     x = Dense(num_classes, kernel_regularizer=regularizers.l2(l2_reg))(x)
-    y = Activation('softmax')(x)
+    y = Activation("softmax")(x)
     model = Model(inputs=[xi], outputs=[y])
-    model.compile(loss='categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     model.fit(X_train, y_train, batch_size=128, epochs=3, verbose=2, validation_split=0.1)
     score = model.evaluate(X_test, y_test, verbose=0)
-    print('Test accuracy:', score[1])
+    print("Test accuracy:", score[1])
     # The tutorial: around 97.37% (10+ epochs).
     assert score[1] >= 0.97
 
@@ -133,23 +134,22 @@ def test_vanilla_cnn():
     std = (X_train.std(axis=0) + 1.0).reshape(input_shape)
 
     xi = Input(shape=input_shape)
-    x = Lambda(lambda image, mu, std: (image - mu) / std,
-               arguments={'mu': mean, 'std': std})(xi)
+    x = Lambda(lambda image, mu, std: (image - mu) / std, arguments={"mu": mean, "std": std})(xi)
     for filters in (16, 32, 64):
-        x = Conv2D(filters=filters, kernel_size=5, strides=1, padding='same')(x)
-        x = Activation('relu')(x)
+        x = Conv2D(filters=filters, kernel_size=5, strides=1, padding="same")(x)
+        x = Activation("relu")(x)
         x = MaxPooling2D(pool_size=2, strides=2)(x)
     x = Flatten()(x)
     x = Dense(128)(x)
-    x = Activation('relu')(x)
+    x = Activation("relu")(x)
     x = Dense(64)(x)
-    x = Activation('relu')(x)
-    y = Dense(10, activation='softmax')(x)
+    x = Activation("relu")(x)
+    y = Dense(10, activation="softmax")(x)
     model = Model(inputs=[xi], outputs=[y])
     assert model.notation == "16C5-ReLU-MP2-32C5-ReLU-MP2-64C5-ReLU-MP2-F-D128-ReLU-D64-ReLU-D10"
-    model.compile(loss='categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     model.fit(X_train, y_train, batch_size=128, epochs=2, verbose=1, validation_split=0.1)
     score = model.evaluate(X_test, y_test, verbose=0)
-    print('Test accuracy:', score[1])
+    print("Test accuracy:", score[1])
     # The tutorial: around 98.9% (10 epochs).
     assert score[1] >= 0.985
