@@ -296,13 +296,15 @@ class Model:
         augment=None,
         label_smoothing=0.0,
         seed=None,
+        threads=None,
     ) -> None:
         """Sets the loss (``'categorical_crossentropy'`` or ``'sparse_categorical_crossentropy'``:
         either takes labels or one-hot rows), the optimizer (``'adam'``, ``'sgd'`` or an
         ``optimizers.Adam``/``SGD``), ``metrics=['accuracy']``, and mnistlab's settings: the
         learning-rate ``schedule`` (``'constant'``, ``'cosine'``, ``'exp:0.9'``, ``'onecycle'``),
         ``augment`` (a dict of ``rotation``, ``zoom``, ``shear``, ``shift``, ``flip``, ``erase``),
-        ``label_smoothing`` and the shuffling ``seed`` (default: the model's)."""
+        ``label_smoothing``, the shuffling ``seed`` (default: the model's) and the ``threads`` that
+        train (default: one per core)."""
         if optimizer == "rmsprop":
             raise ConfigError(
                 "optimizer: mnistlab has 'adam' and 'sgd' (Keras' default rmsprop is not available)"
@@ -327,6 +329,7 @@ class Model:
             augment=augment,
             label_smoothing=float(label_smoothing),
             seed=self.seed if seed is None else int(seed),
+            threads=None if threads is None else int(threads),
         )
 
     def fit(

@@ -40,6 +40,7 @@ class Model:
         augment: Optional[Dict[str, Union[float, bool]]] = None,
         label_smoothing: float = 0.0,
         seed: Optional[int] = None,
+        threads: Optional[int] = None,
     ) -> None: ...
     def fit(
         self,

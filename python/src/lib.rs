@@ -318,7 +318,7 @@ impl Network {
         optimizer = "adam", learning_rate = 1e-3, momentum = 0.0, l2 = 0.0, seed = 0,
         schedule = "constant", label_smoothing = 0.0, augment = None, hooks, batch_hooks = false,
         tensorboard = None, update_freq = None, histograms = false, checkpoint = None,
-        early_stopping = None))]
+        early_stopping = None, threads = None))]
     fn fit(
         &mut self,
         py: Python<'_>,
@@ -343,7 +343,19 @@ impl Network {
         histograms: bool,
         checkpoint: Option<PathBuf>,
         early_stopping: Option<(String, usize, f64, bool)>,
+        threads: Option<usize>,
     ) -> PyResult<()> {
+        // Its own pool when asked for a thread count: the process-wide one is sized once.
+        let pool = match threads {
+            Some(0) => return Err(ConfigError::new_err("threads: must be at least 1")),
+            Some(n) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| ConfigError::new_err(format!("threads: {e}")))?,
+            ),
+            None => None,
+        };
         let optimizer = match optimizer {
             "adam" => OptimizerConfig::adam(learning_rate),
             "sgd" => OptimizerConfig::Sgd {
@@ -390,7 +402,7 @@ impl Network {
             stop: false,
         };
         let model = &mut self.model;
-        let result = py.detach(|| {
+        let run = || {
             // Without validation data TensorBoard's grid and confusion matrix stay empty.
             let no_val = Images {
                 pixels: Vec::new(),
@@ -419,6 +431,10 @@ impl Network {
             }
             callbacks.push(&mut listener);
             train::fit(model, &train, val.as_ref(), &config, &mut callbacks).map(|_| ())
+        };
+        let result = py.detach(|| match &pool {
+            Some(pool) => pool.install(run),
+            None => run(),
         });
         if let Some(err) = listener.error.take() {
             return Err(err);

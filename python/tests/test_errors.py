@@ -81,6 +81,7 @@ CASES = [
     ("unknown metric", lambda: compiled(metrics=["auc"]), ValueError, "metrics"),
     ("bad schedule", lambda: fit_with(schedule="exp:7"), ValueError, "schedule"),
     ("bad augmentation", lambda: fit_with(augment={"twist": 3}), ValueError, "augment"),
+    ("zero threads", lambda: fit_with(threads=0), ValueError, "threads"),
     ("fit before compile", lambda: Model("linear").fit(X, Y), ValueError, "compile"),
     ("a layer we do not have", lambda: layers.Dense(10, activation="tanh"), ValueError, "tanh"),
     ("non-square kernel", lambda: layers.Conv2D(8, (3, 5)), ValueError, "kernel_size"),

@@ -147,6 +147,16 @@ def test_fit_history_evaluate_predict(small, capsys):
     assert "val_loss" in capsys.readouterr().out
 
 
+def test_one_thread_trains_as_the_default_pool_does(small):
+    (x, y), _ = small
+    alone = compiled("mlp", seed=2, threads=1)
+    alone.fit(x[:500], y[:500], batch_size=100, epochs=1, verbose=0)
+    pooled = compiled("mlp", seed=2)
+    pooled.fit(x[:500], y[:500], batch_size=100, epochs=1, verbose=0)
+    # The same steps; sums split across threads may round differently, so compare outcomes.
+    assert alone.evaluate(x, y)[1] == pytest.approx(pooled.evaluate(x, y)[1], abs=0.03)
+
+
 def test_float_inputs_in_0_1_are_the_same_pixels(small):
     (x, y), _ = small
     first = compiled("linear", seed=1)
