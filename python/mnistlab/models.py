@@ -380,6 +380,8 @@ class Model:
         engine_kw, user = {}, []
         for cb in callbacks or []:
             if isinstance(cb, cbs.ModelCheckpoint):
+                # As Keras, the checkpoint's folder is made when missing.
+                os.makedirs(os.path.dirname(os.path.abspath(cb.filepath)), exist_ok=True)
                 engine_kw["checkpoint"] = cb.filepath
             elif isinstance(cb, cbs.EarlyStopping):
                 engine_kw["early_stopping"] = (

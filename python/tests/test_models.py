@@ -241,7 +241,7 @@ def test_early_stopping_restores_the_best_weights(small):
 
 def test_checkpoint_keeps_the_best_model(small, tmp_path):
     (x, y), (x_test, y_test) = small
-    path = tmp_path / "best_model.safetensors"
+    path = tmp_path / "linear-0" / "best_model.safetensors"  # a folder not made yet
     model = compiled("mlp")
     history = model.fit(
         x,
