@@ -167,6 +167,14 @@ pub enum Setting {
     Dataset,
     /// The images given, against what a model expects.
     Data,
+    /// Images handed over in memory.
+    Images,
+    /// Labels handed over in memory, one per image.
+    Labels,
+    /// The metric a callback watches.
+    Monitor,
+    /// The smallest change a callback counts as an improvement.
+    MinDelta,
     /// A model's architecture, in the notation.
     Architecture(String),
     /// The models of an ensemble.
@@ -216,6 +224,10 @@ impl std::fmt::Display for Setting {
             Setting::CpusPerTask => "CPUs per task",
             Setting::ParallelTasks => "parallel tasks",
             Setting::Dataset | Setting::Data => "dataset",
+            Setting::Images => "images",
+            Setting::Labels => "labels",
+            Setting::Monitor => "monitored metric",
+            Setting::MinDelta => "minimum improvement",
             Setting::Architecture(notation) => return write!(f, "architecture {notation:?}"),
             Setting::Ensemble => "ensemble",
             Setting::Models => "models",

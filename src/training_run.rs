@@ -11,8 +11,8 @@ use crate::train::progress::Progress;
 use crate::train::run_dir::{Results, RunDir};
 use crate::train::state::TrainState;
 use crate::train::{
-    check_input, evaluate, fit_with, BestCheckpoint, Callback, Control, Optimizer, TrainConfig,
-    EVAL_BATCH,
+    adapt_normalization, check_input, evaluate, fit_with, BestCheckpoint, Callback, Control,
+    Optimizer, TrainConfig, EVAL_BATCH,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -114,11 +114,7 @@ impl TrainingRun {
         let (train, val) = full.split_validation(settings.val_split)?;
         let mut model = Sequential::new(settings.model.clone(), settings.train.seed)?;
         check_input(&model, &train)?;
-        let (mean, std) = settings
-            .model
-            .normalization
-            .statistics(&train.pixels, train.shape.len());
-        model.set_normalization(&mean, &std);
+        adapt_normalization(&mut model, &train);
         let dir = match location {
             Location::Numbered { logdir, name } => RunDir::create_numbered(logdir, name)?,
             Location::Exactly(dir) => RunDir::create_at(dir)?,

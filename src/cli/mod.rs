@@ -210,6 +210,8 @@ fn flag(setting: &Setting) -> Option<&'static str> {
         Setting::CpusPerTask => "--cpus-per-task",
         Setting::ParallelTasks => "--max-parallel",
         Setting::Dataset => "--dataset",
+        // Settings only the library's in-memory interface (the Python package) takes.
+        Setting::Images | Setting::Labels | Setting::Monitor | Setting::MinDelta => return None,
         Setting::Data
         | Setting::Architecture(_)
         | Setting::Ensemble

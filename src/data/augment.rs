@@ -19,8 +19,8 @@ use crate::rng::Rng;
 use rand::Rng as _;
 use rayon::prelude::*;
 
-/// Ranges of the random transform.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Ranges of the random transform; the default is every transform off (the identity).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Augment {
     /// Rotation drawn uniformly in ±this many degrees.
     pub rotation: f32,
@@ -253,14 +253,7 @@ mod tests {
     #[test]
     fn zero_ranges_are_the_identity() {
         let src = image(28, 28);
-        let zero = Augment {
-            rotation: 0.0,
-            zoom: 0.0,
-            shear: 0.0,
-            shift: 0.0,
-            flip: false,
-            erase: 0.0,
-        };
+        let zero = Augment::default();
         let set = Images {
             pixels: src.clone(),
             labels: vec![3],

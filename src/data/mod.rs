@@ -23,6 +23,44 @@ pub struct Images {
 }
 
 impl Images {
+    /// Images from memory: `pixels` holds `labels.len()` images of `shape`, one after another,
+    /// and each label is a class below `classes`. The error names [`Setting::Images`] or
+    /// [`Setting::Labels`] (Keras' `x` and `y`).
+    pub fn new(pixels: Vec<u8>, labels: Vec<u8>, shape: Shape, classes: usize) -> Result<Images> {
+        if labels.is_empty() {
+            return Err(Error::config(Setting::Images, "holds no image"));
+        }
+        if pixels.len() != labels.len() * shape.len() {
+            return Err(Error::config(
+                Setting::Labels,
+                format!(
+                    "has {} labels but the images hold {} values, not {} images of {}×{}×{}",
+                    labels.len(),
+                    pixels.len(),
+                    labels.len(),
+                    shape.h,
+                    shape.w,
+                    shape.c
+                ),
+            ));
+        }
+        if let Some(pos) = labels.iter().position(|&l| l as usize >= classes) {
+            return Err(Error::config(
+                Setting::Labels,
+                format!(
+                    "label {} at index {pos} is not a class 0‥{}",
+                    labels[pos],
+                    classes - 1
+                ),
+            ));
+        }
+        Ok(Images {
+            pixels,
+            labels,
+            shape,
+        })
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -97,6 +135,30 @@ impl Images {
         }
         one_hot_into(indices.iter().map(|&i| self.labels[i]), targets, classes);
     }
+}
+
+/// Pixel values (0‥255) from floats: values in `[0, 1]` (all of them at most 1) are read as
+/// `pixel / 255`, others as pixels in `[0, 255]`; each is rounded to the nearest of the 256 levels
+/// the engine stores. NaN, infinities and values outside the range are refused, naming `what`.
+pub fn pixels_from_floats(values: &[f32], what: Setting) -> Result<Vec<u8>> {
+    if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::config(
+            what.clone(),
+            format!("value {} at index {pos} is not a number", values[pos]),
+        ));
+    }
+    let max = values.iter().copied().fold(0.0f32, f32::max);
+    let scale = if max <= 1.0 { 255.0 } else { 1.0 };
+    if let Some(pos) = values.iter().position(|&v| !(0.0..=255.0).contains(&v)) {
+        return Err(Error::config(
+            what.clone(),
+            format!(
+                "value {} at index {pos} is outside the pixel range [0, 1] or [0, 255]",
+                values[pos]
+            ),
+        ));
+    }
+    Ok(values.iter().map(|&v| (v * scale).round() as u8).collect())
 }
 
 /// Writes one-hot rows of `classes` values into `targets`, one per label.
@@ -228,6 +290,30 @@ mod tests {
         assert_eq!(first.len(), 3);
         for bad in [0.0, 1.0, -0.5, f64::NAN, 0.01] {
             assert!(images(20).split_validation(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn images_from_memory_are_checked() {
+        let shape = Shape::new(2, 2, 1);
+        assert!(Images::new(vec![0; 8], vec![1, 9], shape, 10).is_ok());
+        let err = |r: Result<Images>| r.unwrap_err().to_string();
+        assert!(err(Images::new(vec![], vec![], shape, 10)).starts_with("images:"));
+        assert!(err(Images::new(vec![0; 7], vec![1, 9], shape, 10)).starts_with("labels:"));
+        assert!(err(Images::new(vec![0; 8], vec![1, 10], shape, 10)).contains("label 10"));
+        assert_eq!(
+            pixels_from_floats(&[0.0, 0.5, 1.0], Setting::Images).unwrap(),
+            [0, 128, 255]
+        );
+        assert_eq!(
+            pixels_from_floats(&[3.0, 254.6], Setting::Images).unwrap(),
+            [3, 255]
+        );
+        for bad in [f32::NAN, -0.5, 256.0, f32::INFINITY] {
+            let message = pixels_from_floats(&[0.0, bad], Setting::Images)
+                .unwrap_err()
+                .to_string();
+            assert!(message.starts_with("images:"), "{message}");
         }
     }
 

@@ -145,6 +145,16 @@ pub fn check_input(model: &Sequential, data: &Images) -> Result<()> {
     Ok(())
 }
 
+/// Sets `model`'s input normalization statistics from the training images, by the model's
+/// [`crate::model::Normalization`] mode (as Keras' `Normalization.adapt`).
+pub fn adapt_normalization(model: &mut Sequential, train: &Images) {
+    let (mean, std) = model
+        .config()
+        .normalization
+        .statistics(&train.pixels, train.shape.len());
+    model.set_normalization(&mean, &std);
+}
+
 /// Images per forward pass when evaluating or predicting: the default training batch, so that
 /// testing a model never needs more memory than training it did (256 saved about 5% of the
 /// time of testing cnn-deep and held 90 MB more).
@@ -182,6 +192,10 @@ pub fn initial_state(model: &Sequential, train: &Images, config: &TrainConfig) -
 }
 
 /// [`fit`] with resuming, state saving and early stopping; returns the epochs finished here.
+///
+/// A callback that asks to stop ([`Callback::stop_requested`], asked after every batch and every
+/// epoch) ends the run normally after that batch or epoch, as Keras' `model.stop_training`: the
+/// model keeps the weights of the last step, the state is saved, and `on_train_end` runs.
 pub fn fit_with(
     model: &mut Sequential,
     train: &Images,
@@ -219,7 +233,9 @@ pub fn fit_with(
         Some(sink) => sink(st, model),
         None => Ok(()),
     };
-    while st.epoch <= config.epochs {
+    let stop_requested =
+        |callbacks: &[&mut dyn Callback]| callbacks.iter().any(|c| c.stop_requested());
+    'epochs: while st.epoch <= config.epochs {
         let epoch = st.epoch;
         let start = Instant::now();
         let elapsed = |st: &TrainState| st.seconds + start.elapsed().as_secs_f64();
@@ -283,6 +299,11 @@ pub fn fit_with(
             callbacks
                 .iter_mut()
                 .for_each(|c| c.on_batch_end(step + 1, loss, accuracy));
+            if stop_requested(callbacks) {
+                st.seconds = elapsed(&st);
+                save(&st, model)?;
+                break 'epochs;
+            }
         }
         let validation = val.map(|v| evaluate(model, v, batch)).transpose()?;
         let metrics = EpochMetrics {
@@ -301,6 +322,9 @@ pub fn fit_with(
         history.push(metrics);
         st.next_epoch();
         save(&st, model)?;
+        if stop_requested(callbacks) {
+            break;
+        }
     }
     for callback in callbacks.iter_mut() {
         callback.on_train_end(model)?;
@@ -418,13 +442,13 @@ pub fn ensemble(
 }
 
 /// Each model's probabilities for `data`, and their mean (the ensemble's prediction).
-pub fn ensemble_proba(
-    models: &mut [Sequential],
+pub fn ensemble_proba<'a>(
+    models: impl IntoIterator<Item = &'a mut Sequential>,
     data: &Images,
     batch: usize,
 ) -> Result<(Vec<Vec<f64>>, Vec<f64>)> {
     let each = models
-        .iter_mut()
+        .into_iter()
         .map(|model| predict_proba(model, data, batch))
         .collect::<Result<Vec<_>>>()?;
     let mut mean = vec![0.0f64; each.first().map_or(0, Vec::len)];
