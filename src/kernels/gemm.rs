@@ -1,5 +1,5 @@
-//! Row-major matrix product: the AVX-512 or AVX2 + FMA kernel of `sgemm` where the CPU has one
-//! (row blocks split across threads), else — and for `Bᵀ` — the `gemm` crate, wrapped once so no caller sees
+//! Row-major matrix product: the AVX-512 kernel of `sgemm` where the CPU has it (row blocks split
+//! across threads), else — and for `Bᵀ` — the `gemm` crate, wrapped once so no caller sees
 //! its conventions (`gemm::gemm` computes `dst := alpha·dst + beta·lhs·rhs`, takes strides as
 //! (column, row), and overwrites `dst` when `read_dst` is false).
 
@@ -7,6 +7,8 @@ use gemm::Parallelism;
 #[cfg(target_arch = "x86_64")]
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::cpu::Simd;
 use super::cpu::{isa, Isa};
 
 /// Which operands are stored transposed.
@@ -105,7 +107,13 @@ fn matmul_on(
         _ => (n as isize, 1),
     };
     #[cfg(target_arch = "x86_64")]
-    if let Some(simd) = isa.simd().filter(|_| transpose != Transpose::B) {
+    // On AVX2 + FMA the `gemm` crate's packed kernels are level with or faster than the
+    // unpacked 6×16 kernel on the dense layers' products (MLP steps, interleaved runs), so
+    // there only the convolutions, which read their operands through tables, use `sgemm`.
+    if let Some(simd) = isa
+        .simd()
+        .filter(|s| *s == Simd::Avx512 && transpose != Transpose::B)
+    {
         let sa = match transpose {
             Transpose::A => super::sgemm::Strided { rs: 1, cs: m },
             _ => super::sgemm::Strided { rs: k, cs: 1 },
@@ -227,8 +235,9 @@ mod tests {
 
     #[test]
     fn matches_reference_for_every_transpose_and_odd_sizes() {
-        // Without Bᵀ the AVX-512 and AVX2 kernels run where the CPU has them (every column-block
-        // width, masked last vectors, ragged row blocks, k beyond one k-block); Bᵀ the fallback.
+        // Without Bᵀ the AVX-512 kernel runs where the CPU has it (every column-block width,
+        // masked last vectors, ragged row blocks, k beyond one k-block); Bᵀ and the other
+        // instruction sets the `gemm` crate.
         let shapes = [
             (1, 1, 1),
             (7, 33, 5),

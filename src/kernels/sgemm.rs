@@ -106,7 +106,7 @@ mod tests {
     use crate::kernels::reference::{assert_close, filled};
 
     #[test]
-    fn equally_spaced_table_rows_match_the_definition_for_every_row_count() {
+    fn equally_spaced_rows_match_the_definition_for_every_row_count_and_layout() {
         // Rows `stride` apart, as a Winograd product's tiles or an image row's pixels: every
         // count of rows from 1 to 40 (on AVX-512 split into 14-row run kernels of one or two
         // vectors of columns and a table-driven remainder), and column counts that end in a
@@ -155,6 +155,24 @@ mod tests {
                         let what =
                             format!("{simd:?}: {m} rows × {n} columns, accumulate {accumulate}");
                         assert_close(&got, &want, 1e-5, &what);
+                        // The same offsets as strides: row i at i·stride, column p at p.
+                        let mut got = before.clone();
+                        let strided = Strided { rs: stride, cs: 1 };
+                        // SAFETY: as above, the strides reaching the same elements.
+                        unsafe {
+                            sgemm(
+                                simd,
+                                (m, k, n),
+                                a.as_ptr(),
+                                strided,
+                                b.as_ptr(),
+                                n,
+                                got.as_mut_ptr(),
+                                n,
+                                accumulate,
+                            )
+                        };
+                        assert_close(&got, &want, 1e-5, &format!("strided {what}"));
                     }
                 }
             }
