@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use mnistlab::sweep::slurm::{self, SlurmOptions};
 use mnistlab::sweep::{self as planner, LocalOutcome, LocalRunner, PointState, Sweep};
 use mnistlab::train::run_dir::RunDir;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -365,32 +365,5 @@ fn run_slurm(args: SlurmArgs) -> Result<()> {
     println!("Submitted job array {id}");
     println!("Watch it: squeue -j {id}   (once finished: sacct -j {id}, where accounting is on)");
     println!("Results: mnistlab runs {}", sweep.dir.display());
-    Ok(())
-}
-
-/// The sweep directories' best models for `ensemble --best K`.
-pub(super) fn best_models(dirs: &[PathBuf], k: usize) -> Result<Vec<PathBuf>> {
-    let mut models = Vec::new();
-    for dir in dirs {
-        if !planner::is_sweep_dir(dir) {
-            bail!("{}: not a sweep directory (no sweep.json)", dir.display());
-        }
-        let best = planner::best_models(dir, k)?;
-        if best.is_empty() {
-            bail!("{}: no point of this sweep is done yet", dir.display());
-        }
-        models.extend(best);
-    }
-    Ok(models)
-}
-
-/// `runs` on a sweep directory.
-pub(super) fn print_report(dir: &Path, json: bool) -> Result<()> {
-    let rows = planner::report(dir)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        print!("{}", planner::report_table(&rows));
-    }
     Ok(())
 }
