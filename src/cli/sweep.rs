@@ -4,13 +4,11 @@ use super::train::{self, TrainArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use mnistlab::sweep::slurm::{self, SlurmOptions};
-use mnistlab::sweep::{self as planner, PointState, Sweep};
+use mnistlab::sweep::{self as planner, LocalOutcome, LocalRunner, PointState, Sweep};
 use mnistlab::train::run_dir::RunDir;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub(super) struct SweepArgs {
@@ -206,32 +204,23 @@ fn task(args: TaskArgs) -> Result<()> {
             sweep.points.len().saturating_sub(1)
         );
     };
-    sweep.write_description()?;
-    let dir = sweep.run_dir(args.index);
-    let _lock = planner::lock_point(&dir, || {
+    let claimed = planner::claim_point(&sweep, point, || {
         println!(
             "Point {} is running in another process; waiting for it",
             args.index
         )
     })?;
-    if planner::point_state(&dir) == PointState::Done {
+    let Some(task) = claimed else {
         println!("Point {} ({}) is done already", args.index, point.run);
         return Ok(());
-    }
-    let run = RunDir::at(&dir);
-    run.clear_error()?;
-    let dir_arg = dir.display().to_string();
-    let argv: Vec<String> = match run.holds_run() {
-        true => vec!["--resume".into(), dir_arg],
-        false => point
-            .args
-            .iter()
-            .cloned()
-            .chain(["--run-dir".into(), dir_arg])
-            .collect(),
     };
-    let flags = parse_point(&argv).map_err(|e| anyhow::anyhow!("point {}: {e}", args.index))?;
-    println!("{}: {}", describe(args.index, &point.values), dir.display());
+    let flags =
+        parse_point(&task.args).map_err(|e| anyhow::anyhow!("point {}: {e}", args.index))?;
+    println!(
+        "{}: {}",
+        describe(args.index, &point.values),
+        task.dir.display()
+    );
     let result = train::run(flags);
     if let Err(e) = &result {
         let interrupted = matches!(
@@ -239,7 +228,7 @@ fn task(args: TaskArgs) -> Result<()> {
             Some(mnistlab::Error::Interrupted { .. })
         );
         if !interrupted {
-            run.write_error(&format!("{e:#}"))?;
+            task.record_failure(&format!("{e:#}"))?;
         }
     }
     result
@@ -271,49 +260,13 @@ fn finished_line(sweep: &Sweep, index: usize) -> String {
     }
 }
 
-/// Starts `mnistlab sweep task FILE INDEX` with its output appended to the run's `output.log`.
-/// It gets a process group of its own: a terminal's Ctrl-C then reaches only `sweep run`, which
-/// passes one SIGINT on (a second one would make `train` quit without saving its state).
-fn start_point(
-    exe: &Path,
-    file: &Path,
-    dir: &Path,
-    index: usize,
-    threads: usize,
-    yes: bool,
-) -> Result<Child> {
-    use std::os::unix::process::CommandExt;
-    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-    let log_path = RunDir::at(dir).output_log();
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| log_path.display().to_string())?;
-    let mut command = Command::new(exe);
-    command
-        .args(["--threads", &threads.to_string(), "sweep", "task"])
-        .arg(file)
-        .arg(index.to_string())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0);
-    if yes {
-        command.arg("--yes");
-    }
-    command.spawn().context("cannot start a run")
-}
-
 fn run_local(args: RunArgs) -> Result<()> {
     if args.jobs == 0 {
         bail!("--jobs: must be at least 1");
     }
     let sweep = read(&args.sweep)?;
     sweep.write_description()?;
-    let todo: Vec<usize> = (0..sweep.points.len())
-        .filter(|&i| sweep.state(i) != PointState::Done)
-        .collect();
+    let todo = sweep.unfinished();
     let threads = (rayon::current_num_threads() / args.jobs).max(1);
     println!(
         "Sweep {}: {} points, {} done, {} to run, {} at a time with {threads} thread{} each; runs in {}",
@@ -332,68 +285,37 @@ fn run_local(args: RunArgs) -> Result<()> {
     let file = std::fs::canonicalize(&args.sweep.file)
         .with_context(|| args.sweep.file.display().to_string())?;
     let total = todo.len();
-    let mut queue = todo.into_iter();
-    let mut running: Vec<(usize, Child)> = Vec::new();
-    let (mut finished, mut failed) = (0, 0);
-    loop {
-        while !stop.load(Ordering::SeqCst) && running.len() < args.jobs {
-            let Some(index) = queue.next() else { break };
-            let child = start_point(
-                &exe,
-                &file,
-                &sweep.run_dir(index),
-                index,
-                threads,
-                args.sweep.yes,
-            )?;
-            running.push((index, child));
-        }
-        if running.is_empty() {
-            break;
-        }
-        if stop.load(Ordering::SeqCst) {
-            // Each run saves its resume state on SIGINT, as train does on Ctrl-C.
-            for (_, child) in &running {
-                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-            }
-            for (_, child) in &mut running {
-                let _ = child.wait();
-            }
+    let runner = LocalRunner {
+        exe: &exe,
+        file: &file,
+        jobs: args.jobs,
+        threads,
+        accept_large: args.sweep.yes,
+    };
+    let outcome = runner.run(&sweep, todo, &stop, |finished, index| {
+        println!("[{finished}/{total}] {}", finished_line(&sweep, index))
+    })?;
+    match outcome {
+        LocalOutcome::Stopped { finished } => {
             println!(
                 "Stopped after {finished} of {total} points; `mnistlab sweep run {}` continues",
                 args.sweep.file.display()
             );
-            return Err(SweepStopped.into());
+            Err(SweepStopped.into())
         }
-        std::thread::sleep(Duration::from_millis(100));
-        let mut still = Vec::with_capacity(running.len());
-        for (index, mut child) in running {
-            match child.try_wait()? {
-                None => still.push((index, child)),
-                Some(_) => {
-                    finished += 1;
-                    if sweep.state(index) != PointState::Done {
-                        failed += 1;
-                    }
-                    println!("[{finished}/{total}] {}", finished_line(&sweep, index));
-                }
-            }
-        }
-        running = still;
-    }
-    if failed > 0 {
-        bail!(
+        LocalOutcome::Ran { failed } if failed > 0 => bail!(
             "{failed} of {total} points did not finish (see mnistlab runs {})",
             sweep.dir.display()
-        );
+        ),
+        LocalOutcome::Ran { .. } => {
+            println!(
+                "All {} points done: mnistlab runs {}",
+                sweep.points.len(),
+                sweep.dir.display()
+            );
+            Ok(())
+        }
     }
-    println!(
-        "All {} points done: mnistlab runs {}",
-        sweep.points.len(),
-        sweep.dir.display()
-    );
-    Ok(())
 }
 
 fn run_slurm(args: SlurmArgs) -> Result<()> {
@@ -443,32 +365,5 @@ fn run_slurm(args: SlurmArgs) -> Result<()> {
     println!("Submitted job array {id}");
     println!("Watch it: squeue -j {id}   (once finished: sacct -j {id}, where accounting is on)");
     println!("Results: mnistlab runs {}", sweep.dir.display());
-    Ok(())
-}
-
-/// The sweep directories' best models for `ensemble --best K`.
-pub(super) fn best_models(dirs: &[PathBuf], k: usize) -> Result<Vec<PathBuf>> {
-    let mut models = Vec::new();
-    for dir in dirs {
-        if !planner::is_sweep_dir(dir) {
-            bail!("{}: not a sweep directory (no sweep.json)", dir.display());
-        }
-        let best = planner::best_models(dir, k)?;
-        if best.is_empty() {
-            bail!("{}: no point of this sweep is done yet", dir.display());
-        }
-        models.extend(best);
-    }
-    Ok(models)
-}
-
-/// `runs` on a sweep directory.
-pub(super) fn print_report(dir: &Path, json: bool) -> Result<()> {
-    let rows = planner::report(dir)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        print!("{}", planner::report_table(&rows));
-    }
     Ok(())
 }

@@ -1,0 +1,42 @@
+//! `mnistlab evaluate`: a saved model's loss and accuracy on a test set.
+
+use super::DataArgs;
+use anyhow::Result;
+use clap::Args;
+use mnistlab::model::load;
+use mnistlab::train::evaluate;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub(super) struct EvaluateArgs {
+    /// Model file (.safetensors).
+    model: PathBuf,
+    /// Dataset to test on (default: the one the model was trained on).
+    #[arg(long)]
+    dataset: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print one JSON object {"loss", "accuracy", "n"}.
+    #[arg(long)]
+    json: bool,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = mnistlab::train::EVAL_BATCH)]
+    batch_size: usize,
+}
+
+pub(super) fn run(args: EvaluateArgs) -> Result<()> {
+    let mut model = load(&args.model)?;
+    let dataset = args
+        .dataset
+        .clone()
+        .unwrap_or_else(|| model.config().dataset.clone());
+    let data = args.data.load(&dataset)?;
+    let result = evaluate(&mut model, &data.test, args.batch_size.max(1))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        println!("Test loss: {:.4}", result.loss);
+        println!("Test accuracy: {:.4}", result.accuracy);
+    }
+    Ok(())
+}
