@@ -99,9 +99,9 @@ fn pixels(x: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         };
         return pixels_from_floats(&values, Setting::Images).map_err(to_py);
     }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "x: expected a uint8 or float32 NumPy array"
-    )))
+    Err(pyo3::exceptions::PyTypeError::new_err(
+        "x: expected a uint8 or float32 NumPy array",
+    ))
 }
 
 /// Labelled images for `model` from `x` (images) and `y` (one label per image).
