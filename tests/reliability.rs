@@ -225,3 +225,32 @@ fn a_diverging_run_stops_with_exit_code_3_naming_epoch_and_step() {
         assert!(model.params.values.iter().all(|v| v.is_finite()));
     }
 }
+
+#[test]
+fn resuming_a_run_that_a_live_process_trains_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("data");
+    fixture_dataset(&root, 1500, 100, 28);
+    let dir = home.path().join("logs/busy-0");
+    let mut child = spawn(home.path(), &train_args(&root, "busy", "3"));
+    wait_for(&dir.join("args.json"), &mut child);
+    // Stopped, it holds its lock without finishing under our feet.
+    signal(&child, "-STOP");
+    let resume = || run(mnistlab(home.path()).args(["train", "--resume", dir.to_str().unwrap()]));
+    let (code, _, err) = resume();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: another process is training this run",
+            dir.display()
+        )),
+        "{err}"
+    );
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    // The lock dies with its process, however it dies.
+    let (code, out, err) = resume();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 4, "{history}");
+}

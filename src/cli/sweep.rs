@@ -208,7 +208,7 @@ fn task(args: TaskArgs) -> Result<()> {
     };
     sweep.write_description()?;
     let dir = sweep.run_dir(args.index);
-    let _lock = planner::lock_point(&dir, || {
+    let _lock = RunDir::at(&dir).lock_waiting(|| {
         println!(
             "Point {} is running in another process; waiting for it",
             args.index

@@ -30,7 +30,6 @@ use crate::train::run_dir::RunDir;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Points accepted unless the caller raises the limit (a typo in a grid should not start a
@@ -436,10 +435,8 @@ pub fn point_state(dir: &Path) -> PointState {
     if !dir.is_dir() {
         return PointState::NotStarted;
     }
-    if let Ok(file) = File::open(run.lock_file()) {
-        if file.try_lock().is_err() {
-            return PointState::Running;
-        }
+    if run.is_locked() {
+        return PointState::Running;
     }
     if run.error().is_some() {
         PointState::Failed
@@ -448,30 +445,6 @@ pub fn point_state(dir: &Path) -> PointState {
     } else {
         PointState::NotStarted
     }
-}
-
-/// The exclusive claim on a point's run directory; released when dropped (or when the process
-/// dies, however it dies).
-pub struct PointLock {
-    _file: File,
-}
-
-/// Creates `dir` and takes its lock, waiting while another process holds it; `waiting` is
-/// called once if it has to wait.
-pub fn lock_point(dir: &Path, waiting: impl FnOnce()) -> Result<PointLock> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let path = RunDir::at(dir).lock_file();
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    if file.try_lock().is_err() {
-        waiting();
-        file.lock().map_err(|e| Error::io(&path, e))?;
-    }
-    Ok(PointLock { _file: file })
 }
 
 /// One row of a sweep's results.
