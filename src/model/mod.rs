@@ -8,8 +8,8 @@ mod params;
 mod presets;
 mod summary;
 
-pub(crate) use io::read_tensor;
 pub use io::{load, load_bytes, read_safetensors, save, write_safetensors};
+pub(crate) use io::{read_tensor, verify_checksum};
 pub use normalization::Normalization;
 pub use params::{ParamStore, Slot};
 pub use presets::{preset, preset_names, PRESETS};
@@ -89,6 +89,17 @@ impl ModelConfig {
                 format!("must be in [0, 1), got {}", self.bn_momentum),
             ));
         }
+        let Shape { h, w, c } = self.input;
+        let values = [h, w, c].iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if [h, w, c].contains(&0) || values.is_none_or(|n| n > MAX_INPUT_VALUES) {
+            return Err(Error::config(
+                "input shape",
+                format!("{h}×{w}×{c} must have every side at least 1 and at most {MAX_INPUT_VALUES} values"),
+            ));
+        }
+        if self.classes == 0 {
+            return Err(Error::config("classes", "must be at least 1"));
+        }
         let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(self)?.into_iter().unzip();
         let plan = plan_execution(&layers);
         apply_plan(&mut layers, &plan);
@@ -157,6 +168,10 @@ pub struct Sequential {
     /// Randomness for dropout.
     rng: Rng,
 }
+
+/// Largest input accepted, in values per image (a damaged model file's `input` should fail,
+/// not exhaust memory).
+pub const MAX_INPUT_VALUES: usize = 1 << 20;
 
 /// Largest model accepted, in parameters (a typo like `16000C3` should fail, not exhaust memory).
 pub const MAX_PARAMS: usize = 100_000_000;
