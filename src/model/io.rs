@@ -66,7 +66,7 @@ pub(crate) fn verify_checksum(
 }
 
 /// Serializes named tensors and metadata to safetensors bytes, with a checksum of every byte in
-/// the metadata (checked by [`verify_checksum`]).
+/// the metadata (checked when the file is loaded).
 pub fn write_safetensors(
     tensors: &[(String, Vec<usize>, &[f32])],
     mut metadata: HashMap<String, String>,
