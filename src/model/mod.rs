@@ -309,6 +309,16 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
                         shape.h, shape.w
                     )));
                 }
+                // Checked before the layer is built: building it allocates its weights' workspace.
+                let weights = [kernel, kernel, shape.c, filters]
+                    .iter()
+                    .try_fold(1usize, |n, &d| n.checked_mul(d));
+                if weights.is_none_or(|n| n > MAX_PARAMS) {
+                    return Err(refuse(format!(
+                        "{filters} filters of {kernel}×{kernel}×{} are more than the {MAX_PARAMS} parameters supported",
+                        shape.c
+                    )));
+                }
                 Box::new(config.init())
             }
             LayerSpec::BatchNorm => Box::new(
