@@ -167,6 +167,10 @@ pub enum Setting {
     Dataset,
     /// The images given, against what a model expects.
     Data,
+    /// The shape of one input image.
+    InputShape,
+    /// The number of classes a model scores.
+    Classes,
     /// Images handed over in memory.
     Images,
     /// Labels handed over in memory, one per image.
@@ -224,6 +228,8 @@ impl std::fmt::Display for Setting {
             Setting::CpusPerTask => "CPUs per task",
             Setting::ParallelTasks => "parallel tasks",
             Setting::Dataset | Setting::Data => "dataset",
+            Setting::InputShape => "input shape",
+            Setting::Classes => "classes",
             Setting::Images => "images",
             Setting::Labels => "labels",
             Setting::Monitor => "monitored metric",

@@ -50,5 +50,6 @@ pub mod tensor;
 pub mod tensorboard;
 pub mod train;
 pub mod training_run;
+pub mod untrusted;
 
 pub use error::{Error, Result, Setting};

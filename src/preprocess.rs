@@ -66,14 +66,25 @@ const MAX_DECODE_BYTES: u64 = 512 << 20;
 
 /// Decodes PNG, JPEG, BMP or TIFF bytes; `source` names them in errors.
 pub fn decode(source: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+    decode_within(source, bytes, MAX_SIDE, MAX_DECODE_BYTES)
+}
+
+/// [`decode`], refusing pictures wider or taller than `max_side` or that need more than
+/// `max_alloc` bytes to decode (the fuzz targets use smaller limits, as the image crate's do).
+pub fn decode_within(
+    source: &Path,
+    bytes: &[u8],
+    max_side: u32,
+    max_alloc: u64,
+) -> Result<DynamicImage> {
     let bad = |why: String| Error::format(source, format!("cannot read as an image: {why}"));
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| bad(e.to_string()))?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    limits.max_alloc = Some(max_alloc);
     reader.limits(limits);
     if reader.format().is_none() {
         return Err(bad("not a PNG, JPEG, BMP or TIFF file".into()));

@@ -8,7 +8,7 @@ use crate::error::{Error, Result, Setting};
 use crate::model::{load, ModelConfig, Sequential};
 use crate::tensorboard::{write_run_summary, TensorBoard, HISTOGRAM_MAX_PARAMS};
 use crate::train::progress::Progress;
-use crate::train::run_dir::{Results, RunDir};
+use crate::train::run_dir::{Results, RunDir, RunLock};
 use crate::train::state::TrainState;
 use crate::train::{
     adapt_normalization, check_input, evaluate, fit_with, BestCheckpoint, Callback, Control,
@@ -88,6 +88,7 @@ pub struct TrainingRun {
     test: Images,
     model: Sequential,
     dir: RunDir,
+    _lock: RunLock,
     resume: Option<TrainState>,
 }
 
@@ -120,6 +121,8 @@ impl TrainingRun {
             Location::Exactly(dir) => RunDir::create_at(dir)?,
             Location::Resume(dir) => RunDir::open_to_resume(dir)?,
         };
+        // Held until the run ends: a second process resuming it is refused.
+        let lock = dir.lock()?;
         if !matches!(location, Location::Resume(_)) {
             dir.write_args(record.args)?;
         }
@@ -141,6 +144,7 @@ impl TrainingRun {
             test,
             model,
             dir,
+            _lock: lock,
             resume,
         })
     }
@@ -176,6 +180,7 @@ impl TrainingRun {
             test,
             mut model,
             dir,
+            _lock,
             resume,
         } = self;
         let (done, step) = resume.as_ref().map_or((0, 0), |s| (s.epoch - 1, s.step));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{mnistlab, run, Fixture};
+use common::{mnistlab, needs, run, Fixture};
 use mnistlab::model::read_safetensors;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -218,4 +218,126 @@ fn a_diverging_run_stops_with_exit_code_3_naming_epoch_and_step() {
     if let Ok(model) = mnistlab::model::load(&dir.join("best_model.safetensors")) {
         assert!(model.params.values.iter().all(|v| v.is_finite()));
     }
+}
+
+#[test]
+fn resuming_a_run_that_a_live_process_trains_is_refused() {
+    let fx = Fixture::new(1500, 100);
+    let dir = fx.home().join("logs/busy-0");
+    let mut child = spawn(fx.home(), &train_args(&fx.data, "busy", "3"));
+    wait_for(&dir.join("args.json"), &mut child);
+    // Stopped, it holds its lock without finishing under our feet.
+    signal(&child, "-STOP");
+    let resume = || {
+        run(fx
+            .mnistlab()
+            .args(["train", "--resume", dir.to_str().unwrap()]))
+    };
+    let (code, _, err) = resume();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: another process is training this run",
+            dir.display()
+        )),
+        "{err}"
+    );
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    // The lock dies with its process, however it dies.
+    let (code, out, err) = resume();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 4, "{history}");
+}
+
+/// A tmpfs of `size` mounted for one test, unmounted when dropped. Mounting needs root (CI runs
+/// as root); elsewhere the test is skipped, and in CI (`CI` set) that is a failure.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        needs(mounted, "a tmpfs mount (as root)").then_some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the file system is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.path().join("filler")).unwrap();
+        while file.write_all(&[0u8; 4096]).is_ok() {}
+        let _ = file.write_all(&[0u8; 1]);
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_training_naming_the_file_and_keeps_the_saved_run() {
+    let fx = Fixture::new(1500, 100);
+    let Some(disk) = Tmpfs::mount("16m") else {
+        return;
+    };
+    let dir = disk.path().join("full-0");
+    let mut args = train_args(&fx.data, "full", "3");
+    args.extend(["--logdir".into(), disk.path().display().to_string()]);
+    let mut child = spawn(fx.home(), &args);
+    // Epoch 1 is saved: its best model and resume state are what must survive.
+    wait_for(&dir.join("last_state.safetensors"), &mut child);
+    signal(&child, "-STOP");
+    let saved = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let (best, state) = (
+        saved("best_model.safetensors"),
+        saved("last_state.safetensors"),
+    );
+    disk.fill();
+    signal(&child, "-CONT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let named = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .and_then(|l| l.split(": ").next())
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        Path::new(named).starts_with(&dir) && !named.contains(".mnistlab-"),
+        "names the file being written, not a temporary: {stderr}"
+    );
+    assert_eq!(saved("best_model.safetensors"), best, "best model intact");
+    assert_eq!(
+        saved("last_state.safetensors"),
+        state,
+        "resume state intact"
+    );
+    mnistlab::model::load(&dir.join("best_model.safetensors")).unwrap();
+
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    let (code, out, err) = run(fx
+        .mnistlab()
+        .args(["train", "--resume", dir.to_str().unwrap()]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Resuming after epoch 1"), "{out}");
+    let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 4, "{history}");
 }

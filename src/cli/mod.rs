@@ -129,6 +129,8 @@ fn flag(setting: &Setting) -> Option<&'static str> {
         // Settings only the library's in-memory interface (the Python package) takes.
         Setting::Images | Setting::Labels | Setting::Monitor | Setting::MinDelta => return None,
         Setting::Data
+        | Setting::InputShape
+        | Setting::Classes
         | Setting::Architecture(_)
         | Setting::Ensemble
         | Setting::Models

@@ -16,7 +16,8 @@ pub(super) struct ServeArgs {
     /// Port (0: any free port).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Address to listen on (0.0.0.0 for every interface).
+    /// Address to listen on: this machine only by default; 0.0.0.0 (or another address) makes
+    /// the page reachable from other machines.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     #[command(flatten)]
@@ -45,7 +46,22 @@ pub(super) fn run(args: ServeArgs) -> Result<()> {
         "Serving the drawing page on http://{}/ (Ctrl-C stops)",
         serving.address()
     );
+    if !is_loopback(&args.host) {
+        println!(
+            "Listening on {}: the page and /predict are reachable from other machines",
+            args.host
+        );
+    }
     serving.wait();
     println!("Stopped.");
     Ok(())
+}
+
+/// Whether `host` names this machine only (`127.0.0.1`, `::1`, `localhost`).
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

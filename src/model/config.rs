@@ -72,6 +72,20 @@ impl ModelConfig {
                 format!("must be in [0, 1), got {}", self.bn_momentum),
             ));
         }
+        let Shape { h, w, c } = self.input;
+        let values = [h, w, c].iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if [h, w, c].contains(&0) || values.is_none_or(|n| n > MAX_INPUT_VALUES) {
+            return Err(Error::config(
+                Setting::InputShape,
+                format!(
+                    "{h}×{w}×{c} must have every side at least 1 and at most \
+                     {MAX_INPUT_VALUES} values"
+                ),
+            ));
+        }
+        if self.classes == 0 {
+            return Err(Error::config(Setting::Classes, "must be at least 1"));
+        }
         let (mut layers, flat): (Vec<_>, Vec<_>) = build_layers(self)?.into_iter().unzip();
         let plan = plan_execution(&mut layers);
         apply_plan(&mut layers, &plan);
@@ -101,6 +115,9 @@ pub(super) struct BuiltLayers {
 
 /// Largest model accepted, in parameters (a typo like `16000C3` should fail, not exhaust memory).
 pub const MAX_PARAMS: usize = 100_000_000;
+/// Largest input accepted, in values per image (a damaged model file's `input` should fail,
+/// not exhaust memory).
+pub const MAX_INPUT_VALUES: usize = 1 << 20;
 /// Largest sum of layer outputs per image accepted (batch buffers scale with it).
 pub const MAX_ACTIVATIONS_PER_IMAGE: usize = 16_000_000;
 /// The layers of `config`, each with whether its output is flat.
@@ -127,6 +144,22 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
                 layers.push((Box::new(Flatten::new(shape)), true));
                 shape = Shape::flat(shape.len());
                 flat = true;
+            }
+        }
+        if let LayerSpec::Conv {
+            filters, kernel, ..
+        } = spec
+        {
+            // Checked before the layer is built: building it allocates its weights' workspace.
+            let weights = [kernel, kernel, shape.c, filters]
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d));
+            if weights.is_none_or(|n| n > MAX_PARAMS) {
+                return Err(refuse(format!(
+                    "{filters} filters of {kernel}×{kernel}×{} are more than the {MAX_PARAMS} \
+                     parameters supported",
+                    shape.c
+                )));
             }
         }
         let layer = spec

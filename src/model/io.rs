@@ -1,6 +1,8 @@
 //! Model files: one safetensors file with every tensor as `"{layer}.{name}"` (f32, little-endian)
 //! and the configuration in the metadata, so the file alone rebuilds the model. Loading checks
-//! every tensor's presence, dtype and shape; writing goes through a temporary file and a rename.
+//! every tensor's presence, dtype and shape, then the file's checksum (a CRC-32C of every byte,
+//! kept in the metadata), so that a damaged file is refused rather than loaded with wrong weights;
+//! writing goes through a temporary file and a rename.
 
 use super::{ModelConfig, Normalization, Sequential};
 use crate::error::{Error, Result};
@@ -13,11 +15,63 @@ use std::path::Path;
 /// Format version written into every file.
 const FORMAT: &str = "mnistlab-1";
 
-/// Serializes named tensors and metadata to safetensors bytes.
+/// Metadata key of the file's checksum.
+const CHECKSUM: &str = "checksum";
+/// The checksum's value in the file while it is computed: the same length as any value, so
+/// writing the value changes no offset.
+const CHECKSUM_PLACEHOLDER: &str = "crc32c:00000000";
+
+/// The checksum of `bytes`, a safetensors file whose checksum value is the placeholder.
+fn checksum_of(bytes: &[u8]) -> String {
+    format!("crc32c:{:08x}", crc32c::crc32c(bytes))
+}
+
+/// Where the checksum's value lies in the file's JSON header (the header is compact JSON, and a
+/// quote inside a string is escaped, so the key followed by its value occurs once).
+fn checksum_span(bytes: &[u8], value: &str) -> Option<std::ops::Range<usize>> {
+    let header_len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header = bytes.get(8..8usize.checked_add(header_len)?)?;
+    let needle = format!("\"{CHECKSUM}\":\"{value}\"");
+    let at = header
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())?;
+    let start = 8 + at + needle.len() - 1 - value.len();
+    Some(start..start + value.len())
+}
+
+/// Checks the checksum [`write_safetensors`] put in the file at `path`, after its structure was
+/// read: any change to any byte (a bit flipped on disk, a file cut short and padded) is refused.
+pub(crate) fn verify_checksum(
+    path: &Path,
+    bytes: &[u8],
+    meta: &HashMap<String, String>,
+) -> Result<()> {
+    let damaged = |why: &str| Error::format(path, format!("damaged model file: {why}"));
+    let stored = meta
+        .get(CHECKSUM)
+        .ok_or_else(|| damaged("its metadata has no checksum"))?;
+    if stored.len() != CHECKSUM_PLACEHOLDER.len() {
+        return Err(damaged("its checksum is malformed"));
+    }
+    let span = checksum_span(bytes, stored).ok_or_else(|| damaged("its checksum is malformed"))?;
+    let mut copy = bytes.to_vec();
+    copy[span].copy_from_slice(CHECKSUM_PLACEHOLDER.as_bytes());
+    let actual = checksum_of(&copy);
+    if *stored != actual {
+        return Err(damaged(&format!(
+            "checksum {actual} does not match the {stored} it was saved with"
+        )));
+    }
+    Ok(())
+}
+
+/// Serializes named tensors and metadata to safetensors bytes, with a checksum of every byte in
+/// the metadata (checked when the file is loaded).
 pub fn write_safetensors(
     tensors: &[(String, Vec<usize>, &[f32])],
-    metadata: HashMap<String, String>,
+    mut metadata: HashMap<String, String>,
 ) -> Vec<u8> {
+    metadata.insert(CHECKSUM.to_string(), CHECKSUM_PLACEHOLDER.to_string());
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
@@ -28,7 +82,11 @@ pub fn write_safetensors(
         (name.clone(), view)
     });
     let bytes = safetensors::serialize(views, Some(metadata)).expect("tensor names are unique");
-    sorted_header(bytes)
+    let mut bytes = sorted_header(bytes);
+    let sum = checksum_of(&bytes);
+    let span = checksum_span(&bytes, CHECKSUM_PLACEHOLDER).expect("the placeholder was written");
+    bytes[span].copy_from_slice(sum.as_bytes());
+    bytes
 }
 
 /// The same file with its JSON header's keys (tensors and metadata) in sorted order: the
@@ -187,6 +245,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Sequential> {
     let config = config_of(path, &meta)?;
     let mut model = Sequential::new(config, 0).map_err(|e| Error::format(path, e.to_string()))?;
     load_tensors_into(path, &tensors, &mut model)?;
+    verify_checksum(path, bytes, &meta)?;
     Ok(model)
 }
 
@@ -257,5 +316,43 @@ mod tests {
         let loaded = load(&dir.path().join("m0.safetensors")).unwrap();
         assert_eq!(loaded.params.values, model.params.values);
         assert_eq!(loaded.config(), model.config());
+    }
+
+    /// A small model file cut short at every byte, and with every bit of every byte flipped in
+    /// turn, is refused: the safetensors structure catches most damage, the checksum the rest
+    /// (a flipped bit in a weight or in a metadata value that still parses).
+    #[test]
+    fn a_file_cut_or_flipped_anywhere_is_refused() {
+        let model = Sequential::new(
+            ModelConfig::new("2C3-BN-ReLU-GAP-D10", "mnist", Normalization::MinMax),
+            3,
+        )
+        .unwrap();
+        let good = write_safetensors(&model_tensors(&model), metadata_of(model.config()));
+        let path = Path::new("m.safetensors");
+        assert_eq!(
+            load_bytes(path, &good).unwrap().params.values,
+            model.params.values
+        );
+        for cut in 0..good.len() {
+            assert!(load_bytes(path, &good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut by_checksum = 0;
+        for at in 0..good.len() {
+            for bit in 0..8 {
+                let mut bad = good.clone();
+                bad[at] ^= 1 << bit;
+                let err = load_bytes(path, &bad)
+                    .err()
+                    .unwrap_or_else(|| panic!("byte {at} bit {bit} flipped was loaded"));
+                by_checksum += err.to_string().contains("checksum") as usize;
+            }
+        }
+        // The weights are most of the file, and only the checksum sees their flips.
+        let weights = 4 * model.params.values.len();
+        assert!(
+            by_checksum >= 8 * weights,
+            "{by_checksum} refused by the checksum"
+        );
     }
 }

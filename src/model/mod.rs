@@ -11,9 +11,9 @@ mod presets;
 mod sequential;
 mod summary;
 
-pub use config::{ModelConfig, MAX_ACTIVATIONS_PER_IMAGE, MAX_PARAMS};
-pub(crate) use io::read_tensor;
+pub use config::{ModelConfig, MAX_ACTIVATIONS_PER_IMAGE, MAX_INPUT_VALUES, MAX_PARAMS};
 pub use io::{load, load_bytes, read_safetensors, save, write_safetensors};
+pub(crate) use io::{read_tensor, verify_checksum};
 pub use normalization::Normalization;
 pub use params::{ParamStore, Slot};
 pub use presets::{preset, preset_names, PRESETS};

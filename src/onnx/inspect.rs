@@ -59,7 +59,12 @@ fn attribute_text(a: &AttributeProto) -> String {
 /// Reads the ONNX file at `path`.
 pub fn describe(path: &Path) -> Result<OnnxSummary> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let model = ModelProto::decode(bytes.as_slice())
+    describe_bytes(path, &bytes)
+}
+
+/// Describes the ONNX model in `bytes`; `path` only names it in errors.
+pub fn describe_bytes(path: &Path, bytes: &[u8]) -> Result<OnnxSummary> {
+    let model = ModelProto::decode(bytes)
         .map_err(|e| Error::format(path, format!("not an ONNX model: {e}")))?;
     let graph = model
         .graph

@@ -11,7 +11,7 @@ mod inspect;
 mod proto;
 
 pub use export::{export, DEFAULT_OPSET, OPSETS, USAGE};
-pub use inspect::{describe, OnnxSummary};
+pub use inspect::{describe, describe_bytes, OnnxSummary};
 
 use crate::error::Result;
 use crate::fsutil::write_atomic;

@@ -3,20 +3,24 @@
 //! `GET /` is one self-contained page (no external script, style or font); `POST /predict`
 //! takes a picture (PNG, JPEG, BMP or TIFF body) and answers JSON with the class, every
 //! probability and the input the model saw as a base64 PNG; `GET /model` describes the models.
-//! Every bad request gets a 4xx JSON `{"error": …}` and the server keeps serving. Requests are
-//! answered by one worker per classifier, each with its own copy of the models, so no model is
-//! shared between threads.
+//! Every bad request gets a 4xx JSON `{"error": …}` and the server keeps serving. A thread per
+//! connection reads each request whole, within the limits of [`http`], and hands it to one
+//! worker per classifier, each with its own copy of the models, so no model is shared between
+//! threads and a slow client never holds a worker. [`handle`] is the request → response
+//! function, free of sockets.
 
 use crate::classify::Classifier;
 use crate::error::{Error, Result, Setting};
 use crate::model::summary;
 use base64::Engine;
-use std::io::Read;
+pub use http::{BodyError, HttpRequest, HttpResponse, Method};
+use std::io::ErrorKind;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
-use tiny_http::{Header, Method, Request, Response, Server};
+
+pub mod http;
 
 /// The drawing page.
 const PAGE: &str = include_str!("page.html");
@@ -31,50 +35,98 @@ const IMAGE_TYPES: [&str; 5] = [
     "image/x-ms-bmp",
 ];
 
-/// A running server: its address, and the workers to wait for.
+/// A request handed to a classifier worker, and where its answer goes.
+type Job = (HttpRequest, mpsc::Sender<HttpResponse>);
+
+/// A running server: its address, and the threads to wait for.
 pub struct Serving {
-    http: Arc<Server>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    address: std::net::SocketAddr,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Starts serving on `address` (`host:port`; port 0 picks a free one) with one worker per
-/// classifier; `about` is what `GET /model` answers.
+/// Starts serving on `address` (`host:port`; port 0 picks a free one): a thread per connection
+/// reads each request whole and sends the answer, a worker per classifier computes it.
 pub fn start(
     address: &str,
     classifiers: Vec<Classifier>,
     stop: Arc<AtomicBool>,
 ) -> Result<Serving> {
-    let http = Server::http(address)
-        .map_err(|e| Error::config(Setting::ServerAddress, format!("{address}: {e}")))?;
-    let http = Arc::new(http);
+    let refused =
+        |e: std::io::Error| Error::config(Setting::ServerAddress, format!("{address}: {e}"));
+    let listener = std::net::TcpListener::bind(address).map_err(refused)?;
+    let local = listener.local_addr().map_err(refused)?;
+    // Polled, so that the accepting thread sees a stop request.
+    listener.set_nonblocking(true).map_err(refused)?;
     let about = Arc::new(describe(&classifiers[0]).to_string());
-    let workers = classifiers
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    let mut threads: Vec<_> = classifiers
         .into_iter()
         .map(|mut classifier| {
-            let (http, about, stop) = (http.clone(), about.clone(), stop.clone());
+            let (queue, about, stop) = (queue.clone(), about.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    // A short timeout so that a stop request is seen promptly.
-                    if let Ok(Some(request)) = http.recv_timeout(Duration::from_millis(100)) {
-                        answer(request, &mut classifier, &about);
+                    let job = queue.lock().expect("job queue").recv_timeout(POLL);
+                    if let Ok((request, reply)) = job {
+                        let _ = reply.send(handle(&request, &mut classifier, &about));
                     }
                 }
             })
         })
         .collect();
-    Ok(Serving { http, workers })
+    threads.push(std::thread::spawn(move || {
+        let open = Arc::new(AtomicUsize::new(0));
+        while !stop.load(Ordering::SeqCst) {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(ACCEPT_POLL);
+                    continue;
+                }
+                Err(_) => continue, // the connection was reset before it was taken
+            };
+            if stream.set_nonblocking(false).is_err() {
+                continue;
+            }
+            if open.fetch_add(1, Ordering::SeqCst) >= http::MAX_CONNECTIONS {
+                open.fetch_sub(1, Ordering::SeqCst);
+                http::refuse_busy(stream);
+                continue;
+            }
+            let (jobs, stop, open) = (jobs.clone(), stop.clone(), open.clone());
+            std::thread::spawn(move || {
+                let answer = |request| {
+                    let (reply, answer) = mpsc::channel();
+                    jobs.send((request, reply)).ok()?;
+                    answer.recv().ok()
+                };
+                http::serve_connection(stream, answer, || stop.load(Ordering::SeqCst));
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    }));
+    Ok(Serving {
+        address: local,
+        threads,
+    })
 }
+
+/// How often idle workers look at the stop flag.
+const POLL: Duration = Duration::from_millis(100);
+/// How long the accepting thread sleeps when no connection is waiting.
+const ACCEPT_POLL: Duration = Duration::from_millis(2);
 
 impl Serving {
     /// The address actually listened on (with the port chosen when 0 was asked for).
     pub fn address(&self) -> String {
-        self.http.server_addr().to_string()
+        self.address.to_string()
     }
 
-    /// Waits until the workers end (after the stop flag is set).
+    /// Waits until the workers and the accepting thread end (after the stop flag is set);
+    /// connections still open end with the process.
     pub fn wait(self) {
-        for worker in self.workers {
-            let _ = worker.join();
+        for thread in self.threads {
+            let _ = thread.join();
         }
     }
 }
@@ -99,52 +151,40 @@ fn describe(classifier: &Classifier) -> serde_json::Value {
     serde_json::json!({ "models": models, "classes": classifier.classes(), "input": [h, w] })
 }
 
-fn json(status: u16, body: String) -> Response<std::io::Cursor<Vec<u8>>> {
-    let header = Header::from_bytes("Content-Type", "application/json").expect("valid header");
-    Response::from_string(body)
-        .with_status_code(status)
-        .with_header(header)
+fn json(status: u16, body: String) -> HttpResponse {
+    HttpResponse::json(status, body)
 }
 
-fn error(status: u16, message: impl std::fmt::Display) -> Response<std::io::Cursor<Vec<u8>>> {
-    json(
-        status,
-        serde_json::json!({ "error": message.to_string() }).to_string(),
-    )
+fn error(status: u16, message: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::error(status, message)
 }
 
-fn answer(mut request: Request, classifier: &mut Classifier, about: &str) {
-    let path = request.url().split('?').next().unwrap_or("").to_string();
-    let response = match (request.method(), path.as_str()) {
-        (Method::Get, "/") => {
-            let header = Header::from_bytes("Content-Type", "text/html; charset=utf-8")
-                .expect("valid header");
-            Response::from_string(PAGE).with_header(header)
-        }
+/// Answers one request; `about` is what `GET /model` answers. The server and the fuzz target
+/// (through [`crate::untrusted::http_request`]) both call this.
+pub fn handle(request: &HttpRequest, classifier: &mut Classifier, about: &str) -> HttpResponse {
+    let path = request.url.split('?').next().unwrap_or("");
+    match (&request.method, path) {
+        (Method::Get, "/") => HttpResponse {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            body: PAGE.as_bytes().to_vec(),
+        },
         (Method::Get, "/model") => json(200, about.to_string()),
-        (Method::Post, "/predict") => predict(&mut request, classifier),
-        (_, "/" | "/model" | "/predict") => error(
-            405,
-            format!("{} is not allowed on {path}", request.method()),
-        ),
+        (Method::Post, "/predict") => predict(request, classifier),
+        (method, "/" | "/model" | "/predict") => {
+            error(405, format!("{method} is not allowed on {path}"))
+        }
         _ => error(404, format!("no such path: {path}")),
-    };
-    let _ = request.respond(response); // the client may have gone; nothing to do then
+    }
 }
 
 /// `POST /predict`.
-fn predict(
-    request: &mut Request,
-    classifier: &mut Classifier,
-) -> Response<std::io::Cursor<Vec<u8>>> {
+fn predict(request: &HttpRequest, classifier: &mut Classifier) -> HttpResponse {
     let content_type = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Content-Type"))
-        .map(|h| {
-            h.value
-                .as_str()
-                .split(';')
+        .content_type
+        .as_deref()
+        .map(|t| {
+            t.split(';')
                 .next()
                 .unwrap_or("")
                 .trim()
@@ -157,31 +197,32 @@ fn predict(
             format!("Content-Type must be an image (image/png, image/jpeg, image/bmp or image/tiff), got {content_type:?}"),
         );
     }
-    if request.body_length().is_some_and(|n| n > MAX_BODY) {
-        return error(
-            413,
-            format!("the body is larger than {} MiB", MAX_BODY >> 20),
-        );
-    }
-    let mut body = Vec::new();
-    if let Err(e) = request
-        .as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-    {
-        return error(400, format!("the body could not be read: {e}"));
-    }
-    if body.len() > MAX_BODY {
-        return error(
-            413,
-            format!("the body is larger than {} MiB", MAX_BODY >> 20),
-        );
-    }
+    let body = match &request.body {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return error(
+                413,
+                format!("the body is larger than {} MiB", MAX_BODY >> 20),
+            )
+        }
+        Err(BodyError::TooSlow) => {
+            return error(
+                408,
+                format!(
+                    "the body did not arrive within {} s",
+                    http::BODY_DEADLINE.as_secs()
+                ),
+            )
+        }
+        Err(BodyError::Unreadable(e)) => {
+            return error(400, format!("the body could not be read: {e}"))
+        }
+    };
     if body.is_empty() {
         return error(400, "the body is empty: send the picture");
     }
     let source = Path::new("request body");
-    let image = match crate::preprocess::decode(source, &body) {
+    let image = match crate::preprocess::decode(source, body) {
         Ok(image) => image,
         Err(e) => return error(400, e),
     };

@@ -190,7 +190,13 @@ impl Axis {
 /// [`HARD_MAX_POINTS`]). Relative log directories are taken from the current directory.
 pub fn read(path: &Path, max_points: usize) -> Result<Sweep> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let file: SweepFile = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+    parse(path, &text, max_points)
+}
+
+/// Plans the sweep described by `text`, the contents of the sweep file at `path` (which names it
+/// in errors and, without a `name`, names the sweep).
+pub fn parse(path: &Path, text: &str, max_points: usize) -> Result<Sweep> {
+    let file: SweepFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
     let method = file.method.unwrap_or(Method::Grid);
     let bad = |why: String| Error::format(path, why);
     let name = match file.name {

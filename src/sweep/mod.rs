@@ -28,9 +28,9 @@ mod point;
 mod report;
 pub mod slurm;
 
-pub use file::{axis_sizes, read, Point, Sweep, DEFAULT_MAX_POINTS, HARD_MAX_POINTS};
+pub use file::{axis_sizes, parse, read, Point, Sweep, DEFAULT_MAX_POINTS, HARD_MAX_POINTS};
 pub use local::{LocalOutcome, LocalRunner};
-pub use point::{claim_point, lock_point, point_state, PointLock, PointState, PointTask};
+pub use point::{claim_point, point_state, PointState, PointTask};
 pub use report::{best_models, is_sweep_dir, report, report_table, PointReport};
 
 /// The sweep's description beside its runs.

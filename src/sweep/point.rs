@@ -1,10 +1,9 @@
 //! A point's run directory: where it stands, and the lock of the process running it.
 
 use super::{Point, Sweep};
-use crate::error::{Error, Result};
-use crate::train::run_dir::RunDir;
+use crate::error::Result;
+use crate::train::run_dir::{RunDir, RunLock};
 use serde::Serialize;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Where a point stands.
@@ -44,10 +43,8 @@ pub fn point_state(dir: &Path) -> PointState {
     if !dir.is_dir() {
         return PointState::NotStarted;
     }
-    if let Ok(file) = File::open(run.lock_file()) {
-        if file.try_lock().is_err() {
-            return PointState::Running;
-        }
+    if run.is_locked() {
+        return PointState::Running;
     }
     if run.error().is_some() {
         PointState::Failed
@@ -58,33 +55,9 @@ pub fn point_state(dir: &Path) -> PointState {
     }
 }
 
-/// The exclusive claim on a point's run directory; released when dropped (or when the process
-/// dies, however it dies).
-pub struct PointLock {
-    _file: File,
-}
-
-/// Creates `dir` and takes its lock, waiting while another process holds it; `waiting` is
-/// called once if it has to wait.
-pub fn lock_point(dir: &Path, waiting: impl FnOnce()) -> Result<PointLock> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let path = RunDir::at(dir).lock_file();
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    if file.try_lock().is_err() {
-        waiting();
-        file.lock().map_err(|e| Error::io(&path, e))?;
-    }
-    Ok(PointLock { _file: file })
-}
-
 /// A point claimed for running: its lock held and its last error cleared; released when dropped.
 pub struct PointTask {
-    _lock: PointLock,
+    _lock: RunLock,
     run: RunDir,
     /// The point's run directory.
     pub dir: PathBuf,
@@ -110,7 +83,7 @@ pub fn claim_point(
 ) -> Result<Option<PointTask>> {
     sweep.write_description()?;
     let dir = sweep.run_dir(point.index);
-    let lock = lock_point(&dir, waiting)?;
+    let lock = RunDir::at(&dir).lock_waiting(waiting)?;
     if point_state(&dir) == PointState::Done {
         return Ok(None);
     }

@@ -10,7 +10,8 @@
 //! | `best_model.safetensors` | when the monitored loss improves | the model kept |
 //! | `last_state.safetensors` | after each epoch and on Ctrl-C | [`TrainState`], to resume |
 //! | `results.json` | at the end | [`Results`]; its presence means the run finished |
-//! | `error.txt`, `output.log`, `.lock` | by sweeps | why a point failed, its output, who runs it |
+//! | `.lock` | while a process trains the run | [`RunLock`]: one process at a time |
+//! | `error.txt`, `output.log` | by sweeps | why a point failed, its output |
 
 use super::history::{self, HistoryCsv};
 use super::state::TrainState;
@@ -20,7 +21,9 @@ use crate::fsutil::{remove_stale_temporaries, write_atomic};
 use crate::model::Sequential;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 const ARGS: &str = "args.json";
 const SUMMARY: &str = "summary.txt";
@@ -106,8 +109,7 @@ impl RunDir {
         Ok(run)
     }
 
-    /// The run in `dir`, to continue: it must hold its arguments. Temporary files a killed
-    /// process left behind are removed.
+    /// The run in `dir`, to continue: it must hold its arguments.
     pub fn open_to_resume(dir: &Path) -> Result<Self> {
         let run = RunDir::at(dir);
         if !run.holds_run() {
@@ -116,8 +118,38 @@ impl RunDir {
                 format!("{}: not a run directory (no {ARGS})", dir.display()),
             ));
         }
-        remove_stale_temporaries(dir)?;
         Ok(run)
+    }
+
+    /// Takes the run's lock (creating the directory if needed) for a process that will write
+    /// to it, refusing when another process holds it. Temporary files a killed process left
+    /// behind are removed once the lock is held (no live writer can own them then).
+    pub fn lock(&self) -> Result<RunLock> {
+        let lock = RunLock::take(&self.lock_file(), None)?.ok_or_else(|| {
+            Error::config(
+                Setting::RunDir,
+                format!(
+                    "{}: another process is training this run (it holds {LOCK}); wait for it to finish or stop it first",
+                    self.path.display()
+                ),
+            )
+        })?;
+        remove_stale_temporaries(&self.path)?;
+        Ok(lock)
+    }
+
+    /// [`Self::lock`], waiting while another process holds the lock; `waiting` is called once
+    /// if it has to wait.
+    pub fn lock_waiting(&self, waiting: impl FnOnce()) -> Result<RunLock> {
+        let lock = RunLock::take(&self.lock_file(), Some(Box::new(waiting)))?
+            .expect("waiting for a lock ends holding it");
+        remove_stale_temporaries(&self.path)?;
+        Ok(lock)
+    }
+
+    /// Whether some process holds the run's lock (this one included).
+    pub fn is_locked(&self) -> bool {
+        File::open(self.lock_file()).is_ok_and(|f| f.try_lock().is_err())
     }
 
     /// The directory.
@@ -246,15 +278,96 @@ impl RunDir {
         self.path.join(OUTPUT_LOG)
     }
 
-    /// The file a sweep locks while a process runs this point.
-    pub fn lock_file(&self) -> PathBuf {
+    /// The file locked while a process trains the run.
+    fn lock_file(&self) -> PathBuf {
         self.path.join(LOCK)
+    }
+}
+
+/// A process's exclusive claim on a run directory: an advisory lock (`flock`) on its `.lock`
+/// file, released when the last clone is dropped or when the process dies, however it dies.
+#[derive(Clone)]
+pub struct RunLock {
+    _file: Arc<File>,
+}
+
+/// The locks this process holds, by lock file: taking one again shares it instead of waiting
+/// on itself (a sweep's task holds its point while the training it runs takes the run's lock).
+static HELD: Mutex<Vec<(PathBuf, Weak<File>)>> = Mutex::new(Vec::new());
+
+impl RunLock {
+    /// The lock on `path` (its directory created if missing); `None` when another process holds
+    /// it and there is no `waiting` callback, which is otherwise called once before waiting.
+    fn take(path: &Path, waiting: Option<Box<dyn FnOnce() + '_>>) -> Result<Option<Self>> {
+        let dir = path
+            .parent()
+            .expect("a lock file is inside its run directory");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let key = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let held = |held: &mut Vec<(PathBuf, Weak<File>)>| {
+            held.retain(|(_, file)| file.strong_count() > 0);
+            held.iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, file)| file.upgrade())
+        };
+        if let Some(file) = held(&mut HELD.lock().expect("lock table")) {
+            return Ok(Some(RunLock { _file: file }));
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        if file.try_lock().is_err() {
+            let Some(waiting) = waiting else {
+                return Ok(None);
+            };
+            waiting();
+            file.lock().map_err(|e| Error::io(path, e))?;
+        }
+        let file = Arc::new(file);
+        HELD.lock()
+            .expect("lock table")
+            .push((key, Arc::downgrade(&file)));
+        Ok(Some(RunLock { _file: file }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Another process's lock refuses (or waits); this process taking its own lock again
+    /// shares it; dropping the last clone frees it.
+    #[test]
+    fn a_run_is_locked_by_one_process_at_a_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::at(tmp.path().join("r"));
+        let lock = run.lock().unwrap();
+        assert!(run.is_locked());
+        let again = run.lock().expect("this process holds it already");
+        drop(lock);
+        assert!(run.is_locked(), "a clone still holds it");
+        // Another open file description, as another process would have.
+        let other = File::open(run.lock_file()).unwrap();
+        drop(again);
+        assert!(!run.is_locked());
+        other.lock().unwrap();
+        let err = run.lock().err().expect("held elsewhere").to_string();
+        assert!(
+            err.contains("another process is training this run"),
+            "{err}"
+        );
+        let mut waited = false;
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(other);
+        });
+        let _lock = run.lock_waiting(|| waited = true).unwrap();
+        released.join().unwrap();
+        assert!(waited);
+    }
 
     #[test]
     fn run_directories_are_numbered_and_unique() {

@@ -157,6 +157,7 @@ impl TrainState {
         let mut order = vec![0.0f32; images];
         crate::model::read_tensor(path, &tensors, "order", &[images], &mut order)?;
         model.set_rng(rng("dropout_rng")?);
+        crate::model::verify_checksum(path, &bytes, &meta)?;
         Ok(TrainState {
             epoch: num("epoch")? as usize,
             step: num("step")? as usize,
