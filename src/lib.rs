@@ -35,6 +35,7 @@ pub mod classify;
 pub mod data;
 pub mod error;
 pub mod fsutil;
+pub mod ink;
 pub mod kernels;
 pub mod layers;
 pub mod model;
