@@ -3,8 +3,10 @@
 //!
 //! 1. **Shrunk first**: at most [`WORKING_SIDE`] pixels per side (a 12-megapixel photo becomes
 //!    1024 × 768), colour kept.
-//! 2. **Polarity**: a light background (dark ink on paper) is kept; a dark one (chalk on a
-//!    board) is inverted, so that from here on ink is darker than its paper.
+//! 2. **Polarity** from the picture's median, which is paper wherever writing covers less than
+//!    half of it (the border would be the desk around a photographed page): a light one (dark
+//!    ink on paper) is kept, a dark one (chalk on a board, MNIST's light digits on black) is
+//!    inverted, so that from here on ink is darker than its paper.
 //! 3. **Illumination flattened, per colour channel**: the paper's brightness is estimated on
 //!    blocks of an eighth of the picture (at least 16 pixels, far wider than a stroke) as their
 //!    90th percentile, each block raised to the brightest of its neighbours (a block filled by a
@@ -185,7 +187,7 @@ pub fn find_ink(source: &Path, image: &DynamicImage, polarity: Polarity) -> Resu
     let light_paper = match polarity {
         Polarity::Invert => true,
         Polarity::Keep => false,
-        Polarity::Auto => border_median(&luma(&channels), w, h) > 0.5,
+        Polarity::Auto => median_of(&luma(&channels)) > 0.5,
     };
     if !light_paper {
         for c in &mut channels {
@@ -208,7 +210,7 @@ pub fn find_ink(source: &Path, image: &DynamicImage, polarity: Polarity) -> Resu
         ));
     }
     // Forced the wrong way round, the "paper" is the dark side.
-    if border_median(&luma(&channels), w, h) < 0.5 {
+    if median_of(&luma(&channels)) < 0.5 {
         let hint = match polarity {
             Polarity::Keep => " (dark ink on a light background must be inverted)",
             _ => "",
@@ -289,18 +291,6 @@ fn median_of(values: &[f32]) -> f32 {
     let mut v = values.to_vec();
     let mid = v.len() / 2;
     *v.select_nth_unstable_by(mid, f32::total_cmp).1
-}
-
-/// The median of the one-pixel border.
-fn border_median(v: &[f32], w: usize, h: usize) -> f32 {
-    let edge: Vec<f32> = (0..w * h)
-        .filter(|i| {
-            let (x, y) = (i % w, i / w);
-            x == 0 || y == 0 || x + 1 == w || y + 1 == h
-        })
-        .map(|i| v[i])
-        .collect();
-    median_of(&edge)
 }
 
 /// The paper's brightness under each pixel: 90th percentile per block, each block raised to
@@ -653,4 +643,26 @@ fn with_rim(labels: Vec<u32>, mut strength: Vec<f32>, w: usize, h: usize) -> (Ve
         }
     }
     (grown, strength)
+}
+
+/// Mean stroke width of ink strengths (`h × w`, 0–255): twice the area over the outline.
+pub fn stroke_width(ink: &[f32], w: usize, h: usize) -> f32 {
+    let on = |x: usize, y: usize| ink[y * w + x] > 127.0;
+    let (mut area, mut outline) = (0usize, 0usize);
+    for y in 0..h {
+        for x in 0..w {
+            if !on(x, y) {
+                continue;
+            }
+            area += 1;
+            let inner = x > 0 && y > 0 && x + 1 < w && y + 1 < h;
+            if !(inner && on(x - 1, y) && on(x + 1, y) && on(x, y - 1) && on(x, y + 1)) {
+                outline += 1;
+            }
+        }
+    }
+    if outline == 0 {
+        return 0.0;
+    }
+    2.0 * area as f32 / outline as f32
 }

@@ -39,6 +39,7 @@ pub mod ink;
 pub mod kernels;
 pub mod layers;
 pub mod model;
+pub mod number;
 pub mod onnx;
 pub mod pictures;
 pub mod plot;

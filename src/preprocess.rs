@@ -8,7 +8,7 @@
 //! bounding box ([`Fit::Object`]). [`Fit::Raw`] only resizes the whole picture.
 
 use crate::error::{Error, Result};
-use crate::ink::{find_ink, PixelBox, WORKING_SIDE};
+use crate::ink::{find_ink, stroke_width, PixelBox, WORKING_SIDE};
 use image::{imageops, DynamicImage, GrayImage};
 use std::path::Path;
 
@@ -272,28 +272,6 @@ fn paste(image: &GrayImage, (top, left): (i64, i64), (h, w): (usize, usize)) -> 
         }
     }
     out
-}
-
-/// Mean stroke width of `ink` (`h × w`, 0–255): twice the area over the outline's length.
-fn stroke_width(ink: &[f32], w: usize, h: usize) -> f32 {
-    let on = |x: usize, y: usize| ink[y * w + x] > 127.0;
-    let (mut area, mut outline) = (0usize, 0usize);
-    for y in 0..h {
-        for x in 0..w {
-            if !on(x, y) {
-                continue;
-            }
-            area += 1;
-            let inner = x > 0 && y > 0 && x + 1 < w && y + 1 < h;
-            if !(inner && on(x - 1, y) && on(x + 1, y) && on(x, y - 1) && on(x, y + 1)) {
-                outline += 1;
-            }
-        }
-    }
-    if outline == 0 {
-        return 0.0;
-    }
-    2.0 * area as f32 / outline as f32
 }
 
 /// Each pixel the strongest within `radius` (a square), making strokes `2 × radius` wider.
