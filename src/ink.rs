@@ -23,7 +23,8 @@
 //! 6. **Not writing, dropped**: straight ink lines running across at least
 //!    [`LINE_SPAN`] of the picture within ±6° of the axes and thinner than a twentieth of their
 //!    length (ruling, squared paper, margin lines) — where a stroke crosses such a line, or is
-//!    clearly darker than it, its pixels stay; specks (pieces under 2% of the largest); page
+//!    clearly darker than it, its pixels stay; specks (pieces under 2% of the largest, or under a 25th of the picture's
+//!    shorter side both ways); page
 //!    edges (pieces along a side of the picture, when other ink remains).
 //! 7. **Grey levels kept**: what remains keeps its strength, with a one-pixel rim for the
 //!    anti-aliased edge, as pieces (connected components) that `preprocess` and `number` read.
@@ -49,6 +50,10 @@ pub const LINE_SPAN: f32 = 0.7;
 const LINE_THINNESS: f32 = 1.0 / 20.0;
 /// Pieces smaller than this fraction of the largest are specks.
 const SPECK_FRACTION: f32 = 0.02;
+/// Pieces smaller than the picture's shorter side over this, both ways, are specks.
+const TINY_PIECE: u32 = 25;
+/// Groups of pieces shorter than this fraction of the tallest are not digits.
+const SMALL_PIECE: f32 = 0.3;
 /// A stroke on a ruling line stays where it is this much darker than the line.
 const DARKER_THAN_LINE: f32 = 1.6;
 
@@ -139,12 +144,52 @@ impl Ink {
         }
     }
 
-    /// The box of all kept ink.
-    pub fn bounds(&self) -> PixelBox {
-        self.pieces
+    /// The pieces of each digit (indices into [`Ink::pieces`]), left to right: pieces whose
+    /// columns overlap by at least half of the narrower one's width are one digit; a group
+    /// shorter than [`SMALL_PIECE`] of the tallest (a dot, a stub of ruling) is dropped.
+    pub fn digits(&self) -> Vec<Vec<usize>> {
+        let pieces = &self.pieces;
+        let mut order: Vec<usize> = (0..pieces.len()).collect();
+        order.sort_by_key(|&i| pieces[i].bounds.x);
+        let mut groups: Vec<(PixelBox, Vec<usize>)> = Vec::new();
+        for i in order {
+            let b = pieces[i].bounds;
+            let same = groups.iter().position(|(g, _)| {
+                let overlap = b.right().min(g.right()) as i64 - b.x.max(g.x) as i64;
+                overlap * 2 >= b.width.min(g.width) as i64
+            });
+            match same {
+                Some(k) => {
+                    groups[k].0 = groups[k].0.union(b);
+                    groups[k].1.push(i);
+                }
+                None => groups.push((b, vec![i])),
+            }
+        }
+        let tallest = groups.iter().map(|(b, _)| b.height).max().unwrap_or(0) as f32;
+        groups
+            .into_iter()
+            .filter(|(b, _)| b.height as f32 >= tallest * SMALL_PIECE)
+            .map(|(_, g)| g)
+            .collect()
+    }
+
+    /// The box of the pieces `which`.
+    pub fn bounds(&self, which: &[usize]) -> PixelBox {
+        which
             .iter()
-            .map(|p| p.bounds)
+            .map(|&i| self.pieces[i].bounds)
             .reduce(PixelBox::union)
+            .expect("at least one piece")
+    }
+
+    /// The pieces of the digit with the most ink (for a picture of one digit: what is not
+    /// beside it is not part of it).
+    pub fn main_digit(&self) -> Vec<usize> {
+        let mass = |g: &Vec<usize>| g.iter().map(|&i| self.pieces[i].mass).sum::<f32>();
+        self.digits()
+            .into_iter()
+            .max_by(|a, b| mass(a).total_cmp(&mass(b)))
             .expect("find_ink keeps at least one piece")
     }
 
@@ -403,20 +448,24 @@ fn remove_lines(mask: &mut [bool], strength: &[f32], w: usize, h: usize) {
     let horizontal = line_map(&low, lw, lh, false);
     let vertical = line_map(&low, lw, lh, true);
     let in_zone = |zone: &[bool], x: usize, y: usize| zone[(y / f) * lw + x / f];
-    let zone_strengths: Vec<f32> = (0..w * h)
-        .filter(|&i| {
-            mask[i] && (in_zone(&horizontal, i % w, i / w) || in_zone(&vertical, i % w, i / w))
-        })
-        .map(|i| strength[i])
-        .collect();
-    if zone_strengths.is_empty() {
+    // The ink level of each kind of line, so that a red margin line is judged against itself
+    // and not against pale blue ruling.
+    let level = |zone: &[bool]| {
+        let on: Vec<f32> = (0..w * h)
+            .filter(|&i| mask[i] && in_zone(zone, i % w, i / w))
+            .map(|i| strength[i])
+            .collect();
+        (!on.is_empty()).then(|| median_of(&on))
+    };
+    let levels = [level(&horizontal), level(&vertical)];
+    if levels.iter().all(Option::is_none) {
         return;
     }
-    let line_level = median_of(&zone_strengths);
-    let reach = 3 * f + 2;
+    let reach = 5 * f + 2;
     let original = mask.to_vec();
-    // Ink just outside the zone on both sides, along (dx, dy): a stroke crossing the line.
-    let crossing = |zone: &[bool], x: usize, y: usize, (dx, dy): (isize, isize)| {
+    let on_a_line = |x: usize, y: usize| in_zone(&horizontal, x, y) || in_zone(&vertical, x, y);
+    // Ink off every line just beyond the zone on both sides, along (dx, dy): a stroke crossing.
+    let crossing = |x: usize, y: usize, (dx, dy): (isize, isize)| {
         [1isize, -1].iter().all(|&sign| {
             (1..=reach as isize).any(|k| {
                 let (px, py) = (x as isize + sign * k * dx, y as isize + sign * k * dy);
@@ -424,22 +473,27 @@ fn remove_lines(mask: &mut [bool], strength: &[f32], w: usize, h: usize) {
                     return false;
                 }
                 let (px, py) = (px as usize, py as usize);
-                !in_zone(zone, px, py) && original[py * w + px]
+                !on_a_line(px, py) && original[py * w + px]
             })
         })
     };
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
-            if !mask[i] || strength[i] > line_level * DARKER_THAN_LINE {
+            if !mask[i] {
                 continue;
             }
-            let on_h = in_zone(&horizontal, x, y);
-            let on_v = in_zone(&vertical, x, y);
-            if (on_h && !crossing(&horizontal, x, y, (0, 1)))
-                || (on_v && !crossing(&vertical, x, y, (1, 0)))
+            for ((zone, across), level) in [(&horizontal, (0, 1)), (&vertical, (1, 0))]
+                .into_iter()
+                .zip(levels)
             {
-                mask[i] = false;
+                let Some(level) = level else { continue };
+                if in_zone(zone, x, y)
+                    && strength[i] <= level * DARKER_THAN_LINE
+                    && !crossing(x, y, across)
+                {
+                    mask[i] = false;
+                }
             }
         }
     }
@@ -590,7 +644,12 @@ fn keep_writing(mask: &[bool], strength: &[f32], w: usize, h: usize) -> (Vec<u32
         }
     }
     let largest = pieces.iter().map(|p| p.area).max().unwrap_or(0);
-    let speck = |p: &Piece| (p.area as f32) < largest as f32 * SPECK_FRACTION || p.area < 3;
+    let tiny = w.min(h) as u32 / TINY_PIECE;
+    let speck = |p: &Piece| {
+        (p.area as f32) < largest as f32 * SPECK_FRACTION
+            || p.area < 3
+            || p.bounds.width.max(p.bounds.height) < tiny
+    };
     // A page edge: along a side of the picture for a third of it or more.
     let edge = |p: &Piece| {
         let b = p.bounds;

@@ -2,9 +2,8 @@
 //! ([`find_ink`]), groups its pieces into digits, splits digits that touch, and returns each
 //! digit left to right as the model's input with its box.
 //!
-//! - **Pieces of one digit are merged**: pieces whose columns overlap by at least half of the
-//!   narrower one's width are one digit (a 5 whose bar was drawn apart, a 4 in two strokes, a
-//!   stroke broken where it crossed the ruling); a small piece beside no digit is dropped.
+//! - **Pieces of one digit are merged** ([`Ink::digits`]): a 5 whose bar was drawn apart, a 4
+//!   in two strokes, a stroke broken where it crossed the ruling.
 //! - **Touching digits are split**: a group wider than [`MAX_ASPECT`] × its height holds
 //!   several digits (a digit is rarely wider than tall); it is cut into as many as its width
 //!   holds at the columns with the least ink near the even cuts. Where even the thinnest column
@@ -21,8 +20,6 @@ use std::path::Path;
 pub const MAX_ASPECT: f32 = 1.15;
 /// The width a digit is expected to have, for its height, when a group is cut.
 const DIGIT_ASPECT: f32 = 0.7;
-/// Pieces shorter than this fraction of the tallest and beside no digit are dropped.
-const SMALL_PIECE: f32 = 0.3;
 
 /// One digit of a number.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +42,7 @@ pub fn digits(
 ) -> Result<Vec<DigitInput>> {
     let ink = find_ink(source, image, polarity)?;
     let mut found = Vec::new();
-    for group in groups(&ink) {
+    for group in ink.digits() {
         for (area, strengths) in split(source, &ink, &group, found.len())? {
             found.push(DigitInput {
                 bounds: ink.to_original(area),
@@ -56,34 +53,6 @@ pub fn digits(
     Ok(found)
 }
 
-/// The pieces of each digit (indices into [`Ink::pieces`]), left to right.
-fn groups(ink: &Ink) -> Vec<Vec<usize>> {
-    let pieces = ink.pieces();
-    let mut order: Vec<usize> = (0..pieces.len()).collect();
-    order.sort_by_key(|&i| pieces[i].bounds.x);
-    let mut groups: Vec<(PixelBox, Vec<usize>)> = Vec::new();
-    for i in order {
-        let b = pieces[i].bounds;
-        let same = groups.iter().position(|(g, _)| {
-            let overlap = b.right().min(g.right()) as i64 - b.x.max(g.x) as i64;
-            overlap * 2 >= b.width.min(g.width) as i64
-        });
-        match same {
-            Some(k) => {
-                groups[k].0 = groups[k].0.union(b);
-                groups[k].1.push(i);
-            }
-            None => groups.push((b, vec![i])),
-        }
-    }
-    let tallest = groups.iter().map(|(b, _)| b.height).max().unwrap_or(0) as f32;
-    groups
-        .into_iter()
-        .filter(|(b, _)| b.height as f32 >= tallest * SMALL_PIECE)
-        .map(|(_, g)| g)
-        .collect()
-}
-
 /// One group's digits: the group itself, or its parts cut at the thinnest ink. `before` is the
 /// number of digits to its left (for the error).
 fn split(
@@ -92,11 +61,7 @@ fn split(
     group: &[usize],
     before: usize,
 ) -> Result<Vec<(PixelBox, Vec<f32>)>> {
-    let area = group
-        .iter()
-        .map(|&i| ink.pieces()[i].bounds)
-        .reduce(PixelBox::union)
-        .expect("a group has pieces");
+    let area = ink.bounds(group);
     let strengths = ink.crop(area, group);
     let (w, h) = (area.width as usize, area.height as usize);
     if (w as f32) <= h as f32 * MAX_ASPECT {

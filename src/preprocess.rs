@@ -132,9 +132,9 @@ pub fn prepare(
 ) -> Result<Vec<u8>> {
     if recipe.fit == Fit::Digit {
         let ink = find_ink(source, image, recipe.polarity)?;
-        let all: Vec<usize> = (0..ink.pieces().len()).collect();
-        let bounds = ink.bounds();
-        return Ok(place_digit(&ink.crop(bounds, &all), bounds, (h, w)));
+        let digit = ink.main_digit();
+        let bounds = ink.bounds(&digit);
+        return Ok(place_digit(&ink.crop(bounds, &digit), bounds, (h, w)));
     }
     let mut gray = if image.width().max(image.height()) > WORKING_SIDE {
         to_gray(&image.resize(WORKING_SIDE, WORKING_SIDE, imageops::FilterType::Triangle))
