@@ -21,7 +21,7 @@ through the default preprocessing.
     experiments/photos.py --generate-only --out DIR [--singles N] [--numbers N]
 
 only writes the pictures (the tests use this). Needs Pillow and numpy, and the fonts of Debian's
-fonts-comic-neue, fonts-humor-sans, fonts-dkg-handwriting, fonts-breip and fonts-femkeklaver.
+fonts-comic-neue, fonts-humor-sans, fonts-dkg-handwriting and fonts-femkeklaver.
 """
 import argparse
 import gzip
@@ -45,7 +45,6 @@ FONTS = [
     "/usr/share/fonts/truetype/humor-sans/Humor-Sans.ttf",
     "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
     "/usr/share/fonts/truetype/fifthhorseman/dkgBd.ttf",
-    "/usr/share/fonts/truetype/breip/Breip.ttf",
     "/usr/share/fonts/truetype/femkeklaver/femkeklaver.ttf",
 ]
 INKS = {

@@ -15,7 +15,7 @@
 //! 4. **Ink strength** `1 − reflectance`, the largest over the three channels, so that blue ink
 //!    on yellow paper or red ink on green shows in the channel where it is darkest.
 //! 5. **Threshold: Otsu's, global, on the flattened strengths**, never below
-//!    [`MIN_STRENGTH`]. Once the light is flat, paper is one narrow mode near 0 and ink another,
+//!    [`MIN_STRENGTH`]; found again without the desk when the page's surround shows. Once the light is flat, paper is one narrow mode near 0 and ink another,
 //!    which is exactly the two-class case Otsu's method solves without a parameter; a local
 //!    method (Sauvola, Niblack) would instead find "ink" in every empty stretch of paper and
 //!    hollow out strokes wider than its window. The floor keeps paper grain, JPEG ringing and a
@@ -23,9 +23,9 @@
 //! 6. **Not writing, dropped**: straight ink lines running across at least
 //!    [`LINE_SPAN`] of the picture within ±6° of the axes and thinner than a twentieth of their
 //!    length (ruling, squared paper, margin lines) — where a stroke crosses such a line, or is
-//!    clearly darker than it, its pixels stay; specks (pieces under 2% of the largest, or under a 25th of the picture's
-//!    shorter side both ways); page
-//!    edges (pieces along a side of the picture, when other ink remains).
+//!    clearly darker than it, its pixels stay; specks (pieces under 2% of the largest, or
+//!    under a 25th of the picture's shorter side both ways); page edges (pieces touching the
+//!    picture's border, when other ink remains).
 //! 7. **Grey levels kept**: what remains keeps its strength, with a one-pixel rim for the
 //!    anti-aliased edge, as pieces (connected components) that `preprocess` and `number` read.
 //!
@@ -52,6 +52,11 @@ const LINE_THINNESS: f32 = 1.0 / 20.0;
 const SPECK_FRACTION: f32 = 0.02;
 /// Pieces smaller than the picture's shorter side over this, both ways, are specks.
 const TINY_PIECE: u32 = 25;
+/// A dark piece touching the border over this fraction of the picture, and solid (thicker
+/// than [`SOLID`] pixels and a hundredth of the picture), is its surround.
+const SURROUND: f32 = 0.01;
+/// See [`SURROUND`].
+const SOLID: f32 = 8.0;
 /// Groups of pieces shorter than this fraction of the tallest are not digits.
 const SMALL_PIECE: f32 = 0.3;
 /// A stroke on a ruling line stays where it is this much darker than the line.
@@ -272,22 +277,21 @@ pub fn find_ink(source: &Path, image: &DynamicImage, polarity: Polarity) -> Resu
             *s = s.max((1.0 - v / b.max(0.05)).clamp(0.0, 1.0));
         }
     }
-    let threshold = otsu(&strength).max(MIN_STRENGTH);
-    let mut mask: Vec<bool> = strength.iter().map(|&s| s > threshold).collect();
-    if !mask.iter().any(|&m| m) {
-        return Err(Error::format(
-            source,
-            "no digit found: the image is only paper, no writing",
-        ));
-    }
-    remove_lines(&mut mask, &strength, w, h);
-    let (labels, pieces) = keep_writing(&mask, &strength, w, h);
-    if pieces.is_empty() {
-        return Err(Error::format(
-            source,
-            "no digit found: the image is only paper (and its ruling), no writing",
-        ));
-    }
+    // With the page's surround set aside first; if that leaves nothing, it was the writing
+    // (a digit cropped tightly enough to touch the border).
+    let whole = strength.clone();
+    let (labels, pieces) = match writing(&mut strength, w, h, true) {
+        Some(found) => found,
+        None => {
+            strength = whole;
+            writing(&mut strength, w, h, false).ok_or_else(|| {
+                Error::format(
+                    source,
+                    "no digit found: the image is only paper (and its ruling), no writing",
+                )
+            })?
+        }
+    };
     let (labels, strength) = with_rim(labels, strength, w, h);
     Ok(Ink {
         width: w as u32,
@@ -403,6 +407,79 @@ fn paper_level(v: &[f32], w: usize, h: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// The writing among `strength`s: thresholded (the surround set aside first when
+/// `set_aside`), ruling dropped, then specks and edges; `None` if nothing is left.
+fn writing(
+    strength: &mut [f32],
+    w: usize,
+    h: usize,
+    set_aside: bool,
+) -> Option<(Vec<u32>, Vec<Piece>)> {
+    let mut threshold = otsu(strength).max(MIN_STRENGTH);
+    // Each surround set aside can uncover the next (a desk on two sides, of two shades).
+    for _ in 0..3 {
+        if !set_aside || !set_aside_surround(strength, threshold, w, h) {
+            break;
+        }
+        threshold = otsu(strength).max(MIN_STRENGTH);
+    }
+    let mut mask: Vec<bool> = strength.iter().map(|&s| s > threshold).collect();
+    remove_lines(&mut mask, strength, w, h);
+    let (labels, pieces) = keep_writing(&mask, strength, w, h);
+    (!pieces.is_empty()).then_some((labels, pieces))
+}
+
+/// A photographed page's surround (the desk, a dark table) is ink as far as strength goes and
+/// takes Otsu's threshold for itself, above faint writing. Solid dark pieces touching the border
+/// and covering over [`SURROUND`] of the picture are set to paper (with a few pixels round them:
+/// the blurred edge); true when there was one, so the threshold is found again on the page.
+fn set_aside_surround(strength: &mut [f32], threshold: f32, w: usize, h: usize) -> bool {
+    let mask: Vec<bool> = strength.iter().map(|&s| s > threshold).collect();
+    let (labels, pieces) = components(&mask, w, h);
+    // Thickness as twice the area over the outline: a desk is solid, ruling and strokes thin.
+    let mut outline = vec![0usize; pieces.len()];
+    for y in 0..h {
+        for x in 0..w {
+            let l = labels[y * w + x];
+            let inner = x > 0 && y > 0 && x + 1 < w && y + 1 < h;
+            if l > 0
+                && !(inner
+                    && [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+                        .iter()
+                        .all(|&(nx, ny)| labels[ny * w + nx] == l))
+            {
+                outline[l as usize - 1] += 1;
+            }
+        }
+    }
+    let solid = SOLID.max(w.min(h) as f32 / 100.0);
+    let surround: Vec<bool> = pieces
+        .iter()
+        .zip(outline)
+        .map(|(p, outline)| {
+            let b = p.bounds;
+            let border = b.x == 0 || b.y == 0 || b.right() == w as u32 || b.bottom() == h as u32;
+            border
+                && p.area as f32 > SURROUND * (w * h) as f32
+                && 2.0 * p.area as f32 / outline as f32 > solid
+        })
+        .collect();
+    if !surround.iter().any(|&s| s) {
+        return false;
+    }
+    let marked: Vec<f32> = labels
+        .iter()
+        .map(|&l| f32::from(u8::from(l > 0 && surround[l as usize - 1])))
+        .collect();
+    let grown = widen(&marked, w, h, 4);
+    for (s, g) in strength.iter_mut().zip(grown) {
+        if g > 0.0 {
+            *s = 0.0;
+        }
+    }
+    true
 }
 
 /// Otsu's threshold on strengths 0–1 (256 bins): the level that best separates two classes.
@@ -560,7 +637,8 @@ fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
 }
 
 /// Keeps the lines of `found` whose thickness (area over length) is under [`LINE_THINNESS`]
-/// of their length, widened by a pixel across over ink of `low`.
+/// of their length, then widens them by a pixel across over ink of `low` (after measuring, so
+/// that the close lines of squared paper are measured one by one).
 fn keep_thin(found: &mut [bool], low: &[bool], lw: usize, lh: usize, transposed: bool) {
     let (labels, pieces) = components(found, lw, lh);
     let thin: Vec<bool> = pieces
@@ -650,12 +728,10 @@ fn keep_writing(mask: &[bool], strength: &[f32], w: usize, h: usize) -> (Vec<u32
             || p.area < 3
             || p.bounds.width.max(p.bounds.height) < tiny
     };
-    // A page edge: along a side of the picture for a third of it or more.
+    // A page's edge, the desk, a neighbouring page: whatever touches the picture's border.
     let edge = |p: &Piece| {
         let b = p.bounds;
-        let (w, h) = (w as u32, h as u32);
-        ((b.x == 0 || b.right() == w) && b.height * 3 >= h)
-            || ((b.y == 0 || b.bottom() == h) && b.width * 3 >= w)
+        b.x == 0 || b.y == 0 || b.right() == w as u32 || b.bottom() == h as u32
     };
     let mut keep: Vec<bool> = pieces.iter().map(|p| !speck(p) && !edge(p)).collect();
     if !keep.iter().any(|&k| k) {
@@ -724,4 +800,29 @@ pub fn stroke_width(ink: &[f32], w: usize, h: usize) -> f32 {
         return 0.0;
     }
     2.0 * area as f32 / outline as f32
+}
+
+/// Each pixel of `ink` (`h × w`) the strongest within `radius` (a square): strokes become
+/// `2 × radius` wider.
+pub fn widen(ink: &[f32], w: usize, h: usize, radius: usize) -> Vec<f32> {
+    if radius == 0 {
+        return ink.to_vec();
+    }
+    let mut rows = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            rows[y * w + x] = (x.saturating_sub(radius)..(x + radius + 1).min(w))
+                .map(|i| ink[y * w + i])
+                .fold(0.0, f32::max);
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            out[y * w + x] = (y.saturating_sub(radius)..(y + radius + 1).min(h))
+                .map(|j| rows[j * w + x])
+                .fold(0.0, f32::max);
+        }
+    }
+    out
 }

@@ -4,6 +4,8 @@
 //!
 //! - **Pieces of one digit are merged** ([`Ink::digits`]): a 5 whose bar was drawn apart, a 4
 //!   in two strokes, a stroke broken where it crossed the ruling.
+//! - **One line**: what is not in line with most digits, or much taller or shorter, is not one
+//!   of them.
 //! - **Touching digits are split**: a group wider than [`MAX_ASPECT`] × its height holds
 //!   several digits (a digit is rarely wider than tall); it is cut into as many as its width
 //!   holds at the columns with the least ink near the even cuts. Where even the thinnest column
@@ -18,6 +20,10 @@ use std::path::Path;
 
 /// A group wider than this times its height is several digits.
 pub const MAX_ASPECT: f32 = 1.15;
+/// How far (in digit heights) a digit's middle may be from the number's.
+const LINE_DRIFT: f32 = 0.5;
+/// How much taller or shorter than the median a digit may be.
+const HEIGHT_RANGE: f32 = 1.6;
 /// The width a digit is expected to have, for its height, when a group is cut.
 const DIGIT_ASPECT: f32 = 0.7;
 
@@ -42,7 +48,7 @@ pub fn digits(
 ) -> Result<Vec<DigitInput>> {
     let ink = find_ink(source, image, polarity)?;
     let mut found = Vec::new();
-    for group in ink.digits() {
+    for group in in_line(&ink, ink.digits()) {
         for (area, strengths) in split(source, &ink, &group, found.len())? {
             found.push(DigitInput {
                 bounds: ink.to_original(area),
@@ -51,6 +57,35 @@ pub fn digits(
         }
     }
     Ok(found)
+}
+
+/// The groups written in one line as the digits of a number are: those whose middle is within
+/// [`LINE_DRIFT`] of the median group's height from the median middle, and whose height is
+/// within [`HEIGHT_RANGE`] of the median height (a margin line's remnant, a stub of ruling in a
+/// corner are not).
+fn in_line(ink: &Ink, groups: Vec<Vec<usize>>) -> Vec<Vec<usize>> {
+    let boxes: Vec<PixelBox> = groups.iter().map(|g| ink.bounds(g)).collect();
+    let median = |mut v: Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2]
+    };
+    let height = median(boxes.iter().map(|b| b.height as f32).collect());
+    let middle = median(
+        boxes
+            .iter()
+            .map(|b| b.y as f32 + b.height as f32 / 2.0)
+            .collect(),
+    );
+    groups
+        .into_iter()
+        .zip(boxes)
+        .filter(|(_, b)| {
+            let h = b.height as f32;
+            ((b.y as f32 + h / 2.0) - middle).abs() <= LINE_DRIFT * height
+                && (height / HEIGHT_RANGE..=height * HEIGHT_RANGE).contains(&h)
+        })
+        .map(|(g, _)| g)
+        .collect()
 }
 
 /// One group's digits: the group itself, or its parts cut at the thinnest ink. `before` is the

@@ -8,7 +8,7 @@
 //! bounding box ([`Fit::Object`]). [`Fit::Raw`] only resizes the whole picture.
 
 use crate::error::{Error, Result};
-use crate::ink::{find_ink, stroke_width, PixelBox, WORKING_SIDE};
+use crate::ink::{find_ink, stroke_width, widen, PixelBox, WORKING_SIDE};
 use image::{imageops, DynamicImage, GrayImage};
 use std::path::Path;
 
@@ -269,30 +269,6 @@ fn paste(image: &GrayImage, (top, left): (i64, i64), (h, w): (usize, usize)) -> 
         let (oy, ox) = (top + y as i64, left + x as i64);
         if (0..h as i64).contains(&oy) && (0..w as i64).contains(&ox) {
             out[oy as usize * w + ox as usize] = p.0[0];
-        }
-    }
-    out
-}
-
-/// Each pixel the strongest within `radius` (a square), making strokes `2 × radius` wider.
-fn widen(ink: &[f32], w: usize, h: usize, radius: usize) -> Vec<f32> {
-    if radius == 0 {
-        return ink.to_vec();
-    }
-    let mut rows = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            rows[y * w + x] = (x.saturating_sub(radius)..(x + radius + 1).min(w))
-                .map(|i| ink[y * w + i])
-                .fold(0.0, f32::max);
-        }
-    }
-    let mut out = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            out[y * w + x] = (y.saturating_sub(radius)..(y + radius + 1).min(h))
-                .map(|j| rows[j * w + x])
-                .fold(0.0, f32::max);
         }
     }
     out

@@ -204,11 +204,11 @@ pub fn python_json<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde
 }
 
 /// A photo-like page of `w × h`: cream paper lit from one side, pale blue ruling every
-/// twentieth of the height, a red margin line, and (when `written`) three dark blue marks left
+/// 15 pixels per 600 of width, a red margin line, and (when `written`) three dark blue marks left
 /// to right (a bar, a ring and a 7-like hook) each half the page tall — a number of three
-/// digits as far as finding and cutting digits goes.
+/// digits as far as finding and cutting digits goes. Drawn for 600 × 300 and scaled.
 pub fn ruled_page(w: u32, h: u32, written: bool) -> image::RgbImage {
-    let s = h as f32 / 300.0; // drawn at 300 pixels tall, scaled
+    let s = w as f32 / 600.0; // drawn at 600 pixels wide, scaled
     image::RgbImage::from_fn(w, h, |x, y| {
         let (fx, fy) = (x as f32 / s, y as f32 / s);
         let light = 1.0 - 0.35 * x as f32 / w as f32;
