@@ -21,9 +21,9 @@ use std::path::Path;
 /// A group wider than this times its height is several digits.
 pub const MAX_ASPECT: f32 = 1.15;
 /// How far (in digit heights) a digit's middle may be from the number's.
-const LINE_DRIFT: f32 = 0.5;
+const LINE_DRIFT: f32 = 1.0;
 /// How much taller or shorter than the median a digit may be.
-const HEIGHT_RANGE: f32 = 1.6;
+const HEIGHT_RANGE: f32 = 2.2;
 /// The width a digit is expected to have, for its height, when a group is cut.
 const DIGIT_ASPECT: f32 = 0.7;
 
