@@ -151,7 +151,7 @@ impl Ink {
 
     /// The pieces of each digit (indices into [`Ink::pieces`]), left to right: pieces whose
     /// columns overlap by at least half of the narrower one's width are one digit; a group
-    /// shorter than [`SMALL_PIECE`] of the tallest (a dot, a stub of ruling) is dropped.
+    /// shorter than three tenths of the tallest (a dot, a stub of ruling) is dropped.
     pub fn digits(&self) -> Vec<Vec<usize>> {
         let pieces = &self.pieces;
         let mut order: Vec<usize> = (0..pieces.len()).collect();
