@@ -1,9 +1,12 @@
 //! Pictures in, classes out: the one path `predict` and `serve` share — decode, preprocess for
-//! the models' dataset, run one model or the average of several.
+//! the models' dataset, run one model or the average of several; or a number's digits, each
+//! read in turn ([`Classifier::read_number`]).
 
 use crate::data::{dataset_info, Images};
 use crate::error::{Error, Result, Setting};
+use crate::ink::PixelBox;
 use crate::model::Sequential;
+use crate::number::digits;
 use crate::preprocess::{prepare, Fit, Polarity, Preprocess};
 use crate::train::{ensemble_proba, loss::argmax, EVAL_BATCH};
 use image::DynamicImage;
@@ -31,6 +34,31 @@ impl Prediction {
         ranked.truncate(k);
         ranked
     }
+}
+
+/// One digit of a number, as read.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DigitReading {
+    /// Where the digit is, in the picture's pixels.
+    #[serde(rename = "box")]
+    pub bounds: PixelBox,
+    /// What the models read.
+    #[serde(flatten)]
+    pub prediction: Prediction,
+    /// What the models saw (`h × w` gray levels).
+    #[serde(skip)]
+    pub input: Vec<u8>,
+}
+
+/// A number read from a picture, digit by digit.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NumberReading {
+    /// The digits' classes left to right (`"2026"`).
+    pub number: String,
+    /// The product of the digits' probabilities: how sure the whole number is.
+    pub probability: f64,
+    /// Each digit, left to right.
+    pub digits: Vec<DigitReading>,
 }
 
 /// One model, or several averaged, with the preprocessing of their dataset.
@@ -109,6 +137,34 @@ impl Classifier {
     /// The picture as the models see it (`h × w` gray levels); `source` names it in errors.
     pub fn prepare(&self, source: &Path, image: &DynamicImage) -> Result<Vec<u8>> {
         prepare(source, image, self.recipe, self.input_size())
+    }
+
+    /// The number written in `image`: its digits found and cut apart by
+    /// [`crate::number::digits`], each read by the models; `source` names it in errors.
+    pub fn read_number(&mut self, source: &Path, image: &DynamicImage) -> Result<NumberReading> {
+        if self.recipe.fit != Fit::Digit {
+            return Err(Error::config(
+                Setting::NumberReading,
+                "only digit models with MNIST's preprocessing read numbers (not a raw resize, not Fashion-MNIST)",
+            ));
+        }
+        let found = digits(source, image, self.recipe.polarity, self.input_size())?;
+        let inputs: Vec<Vec<u8>> = found.iter().map(|d| d.input.clone()).collect();
+        let predictions = self.classify(&inputs)?;
+        let digits: Vec<DigitReading> = found
+            .into_iter()
+            .zip(predictions)
+            .map(|(d, prediction)| DigitReading {
+                bounds: d.bounds,
+                prediction,
+                input: d.input,
+            })
+            .collect();
+        Ok(NumberReading {
+            number: digits.iter().map(|d| d.prediction.name.as_str()).collect(),
+            probability: digits.iter().map(|d| d.prediction.probability).product(),
+            digits,
+        })
     }
 
     /// Predictions for prepared inputs (each `h × w`).

@@ -167,6 +167,8 @@ pub enum Setting {
     Dataset,
     /// The images given, against what a model expects.
     Data,
+    /// Reading a whole number rather than one picture's class.
+    NumberReading,
     /// The shape of one input image.
     InputShape,
     /// The number of classes a model scores.
@@ -228,6 +230,7 @@ impl std::fmt::Display for Setting {
             Setting::CpusPerTask => "CPUs per task",
             Setting::ParallelTasks => "parallel tasks",
             Setting::Dataset | Setting::Data => "dataset",
+            Setting::NumberReading => "number",
             Setting::InputShape => "input shape",
             Setting::Classes => "classes",
             Setting::Images => "images",

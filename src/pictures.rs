@@ -125,6 +125,69 @@ pub fn before_after(pairs: &[(&image::DynamicImage, &[u8])], (h, w): (usize, usi
     out
 }
 
+/// Width of the picture [`number_boxes`] draws.
+const NUMBER_SHEET_WIDTH: u32 = 640;
+
+/// A number as read: the picture (fitted to 640 pixels wide) with a red box round each digit
+/// found, and below it each digit's `h × w` input as the model saw it, enlarged, with the
+/// class read under it. `digits` holds each digit's box (in the picture's pixels), input and
+/// class name.
+pub fn number_boxes(
+    picture: &image::DynamicImage,
+    digits: &[(crate::ink::PixelBox, &[u8], &str)],
+    (h, w): (usize, usize),
+) -> RgbImage {
+    let gap = 8;
+    let shown = picture.resize(
+        NUMBER_SHEET_WIDTH - 2 * gap,
+        NUMBER_SHEET_WIDTH,
+        image::imageops::FilterType::Triangle,
+    );
+    let scale = shown.width() as f32 / picture.width() as f32;
+    let tile = ((NUMBER_SHEET_WIDTH - gap) / digits.len().max(6) as u32 - gap).min(SHOW_SIDE);
+    let height = gap + shown.height() + gap + tile + gap + 7 * 3 + gap;
+    let mut out = RgbImage::from_pixel(NUMBER_SHEET_WIDTH, height, Rgb([128, 128, 128]));
+    image::imageops::overlay(&mut out, &shown.to_rgb8(), gap as i64, gap as i64);
+    let red = Rgb([220, 30, 30]);
+    for (b, ..) in digits {
+        let x0 = gap + (b.x as f32 * scale) as u32;
+        let y0 = gap + (b.y as f32 * scale) as u32;
+        let x1 = (gap + (b.right() as f32 * scale) as u32).min(gap + shown.width() - 1);
+        let y1 = (gap + (b.bottom() as f32 * scale) as u32).min(gap + shown.height() - 1);
+        for t in 0..2 {
+            for x in x0..=x1 {
+                out.put_pixel(x, (y0 + t).min(y1), red);
+                out.put_pixel(x, y1.saturating_sub(t).max(y0), red);
+            }
+            for y in y0..=y1 {
+                out.put_pixel((x0 + t).min(x1), y, red);
+                out.put_pixel(x1.saturating_sub(t).max(x0), y, red);
+            }
+        }
+    }
+    let top = gap + shown.height() + gap;
+    for (i, (_, input, name)) in digits.iter().enumerate() {
+        let left = gap + i as u32 * (tile + gap);
+        let seen = GrayImage::from_raw(w as u32, h as u32, input.to_vec()).expect("h × w values");
+        let big = image::imageops::resize(&seen, tile, tile, image::imageops::FilterType::Nearest);
+        image::imageops::overlay(
+            &mut out,
+            &image::DynamicImage::ImageLuma8(big).to_rgb8(),
+            left as i64,
+            top as i64,
+        );
+        let label_x = left + tile.saturating_sub(text_width(name, 3)) / 2;
+        draw_text(
+            &mut out,
+            (label_x, top + tile + gap),
+            name,
+            3,
+            Rgb([255, 255, 255]),
+        );
+    }
+    out
+}
+
 /// Gray images of `h × w` side by side in rows of `cols`, 2 pixels apart.
 pub fn gray_grid(images: &[&[u8]], (h, w): (usize, usize), cols: usize) -> GrayImage {
     let rows = images.len().div_ceil(cols);

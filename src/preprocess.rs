@@ -8,6 +8,7 @@
 //! bounding box ([`Fit::Object`]). [`Fit::Raw`] only resizes the whole picture.
 
 use crate::error::{Error, Result};
+use crate::ink::{find_ink, stroke_width, widen, PixelBox, WORKING_SIDE};
 use image::{imageops, DynamicImage, GrayImage};
 use std::path::Path;
 
@@ -58,9 +59,6 @@ impl Preprocess {
 
 /// Largest picture decoded, per side (a 48-megapixel phone photo is 8,000 × 6,000).
 pub const MAX_SIDE: u32 = 10_000;
-/// Pictures are first shrunk to at most this many pixels per side: the ink ends up 20 pixels
-/// tall anyway, and the float conversion of a full-size photo would need gigabytes.
-const WORKING_SIDE: u32 = 2048;
 /// Memory the decoder may allocate for one picture.
 const MAX_DECODE_BYTES: u64 = 512 << 20;
 
@@ -132,12 +130,23 @@ fn border(gray: &GrayImage) -> Vec<u8> {
 const MIN_CONTRAST: u8 = 32;
 
 /// The picture as `h × w` gray levels, light ink on black, ready for a model.
+///
+/// Digits go through [`find_ink`] (illumination flattened, ink thresholded, ruling, specks and
+/// page edges dropped, the ink's grey levels kept) and then MNIST's recipe; objects
+/// (Fashion-MNIST) are not strokes, so they keep the plain path: the border's level subtracted
+/// and a crop to what stands out from it.
 pub fn prepare(
     source: &Path,
     image: &DynamicImage,
     recipe: Preprocess,
     (h, w): (usize, usize),
 ) -> Result<Vec<u8>> {
+    if recipe.fit == Fit::Digit {
+        let ink = find_ink(source, image, recipe.polarity)?;
+        let digit = ink.main_digit();
+        let bounds = ink.bounds(&digit);
+        return Ok(place_digit(&ink.crop(bounds, &digit), bounds, (h, w)));
+    }
     let mut gray = if image.width().max(image.height()) > WORKING_SIDE {
         to_gray(&image.resize(WORKING_SIDE, WORKING_SIDE, imageops::FilterType::Triangle))
     } else {
@@ -199,40 +208,81 @@ pub fn prepare(
             "no digit found: the image is blank or uniform",
         ));
     }
-    let ink = imageops::crop_imm(&gray, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
-    // Scale the box so its longer side fills the recipe's box, keeping the aspect ratio.
-    let target = match recipe.fit {
-        Fit::Digit => (h.min(w) * 20).div_ceil(28),
-        _ => h.min(w),
-    } as f32;
-    let scale = target / ink.width().max(ink.height()) as f32;
-    let bw = ((ink.width() as f32 * scale).round() as u32).max(1);
-    let bh = ((ink.height() as f32 * scale).round() as u32).max(1);
-    let scaled = if (bw, bh) == ink.dimensions() {
-        ink
+    let object = imageops::crop_imm(&gray, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+    // The longer side fills the field, aspect kept, the box centred.
+    let side = h.min(w) as f32;
+    let (bw, bh) = fitted(object.dimensions(), side);
+    let scaled = resized(object, bw, bh);
+    let at = ((h as i64 - bh as i64) / 2, (w as i64 - bw as i64) / 2);
+    Ok(paste(&scaled, at, (h, w)))
+}
+
+/// Stroke width MNIST's digits have in the 28 × 28 field, in pixels.
+const MNIST_STROKE: f32 = 2.5;
+/// Strokes thinner than this in the field are widened to [`MNIST_STROKE`] first.
+const THINNEST_STROKE: f32 = 1.6;
+
+/// MNIST's recipe for one digit's ink (`bounds.height × bounds.width` strengths 0–255): the
+/// longer side scaled to 20/28 of the field (aspect kept), strokes too thin to survive the
+/// shrinking widened first, the strongest pixel 255, the centre of mass at the centre.
+pub fn place_digit(ink: &[f32], bounds: PixelBox, (h, w): (usize, usize)) -> Vec<u8> {
+    let (iw, ih) = (bounds.width, bounds.height);
+    let target = (h.min(w) * 20).div_ceil(28) as f32;
+    let (bw, bh) = fitted((iw, ih), target);
+    let scale = bw.max(bh) as f32 / iw.max(ih) as f32;
+    let width = stroke_width(ink, iw as usize, ih as usize);
+    let radius = if width * scale < THINNEST_STROKE {
+        ((MNIST_STROKE / scale - width) / 2.0).round().max(0.0) as usize
     } else {
-        imageops::resize(&ink, bw, bh, imageops::FilterType::Triangle)
+        0
     };
-    // Where the box's top-left corner goes: centre of mass on the field's centre (MNIST's
-    // (14, 14) in pixel indices), or the box centred.
-    let (top, left) = match recipe.fit {
-        Fit::Digit => {
-            let (cy, cx) = center_of_mass(&scaled);
-            (
-                (h as f64 / 2.0 - cy).round() as i64,
-                (w as f64 / 2.0 - cx).round() as i64,
-            )
+    let widened = widen(ink, iw as usize, ih as usize, radius);
+    let gray = GrayImage::from_fn(iw, ih, |x, y| {
+        image::Luma([widened[(y * iw + x) as usize].round().clamp(0.0, 255.0) as u8])
+    });
+    let mut scaled = resized(gray, bw, bh);
+    // Shrinking dims a thin stroke: its strongest pixel back to white, as MNIST's are.
+    let peak = scaled.pixels().map(|p| p.0[0]).max().unwrap_or(0);
+    if peak > 0 && peak < 255 {
+        for p in scaled.pixels_mut() {
+            p.0[0] = (p.0[0] as u32 * 255 / peak as u32) as u8;
         }
-        _ => ((h as i64 - bh as i64) / 2, (w as i64 - bw as i64) / 2),
-    };
+    }
+    let (cy, cx) = center_of_mass(&scaled);
+    let at = (
+        (h as f64 / 2.0 - cy).round() as i64,
+        (w as f64 / 2.0 - cx).round() as i64,
+    );
+    paste(&scaled, at, (h, w))
+}
+
+/// `(width, height)` scaled so the longer side is `side`, aspect kept, at least 1 each.
+fn fitted((w, h): (u32, u32), side: f32) -> (u32, u32) {
+    let scale = side / w.max(h) as f32;
+    (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    )
+}
+
+fn resized(image: GrayImage, w: u32, h: u32) -> GrayImage {
+    if (w, h) == image.dimensions() {
+        image
+    } else {
+        imageops::resize(&image, w, h, imageops::FilterType::Triangle)
+    }
+}
+
+/// `image` with its top-left corner at `(top, left)` in a black `h × w` field (clipped).
+fn paste(image: &GrayImage, (top, left): (i64, i64), (h, w): (usize, usize)) -> Vec<u8> {
     let mut out = vec![0u8; h * w];
-    for (x, y, p) in scaled.enumerate_pixels() {
+    for (x, y, p) in image.enumerate_pixels() {
         let (oy, ox) = (top + y as i64, left + x as i64);
         if (0..h as i64).contains(&oy) && (0..w as i64).contains(&ox) {
             out[oy as usize * w + ox as usize] = p.0[0];
         }
     }
-    Ok(out)
+    out
 }
 
 /// Intensity-weighted mean (row, column), in pixel indices.

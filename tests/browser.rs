@@ -23,7 +23,10 @@ fn digits_drawn_in_chromium_are_answered_as_predict_answers_them() {
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&artifacts).unwrap();
     let base = std::ffi::OsString::from(&served.base);
-    let drawn = common::python_json("browser/draw_digits.py", &[base, artifacts.clone().into()]);
+    let drawn = common::python_json(
+        "browser/draw_digits.py",
+        &[base.clone(), artifacts.clone().into()],
+    );
     let drawn = drawn.as_array().expect("a list of drawings");
     assert_eq!(drawn.len(), 3);
     let mut right = 0;
@@ -74,4 +77,27 @@ fn digits_drawn_in_chromium_are_answered_as_predict_answers_them() {
     let screenshot = artifacts.join("page.png");
     assert!(image::open(&screenshot).unwrap().width() >= 800);
     eprintln!("screenshot: {}", screenshot.display());
+
+    // A photo of a number uploaded through the page's file input: the page shows what
+    // `predict --number` reads in the same file, a tile per digit, and the photo with boxes.
+    let photo = artifacts.join("page-photo.jpg");
+    common::ruled_page(600, 300, true).save(&photo).unwrap();
+    let shown = common::python_json(
+        "browser/upload_photo.py",
+        &[base, photo.clone().into(), artifacts.clone().into()],
+    );
+    let (code, line, err) = run(mnistlab(home.path())
+        .args(["predict", "--number", "--json"])
+        .arg(&model)
+        .arg(&photo));
+    assert_eq!(code, 0, "{err}");
+    let predicted: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        shown["shown"], predicted["number"],
+        "page vs predict: {shown}"
+    );
+    assert_eq!(shown["result"]["digits"].as_array().unwrap().len(), 3);
+    assert_eq!(shown["tiles"], 3);
+    assert!(shown["drawn"].as_u64().unwrap() > 0, "the photo is drawn");
+    assert_eq!(shown["canvas_kept"], 1, "the drawing pad stays");
 }

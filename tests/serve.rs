@@ -291,3 +291,49 @@ fn ctrl_c_stops_the_server_cleanly_and_a_taken_port_is_an_error() {
         .unwrap();
     assert!(rest.contains("Stopped."), "{rest}");
 }
+
+#[test]
+fn predict_with_number_answers_the_digits_of_a_photo_and_refuses_paper() {
+    let home = tempfile::tempdir().unwrap();
+    let model = saved_model(home.path(), "8C3-ReLU-MP2-D10", 1);
+    let served = Served::start(home.path(), std::slice::from_ref(&model));
+    let url = format!("{}/predict?number=1", served.base);
+    let mut jpeg = Vec::new();
+    common::ruled_page(600, 300, true)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let (status, body) = send("POST", &url, Some("image/jpeg"), &jpeg);
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let digits = answer["digits"].as_array().unwrap();
+    assert_eq!(digits.len(), 3, "{answer}");
+    let names: String = digits.iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(answer["number"], names);
+    let xs: Vec<u64> = digits
+        .iter()
+        .map(|d| d["box"]["x"].as_u64().unwrap())
+        .collect();
+    assert!(xs.windows(2).all(|p| p[0] < p[1]), "left to right: {xs:?}");
+    for d in digits {
+        assert!(d["input_png"].as_str().unwrap().len() > 50);
+    }
+    // An empty ruled page and a blank one: 422 with the reason.
+    let mut paper = Vec::new();
+    common::ruled_page(600, 300, false)
+        .write_to(
+            &mut std::io::Cursor::new(&mut paper),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let (status, body) = send("POST", &url, Some("image/jpeg"), &paper);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("only paper"), "{body}");
+    let blank = png(&GrayImage::from_pixel(100, 80, Luma([250])));
+    let (status, body) = send("POST", &url, Some("image/png"), &blank);
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = send("POST", &url, Some("image/png"), b"not a picture");
+    assert_eq!(status, 400);
+}

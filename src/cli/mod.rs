@@ -116,6 +116,7 @@ fn flag(setting: &Setting) -> Option<&'static str> {
         Setting::Steps => "--steps",
         Setting::InferenceBatches => "--inference-batches",
         Setting::SingleImages => "--single-images",
+        Setting::NumberReading => "--number",
         Setting::Opset => "--opset",
         Setting::ServerAddress => "--host/--port",
         // An environment variable, not a flag: named as the user set it.

@@ -19,7 +19,12 @@ pub(super) struct PredictArgs {
     /// Print one JSON object per image.
     #[arg(long)]
     json: bool,
-    /// Write each original beside the 28×28 input the model saw to this PNG.
+    /// Read each picture as a number of several digits (left to right), each digit with its
+    /// probability and box.
+    #[arg(long, conflicts_with = "raw")]
+    number: bool,
+    /// Write each original beside the 28×28 input the model saw to this PNG (with --number:
+    /// the picture with a box round each digit, and each digit as the model saw it).
     #[arg(long, value_name = "PNG")]
     show: Option<PathBuf>,
 }
@@ -87,6 +92,9 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub(super) fn run(args: PredictArgs) -> Result<()> {
     let mut classifier = args.input.classifier(vec![load(&args.model)?])?;
     let files = expand(&args.images)?;
+    if args.number {
+        return read_numbers(&args, &mut classifier, &files);
+    }
     let mut originals = Vec::with_capacity(files.len());
     let mut inputs = Vec::with_capacity(files.len());
     for path in &files {
@@ -127,6 +135,67 @@ pub(super) fn run(args: PredictArgs) -> Result<()> {
         if !args.json {
             println!(
                 "Originals beside the model's inputs written to {}",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--number`: each picture read as a number.
+fn read_numbers(args: &PredictArgs, classifier: &mut Classifier, files: &[PathBuf]) -> Result<()> {
+    let mut sheets = Vec::new();
+    for path in files {
+        let image = mnistlab::preprocess::open(path)?;
+        let reading = classifier.read_number(path, &image)?;
+        if args.json {
+            let mut obj = serde_json::to_value(&reading)?;
+            obj["image"] = serde_json::json!(path);
+            println!("{obj}");
+        } else {
+            let digits: Vec<String> = reading
+                .digits
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {:.2}%",
+                        d.prediction.name,
+                        100.0 * d.prediction.probability
+                    )
+                })
+                .collect();
+            println!(
+                "{}: {}   digits: {}",
+                path.display(),
+                reading.number,
+                digits.join(", ")
+            );
+        }
+        if args.show.is_some() {
+            let digits: Vec<_> = reading
+                .digits
+                .iter()
+                .map(|d| (d.bounds, d.input.as_slice(), d.prediction.name.as_str()))
+                .collect();
+            sheets.push(mnistlab::pictures::number_boxes(
+                &image,
+                &digits,
+                classifier.input_size(),
+            ));
+        }
+    }
+    if let Some(out) = &args.show {
+        let height = sheets.iter().map(|s| s.height()).sum();
+        let mut picture = image::RgbImage::new(sheets[0].width(), height);
+        let mut y = 0;
+        for sheet in &sheets {
+            image::imageops::overlay(&mut picture, sheet, 0, y as i64);
+            y += sheet.height();
+        }
+        mnistlab::fsutil::write_atomic(out, &mnistlab::pictures::png(&picture))?;
+        if !args.json {
+            println!(
+                "The digits found and what the model saw written to {}",
                 out.display()
             );
         }

@@ -2,14 +2,16 @@
 //!
 //! `GET /` is one self-contained page (no external script, style or font); `POST /predict`
 //! takes a picture (PNG, JPEG, BMP or TIFF body) and answers JSON with the class, every
-//! probability and the input the model saw as a base64 PNG; `GET /model` describes the models.
+//! probability and the input the model saw as a base64 PNG (`POST /predict?number=1`: the
+//! number written in it, each digit with its box, probabilities and input); `GET /model`
+//! describes the models.
 //! Every bad request gets a 4xx JSON `{"error": …}` and the server keeps serving. A thread per
 //! connection reads each request whole, within the limits of [`http`], and hands it to one
 //! worker per classifier, each with its own copy of the models, so no model is shared between
 //! threads and a slow client never holds a worker. [`handle`] is the request → response
 //! function, free of sockets.
 
-use crate::classify::Classifier;
+use crate::classify::{Classifier, NumberReading};
 use crate::error::{Error, Result, Setting};
 use crate::model::summary;
 use base64::Engine;
@@ -226,6 +228,12 @@ fn predict(request: &HttpRequest, classifier: &mut Classifier) -> HttpResponse {
         Ok(image) => image,
         Err(e) => return error(400, e),
     };
+    if wants_number(&request.url) {
+        return match classifier.read_number(source, &image) {
+            Ok(reading) => json(200, number_json(&reading, classifier).to_string()),
+            Err(e) => error(422, e),
+        };
+    }
     let input = match classifier.prepare(source, &image) {
         Ok(input) => input,
         Err(e) => return error(422, e),
@@ -234,10 +242,37 @@ fn predict(request: &HttpRequest, classifier: &mut Classifier) -> HttpResponse {
         Ok(mut p) => p.remove(0),
         Err(e) => return error(500, e),
     };
-    let (h, w) = classifier.input_size();
-    let seen = image::GrayImage::from_raw(w as u32, h as u32, input).expect("h × w values");
-    let png = base64::engine::general_purpose::STANDARD.encode(crate::pictures::png(&seen));
     let mut body = serde_json::to_value(&prediction).expect("serializable");
-    body["input_png"] = serde_json::json!(png);
+    body["input_png"] = serde_json::json!(input_png(&input, classifier));
     json(200, body.to_string())
+}
+
+/// `number=1` (or `true`) among the query's parameters.
+fn wants_number(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|p| p == "number=1" || p == "number=true")
+    })
+}
+
+/// The input the model saw, as a base64 PNG.
+fn input_png(input: &[u8], classifier: &Classifier) -> String {
+    let (h, w) = classifier.input_size();
+    let seen =
+        image::GrayImage::from_raw(w as u32, h as u32, input.to_vec()).expect("h × w values");
+    base64::engine::general_purpose::STANDARD.encode(crate::pictures::png(&seen))
+}
+
+/// A number's answer: as `predict --number --json`, each digit with its input as a base64 PNG.
+fn number_json(reading: &NumberReading, classifier: &Classifier) -> serde_json::Value {
+    let mut body = serde_json::to_value(reading).expect("serializable");
+    for (d, json) in reading.digits.iter().zip(
+        body["digits"]
+            .as_array_mut()
+            .expect("digits serialize as a list"),
+    ) {
+        json["input_png"] = serde_json::json!(input_png(&d.input, classifier));
+    }
+    body
 }

@@ -244,3 +244,34 @@ pub fn python_json<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde
         )
     })
 }
+
+/// A photo-like page of `w × h`: cream paper lit from one side, pale blue ruling every
+/// 15 pixels per 600 of width, a red margin line, and (when `written`) three dark blue marks left
+/// to right (a bar, a ring and a 7-like hook) each half the page tall — a number of three
+/// digits as far as finding and cutting digits goes. Drawn for 600 × 300 and scaled.
+pub fn ruled_page(w: u32, h: u32, written: bool) -> image::RgbImage {
+    let s = w as f32 / 600.0; // drawn at 600 pixels wide, scaled
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32 / s, y as f32 / s);
+        let light = 1.0 - 0.35 * x as f32 / w as f32;
+        let mut c = [242.0f32, 236.0, 212.0];
+        if (fy as u32 + 3) % 15 < 2 {
+            c = [160.0, 180.0, 225.0];
+        }
+        if (fx - 40.0).abs() < 1.5 {
+            c = [215.0, 90.0, 95.0];
+        }
+        let half = 3.0; // half a stroke
+        let bar = (fx - 150.0).abs() < half && (80.0..230.0).contains(&fy);
+        let ring = {
+            let (dx, dy) = ((fx - 260.0) / 45.0, (fy - 155.0) / 75.0);
+            ((dx * dx + dy * dy).sqrt() - 1.0).abs() < half / 55.0
+        };
+        let hook = ((fy - 80.0).abs() < half && (350.0..440.0).contains(&fx))
+            || ((fx - (440.0 - (fy - 80.0) * 0.45)).abs() < half && (80.0..230.0).contains(&fy));
+        if written && (bar || ring || hook) {
+            c = [30.0, 45.0, 140.0];
+        }
+        image::Rgb(c.map(|v| (v * light) as u8))
+    })
+}
