@@ -12,10 +12,10 @@ import pathlib
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+
+import chromium
 
 base, out = sys.argv[1], pathlib.Path(sys.argv[2])
 # Polylines on the 280×280 pad, drawn large and off-centre as a person would.
@@ -25,11 +25,7 @@ DIGITS = {
     0: [[(160, 60), (110, 80), (95, 150), (115, 230), (165, 250), (215, 220), (230, 150), (210, 75), (160, 60)]],
 }
 
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1000,700"]:
-    options.add_argument(arg)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium.start(1000, 700)
 try:
     driver.get(base + "/")
     deadline = time.time() + 20

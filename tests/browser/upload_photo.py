@@ -9,16 +9,12 @@ import pathlib
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+import chromium
+
 base, photo, out = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1000,1200"]:
-    options.add_argument(arg)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium.start(1000, 1200)
 try:
     driver.get(base + "/")
     driver.find_element(By.ID, "photo").send_keys(photo)
