@@ -31,27 +31,21 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod classify;
 pub mod data;
 pub mod error;
 pub mod fsutil;
-pub mod ink;
 pub mod kernels;
 pub mod layers;
 pub mod model;
-pub mod number;
 pub mod onnx;
-pub mod pictures;
-pub mod plot;
-pub mod preprocess;
+pub mod picture;
 pub mod rng;
 pub mod runs;
 pub mod serve;
+pub mod shape;
 pub mod sweep;
-pub mod tensor;
 pub mod tensorboard;
 pub mod train;
-pub mod training_run;
 pub mod untrusted;
 
 pub use error::{Error, Result, Setting};

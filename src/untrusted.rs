@@ -3,10 +3,10 @@
 //! never test different code. Each returns what the parser made or its error; a panic, a hang or
 //! an allocation beyond the stated caps is a bug.
 
-use crate::classify::Classifier;
 use crate::error::Result;
 use crate::model::{ModelConfig, Normalization, Sequential};
-use crate::preprocess::Polarity;
+use crate::picture::classify::Classifier;
+use crate::picture::preprocess::Polarity;
 use crate::serve::HttpResponse;
 use std::path::Path;
 
@@ -50,12 +50,16 @@ pub fn sweep_file(bytes: &[u8]) -> Result<crate::sweep::Sweep> {
 /// MNIST is (28 × 28, light ink on black, centred by mass).
 pub fn picture(bytes: &[u8]) -> Result<Vec<u8>> {
     let source = Path::new("input picture");
-    let image =
-        crate::preprocess::decode_within(source, bytes, PICTURE_MAX_SIDE, PICTURE_MAX_ALLOC)?;
-    let input = crate::preprocess::prepare(
+    let image = crate::picture::preprocess::decode_within(
+        source,
+        bytes,
+        PICTURE_MAX_SIDE,
+        PICTURE_MAX_ALLOC,
+    )?;
+    let input = crate::picture::preprocess::prepare(
         source,
         &image,
-        crate::preprocess::Preprocess::for_dataset("mnist"),
+        crate::picture::preprocess::Preprocess::for_dataset("mnist"),
         (28, 28),
     )?;
     assert_eq!(input.len(), 28 * 28);

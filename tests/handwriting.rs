@@ -5,9 +5,9 @@ mod common;
 
 use common::{load_mnist_from, mnistlab, real_data, run};
 use image::{DynamicImage, GrayImage, Luma};
-use mnistlab::classify::Classifier;
 use mnistlab::model::{load, ModelConfig, Normalization, Sequential};
-use mnistlab::preprocess::Polarity;
+use mnistlab::picture::classify::Classifier;
+use mnistlab::picture::preprocess::Polarity;
 use std::path::Path;
 
 fn gray(pixels: &[u8]) -> DynamicImage {

@@ -41,7 +41,7 @@ fn send(method: &str, url: &str, content_type: Option<&str>, body: &[u8]) -> (u1
 }
 
 fn png(image: &GrayImage) -> Vec<u8> {
-    mnistlab::pictures::png(image)
+    mnistlab::picture::draw::png(image)
 }
 
 /// A dark stroke on white paper, different per `i`.
@@ -209,9 +209,12 @@ fn answers_200_concurrent_predictions_correctly_and_averages_several_models() {
         .iter()
         .map(|p| mnistlab::model::load(p).unwrap())
         .collect();
-    let mut classifier =
-        mnistlab::classify::Classifier::new(loaded, mnistlab::preprocess::Polarity::Auto, false)
-            .unwrap();
+    let mut classifier = mnistlab::picture::classify::Classifier::new(
+        loaded,
+        mnistlab::picture::preprocess::Polarity::Auto,
+        false,
+    )
+    .unwrap();
     let pictures: Vec<Vec<u8>> = (0..8).map(|i| png(&drawing(i))).collect();
     let expected: Vec<Vec<f64>> = pictures
         .iter()

@@ -27,7 +27,7 @@ fn drawing() -> Vec<u8> {
         let on = (x as i64 - 40 - y as i64 / 4).abs() < 6 && (10..80).contains(&y);
         Luma([if on { 15 } else { 245 }])
     });
-    mnistlab::pictures::png(&image)
+    mnistlab::picture::draw::png(&image)
 }
 
 fn host_port(base: &str) -> String {

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 thread_local! {
-    static CLASSIFIER: RefCell<mnistlab::classify::Classifier> =
+    static CLASSIFIER: RefCell<mnistlab::picture::classify::Classifier> =
         RefCell::new(mnistlab::untrusted::http_classifier());
 }
 

@@ -6,7 +6,7 @@ use mnistlab::data::augment::Augment;
 use mnistlab::data::{pixels_from_floats, DataSources, Dataset, Images};
 use mnistlab::layers::{ParamKind, Shape};
 use mnistlab::model::{self, ModelConfig, Normalization, Sequential};
-use mnistlab::preprocess::{self, Preprocess};
+use mnistlab::picture::preprocess::{self, Preprocess};
 use mnistlab::tensorboard::TensorBoard;
 use mnistlab::train::callbacks::{EarlyStopping, Monitor};
 use mnistlab::train::{

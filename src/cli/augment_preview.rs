@@ -52,14 +52,14 @@ pub(super) fn run(args: AugmentPreviewArgs) -> Result<()> {
         );
     }
     let refs: Vec<&[u8]> = versions.iter().map(|v| v.as_slice()).collect();
-    let grid = mnistlab::pictures::gray_grid(&refs, (h, w), 9);
+    let grid = mnistlab::picture::draw::gray_grid(&refs, (h, w), 9);
     let big = image::imageops::resize(
         &grid,
         grid.width() * 4,
         grid.height() * 4,
         image::imageops::FilterType::Nearest,
     );
-    mnistlab::fsutil::write_atomic(&args.out, &mnistlab::pictures::png(&big))?;
+    mnistlab::fsutil::write_atomic(&args.out, &mnistlab::picture::draw::png(&big))?;
     let label = data.info.classes[data.train.labels[args.index] as usize];
     println!(
         "Image {} ({label}) and 8 augmented versions written to {}",

@@ -17,7 +17,7 @@ pub(super) struct PlotArgs {
 pub(super) fn run(args: PlotArgs) -> Result<()> {
     let mut runs = Vec::new();
     for path in &args.runs {
-        if mnistlab::train::run_dir::RunDir::at(path).has_history() {
+        if mnistlab::runs::run_dir::RunDir::at(path).has_history() {
             runs.push(mnistlab::runs::read_run(path)?);
         } else {
             let found = mnistlab::runs::list_runs(path)?;
@@ -30,7 +30,7 @@ pub(super) fn run(args: PlotArgs) -> Result<()> {
             runs.extend(found);
         }
     }
-    mnistlab::plot::plot_runs(&runs, &args.out)?;
+    mnistlab::runs::plot::plot_runs(&runs, &args.out)?;
     println!(
         "Learning curves of {} run{} written to {}",
         runs.len(),

@@ -2,9 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use mnistlab::classify::Classifier;
 use mnistlab::model::load;
-use mnistlab::preprocess::Polarity;
+use mnistlab::picture::classify::Classifier;
+use mnistlab::picture::preprocess::Polarity;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -98,7 +98,7 @@ pub(super) fn run(args: PredictArgs) -> Result<()> {
     let mut originals = Vec::with_capacity(files.len());
     let mut inputs = Vec::with_capacity(files.len());
     for path in &files {
-        let image = mnistlab::preprocess::open(path)?;
+        let image = mnistlab::picture::preprocess::open(path)?;
         inputs.push(classifier.prepare(path, &image)?);
         originals.push(image);
     }
@@ -130,8 +130,8 @@ pub(super) fn run(args: PredictArgs) -> Result<()> {
             .zip(&inputs)
             .map(|(o, i)| (o, i.as_slice()))
             .collect();
-        let picture = mnistlab::pictures::before_after(&pairs, classifier.input_size());
-        mnistlab::fsutil::write_atomic(out, &mnistlab::pictures::png(&picture))?;
+        let picture = mnistlab::picture::draw::before_after(&pairs, classifier.input_size());
+        mnistlab::fsutil::write_atomic(out, &mnistlab::picture::draw::png(&picture))?;
         if !args.json {
             println!(
                 "Originals beside the model's inputs written to {}",
@@ -146,7 +146,7 @@ pub(super) fn run(args: PredictArgs) -> Result<()> {
 fn read_numbers(args: &PredictArgs, classifier: &mut Classifier, files: &[PathBuf]) -> Result<()> {
     let mut sheets = Vec::new();
     for path in files {
-        let image = mnistlab::preprocess::open(path)?;
+        let image = mnistlab::picture::preprocess::open(path)?;
         let reading = classifier.read_number(path, &image)?;
         if args.json {
             let mut obj = serde_json::to_value(&reading)?;
@@ -177,7 +177,7 @@ fn read_numbers(args: &PredictArgs, classifier: &mut Classifier, files: &[PathBu
                 .iter()
                 .map(|d| (d.bounds, d.input.as_slice(), d.prediction.name.as_str()))
                 .collect();
-            sheets.push(mnistlab::pictures::number_boxes(
+            sheets.push(mnistlab::picture::draw::number_boxes(
                 &image,
                 &digits,
                 classifier.input_size(),
@@ -192,7 +192,7 @@ fn read_numbers(args: &PredictArgs, classifier: &mut Classifier, files: &[PathBu
             image::imageops::overlay(&mut picture, sheet, 0, y as i64);
             y += sheet.height();
         }
-        mnistlab::fsutil::write_atomic(out, &mnistlab::pictures::png(&picture))?;
+        mnistlab::fsutil::write_atomic(out, &mnistlab::picture::draw::png(&picture))?;
         if !args.json {
             println!(
                 "The digits found and what the model saw written to {}",

@@ -3,9 +3,9 @@
 use super::train::{self, TrainArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use mnistlab::runs::run_dir::RunDir;
 use mnistlab::sweep::slurm::{self, SlurmOptions};
 use mnistlab::sweep::{self as planner, LocalOutcome, LocalRunner, PointState, Sweep};
-use mnistlab::train::run_dir::RunDir;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -6,9 +6,9 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use mnistlab::data::augment::Augment;
 use mnistlab::model::{summary, ModelConfig};
-use mnistlab::train::run_dir::{check_run_name, RunDir};
+use mnistlab::runs::run_dir::{check_run_name, RunDir};
+use mnistlab::runs::training::{Location, Record, RunSettings, TrainingRun};
 use mnistlab::train::{OptimizerConfig, TrainConfig};
-use mnistlab::training_run::{Location, Record, RunSettings, TrainingRun};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 

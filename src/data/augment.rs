@@ -244,7 +244,7 @@ pub fn warp(src: &[u8], (h, w): (usize, usize), t: &Affine, out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::Shape;
+    use crate::shape::Shape;
 
     fn image(h: usize, w: usize) -> Vec<u8> {
         (0..h * w).map(|i| (i * 37 % 251) as u8).collect()

@@ -8,7 +8,7 @@ pub mod sources;
 pub use sources::{dataset_info, locate, DataSources, DatasetInfo, FASHION_MNIST, MNIST};
 
 use crate::error::{Error, Result, Setting};
-use crate::tensor::Shape;
+use crate::shape::Shape;
 use std::path::{Path, PathBuf};
 
 /// Labelled grayscale images, one after another, as stored in IDX files.

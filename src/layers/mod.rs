@@ -24,7 +24,7 @@ pub use normalize::Normalize;
 pub use relu::Relu;
 pub use spec::{LayerError, LayerSpec};
 
-pub use crate::tensor::{Mode, Shape};
+pub use crate::shape::{Mode, Shape};
 
 pub use crate::kernels::Padding;
 pub(crate) use crate::kernels::{par_zip_map, PAR_CHUNK};

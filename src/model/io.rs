@@ -7,7 +7,7 @@
 use super::{ModelConfig, Normalization, Sequential};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::tensor::Shape;
+use crate::shape::Shape;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::path::Path;

@@ -6,7 +6,7 @@ use super::proto::*;
 use crate::error::{Error, Result, Setting};
 use crate::layers::{BatchNormConfig, Conv2dConfig, LayerSpec};
 use crate::model::{ModelConfig, Sequential};
-use crate::tensor::Shape;
+use crate::shape::Shape;
 use prost::Message;
 
 /// Opsets accepted by [`export`]: every operator used here is unchanged across them.

@@ -11,9 +11,9 @@
 //! threads and a slow client never holds a worker. [`handle`] is the request → response
 //! function, free of sockets.
 
-use crate::classify::{Classifier, NumberReading};
 use crate::error::{Error, Result, Setting};
 use crate::model::summary;
+use crate::picture::classify::{Classifier, NumberReading};
 use base64::Engine;
 pub use http::{BodyError, HttpRequest, HttpResponse, Method};
 use std::io::ErrorKind;
@@ -224,7 +224,7 @@ fn predict(request: &HttpRequest, classifier: &mut Classifier) -> HttpResponse {
         return error(400, "the body is empty: send the picture");
     }
     let source = Path::new("request body");
-    let image = match crate::preprocess::decode(source, body) {
+    let image = match crate::picture::preprocess::decode(source, body) {
         Ok(image) => image,
         Err(e) => return error(400, e),
     };
@@ -261,7 +261,7 @@ fn input_png(input: &[u8], classifier: &Classifier) -> String {
     let (h, w) = classifier.input_size();
     let seen =
         image::GrayImage::from_raw(w as u32, h as u32, input.to_vec()).expect("h × w values");
-    base64::engine::general_purpose::STANDARD.encode(crate::pictures::png(&seen))
+    base64::engine::general_purpose::STANDARD.encode(crate::picture::draw::png(&seen))
 }
 
 /// A number's answer: as `predict --number --json`, each digit with its input as a base64 PNG.

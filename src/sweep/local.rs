@@ -2,7 +2,7 @@
 
 use super::{PointState, Sweep};
 use crate::error::{Error, Result};
-use crate::train::run_dir::RunDir;
+use crate::runs::run_dir::RunDir;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 
 use super::{Point, Sweep};
 use crate::error::Result;
-use crate::train::run_dir::{RunDir, RunLock};
+use crate::runs::run_dir::{RunDir, RunLock};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

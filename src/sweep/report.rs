@@ -2,7 +2,7 @@
 
 use super::{point_state, PointState, SWEEP_JSON};
 use crate::error::{Error, Result};
-use crate::train::run_dir::RunDir;
+use crate::runs::run_dir::RunDir;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@ use super::EventWriter;
 use crate::data::Images;
 use crate::error::Result;
 use crate::model::Sequential;
-use crate::pictures::{confusion_matrix, png, prediction_grid};
+use crate::picture::draw::{confusion_matrix, png, prediction_grid};
 use crate::train::loss::argmax;
 use crate::train::{predict_proba, Callback, EpochMetrics};
 use std::path::Path;

@@ -4,7 +4,7 @@ use super::{fit, Callback, EpochMetrics, TrainConfig};
 use crate::data::Images;
 use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
-use crate::tensor::Mode;
+use crate::shape::Mode;
 use std::time::Instant;
 
 /// What to measure.

@@ -5,7 +5,7 @@ use super::loss::{self, softmax_cross_entropy, softmax_into, BatchScore};
 use crate::data::{one_hot_into, Images};
 use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
-use crate::tensor::Mode;
+use crate::shape::Mode;
 
 /// Images per forward pass when evaluating or predicting: the default training batch, so that
 /// testing a model never needs more memory than training it did (256 saved about 5% of the

@@ -4,11 +4,9 @@
 pub mod bench;
 pub mod callbacks;
 mod eval;
-pub mod history;
 pub mod loss;
 pub mod optim;
 pub mod progress;
-pub mod run_dir;
 pub mod state;
 
 pub use callbacks::{BestCheckpoint, Callback};
@@ -16,14 +14,13 @@ pub use eval::{
     check_input, ensemble, ensemble_proba, evaluate, predict_proba, score_probabilities,
     Evaluation, EVAL_BATCH,
 };
-pub use history::HistoryCsv;
 pub use optim::{Optimizer, OptimizerConfig, Schedule};
 
 use crate::data::Images;
 use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
 use crate::rng::seeded;
-use crate::tensor::Mode;
+use crate::shape::Mode;
 use loss::softmax_cross_entropy;
 use state::TrainState;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -310,7 +307,7 @@ pub fn fit_with(
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::data::Images;
-    use crate::tensor::Shape;
+    use crate::shape::Shape;
 
     /// `n` 28×28 images that a linear model can learn: labels cycle through the ten classes,
     /// and the pixels whose index ends in the label's digit are bright, the others noise.

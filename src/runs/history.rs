@@ -1,10 +1,10 @@
 //! `history.csv`: one [`EpochMetrics`] row per finished epoch, written by the [`HistoryCsv`]
 //! callback and read back by [`parse`] (for `runs`, `plot` and sweeps).
 
-use super::{Callback, EpochMetrics};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::model::Sequential;
+use crate::train::{Callback, EpochMetrics};
 use std::path::{Path, PathBuf};
 
 /// The header of `history.csv`.

@@ -2,7 +2,7 @@
 //! model name, for `mnistlab runs` (a comparison table) and `mnistlab plot` (learning curves).
 
 use crate::error::{Error, Result};
-use crate::train::run_dir::RunDir;
+use crate::runs::run_dir::RunDir;
 use crate::train::EpochMetrics;
 use std::path::{Path, PathBuf};
 

@@ -13,8 +13,8 @@
 //!   picture is refused with an error saying which digits.
 
 use crate::error::{Error, Result};
-use crate::ink::{find_ink, stroke_width, Ink, PixelBox};
-use crate::preprocess::{place_digit, Polarity};
+use crate::picture::ink::{find_ink, stroke_width, Ink, PixelBox};
+use crate::picture::preprocess::{place_digit, Polarity};
 use image::DynamicImage;
 use std::path::Path;
 
@@ -37,7 +37,7 @@ pub struct DigitInput {
 }
 
 /// The digits of the number written in `image`, left to right, each prepared for a model of
-/// input `(h, w)` as [`crate::preprocess::prepare`] prepares a single digit. The library
+/// input `(h, w)` as [`crate::picture::preprocess::prepare`] prepares a single digit. The library
 /// function behind `predict --number`, `POST /predict?number=1` and the Python package;
 /// `source` names the picture in errors.
 pub fn digits(

@@ -14,11 +14,11 @@
 //! | `error.txt`, `output.log` | by sweeps | why a point failed, its output |
 
 use super::history::{self, HistoryCsv};
-use super::state::TrainState;
-use super::{EpochMetrics, Optimizer};
 use crate::error::{Error, Result, Setting};
 use crate::fsutil::{remove_stale_temporaries, write_atomic};
 use crate::model::Sequential;
+use crate::train::state::TrainState;
+use crate::train::{EpochMetrics, Optimizer};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::File;

@@ -6,9 +6,9 @@
 use crate::data::{check_validation_split, Dataset, DatasetInfo, Images};
 use crate::error::{Error, Result, Setting};
 use crate::model::{load, ModelConfig, Sequential};
+use crate::runs::run_dir::{Results, RunDir, RunLock};
 use crate::tensorboard::{write_run_summary, TensorBoard, HISTOGRAM_MAX_PARAMS};
 use crate::train::progress::Progress;
-use crate::train::run_dir::{Results, RunDir, RunLock};
 use crate::train::state::TrainState;
 use crate::train::{
     adapt_normalization, check_input, evaluate, fit_with, BestCheckpoint, Callback, Control,

@@ -134,7 +134,7 @@ const NUMBER_SHEET_WIDTH: u32 = 640;
 /// class name.
 pub fn number_boxes(
     picture: &image::DynamicImage,
-    digits: &[(crate::ink::PixelBox, &[u8], &str)],
+    digits: &[(crate::picture::ink::PixelBox, &[u8], &str)],
     (h, w): (usize, usize),
 ) -> RgbImage {
     let gap = 8;

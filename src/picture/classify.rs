@@ -4,10 +4,10 @@
 
 use crate::data::{dataset_info, Images};
 use crate::error::{Error, Result, Setting};
-use crate::ink::PixelBox;
 use crate::model::Sequential;
-use crate::number::digits;
-use crate::preprocess::{prepare, Fit, Polarity, Preprocess};
+use crate::picture::ink::PixelBox;
+use crate::picture::number::digits;
+use crate::picture::preprocess::{prepare, Fit, Polarity, Preprocess};
 use crate::train::{ensemble_proba, loss::argmax, EVAL_BATCH};
 use image::DynamicImage;
 use std::path::Path;
@@ -140,7 +140,7 @@ impl Classifier {
     }
 
     /// The number written in `image`: its digits found and cut apart by
-    /// [`crate::number::digits`], each read by the models; `source` names it in errors.
+    /// [`crate::picture::number::digits`], each read by the models; `source` names it in errors.
     pub fn read_number(&mut self, source: &Path, image: &DynamicImage) -> Result<NumberReading> {
         if self.recipe.fit != Fit::Digit {
             return Err(Error::config(

@@ -36,7 +36,7 @@
 //! background.
 
 use crate::error::{Error, Result};
-use crate::preprocess::Polarity;
+use crate::picture::preprocess::Polarity;
 use image::DynamicImage;
 use std::path::Path;
 

@@ -8,7 +8,7 @@
 //! bounding box ([`Fit::Object`]). [`Fit::Raw`] only resizes the whole picture.
 
 use crate::error::{Error, Result};
-use crate::ink::{find_ink, stroke_width, widen, PixelBox, WORKING_SIDE};
+use crate::picture::ink::{find_ink, stroke_width, widen, PixelBox, WORKING_SIDE};
 use image::{imageops, DynamicImage, GrayImage};
 use std::path::Path;
 
@@ -500,11 +500,11 @@ mod tests {
                 .starts_with("notes.txt: cannot read as an image"),
             "{err}"
         );
-        let png = crate::pictures::png(&GrayImage::from_pixel(3, 2, Luma([7])));
+        let png = crate::picture::draw::png(&GrayImage::from_pixel(3, 2, Luma([7])));
         assert_eq!(decode(Path::new("a.png"), &png).unwrap().width(), 3);
         assert!(decode(Path::new("cut.png"), &png[..png.len() / 2]).is_err());
         // Past the side limit: refused before any pixel is decoded.
-        let wide = crate::pictures::png(&GrayImage::new(MAX_SIDE + 1, 1));
+        let wide = crate::picture::draw::png(&GrayImage::new(MAX_SIDE + 1, 1));
         let err = decode(Path::new("wide.png"), &wide).unwrap_err();
         assert!(
             err.to_string()
