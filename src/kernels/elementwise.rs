@@ -184,12 +184,15 @@ mod tests {
     /// every size).
     #[test]
     fn vector_loops_give_the_portable_bits() {
-        let values: Vec<f32> = (0..4099).map(|i| (i as f32 * 0.731).sin() * 3.0).collect();
-        let run = || {
-            let (mut w, mut m, mut v) = (values.clone(), vec![0.1f32; 4099], vec![0.2f32; 4099]);
+        // `#[inline(always)]`, here and on the closures below, so that the loops are compiled
+        // into each instruction set's function: a plain closure called from every path is kept
+        // as one baseline function, and the paths would all run the same code.
+        #[inline(always)]
+        fn run(values: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, [Vec<f32>; 2]) {
+            let (mut w, mut m, mut v) = (values.to_vec(), vec![0.1f32; 4099], vec![0.2f32; 4099]);
             let mut sums = [vec![0.0f32; 256], vec![0.0f32; 256]];
             for _ in 0..3 {
-                for (((w, &g), m), v) in w.iter_mut().zip(&values).zip(&mut m).zip(&mut v) {
+                for (((w, &g), m), v) in w.iter_mut().zip(values).zip(&mut m).zip(&mut v) {
                     *m += (g - *m) * (1.0 - 0.9);
                     *v += (g * g - *v) * (1.0 - 0.999);
                     *w -= 1e-3 * *m / (v.sqrt() + 1e-7);
@@ -204,11 +207,16 @@ mod tests {
                 }
             }
             (w, m, v, sums)
-        };
-        let portable = vectorized_on(Isa::Portable, run);
+        }
+        let values: Vec<f32> = (0..4099).map(|i| (i as f32 * 0.731).sin() * 3.0).collect();
+        let portable = vectorized_on(Isa::Portable, || run(&values));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for isa in crate::kernels::cpu::each_simd("element-wise loops") {
-            let wide = vectorized_on(isa.into(), run);
+            let wide = vectorized_on(
+                isa.into(),
+                #[inline(always)]
+                || run(&values),
+            );
             assert_eq!(bits(&portable.0), bits(&wide.0), "{isa:?}: Adam's weights");
             assert_eq!(
                 bits(&portable.1),
