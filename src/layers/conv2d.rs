@@ -63,6 +63,7 @@ impl Conv2dConfig {
             scratch: Vec::new(),
             grad_parts: Vec::new(),
             folded: Vec::new(),
+            prepared_with: Vec::new(),
             relu: false,
         })
     }
@@ -84,6 +85,10 @@ pub struct Conv2d {
     grad_parts: Vec<f32>,
     /// Kernel and bias with the batch norm after the layer folded in, for evaluation.
     folded: Vec<f32>,
+    /// The kernel the algorithm was last prepared with: evaluation with unchanged weights (a
+    /// server predicting one image at a time) skips preparing it again, which at batch 1 can
+    /// cost as much as the convolution itself.
+    prepared_with: Vec<f32>,
     /// Applies the following ReLU itself.
     relu: bool,
 }
@@ -256,7 +261,11 @@ impl Conv2d {
         let (in_len, out_len) = self.image_lens();
         let (per_slice, saved_len, scratch_len) = self.slices(n);
         let (weight, bias) = weights.split_at(self.weight_len());
-        self.algorithm.prepare_forward(weight);
+        if !same_bits(&self.prepared_with, weight) {
+            self.algorithm.prepare_forward(weight);
+            self.prepared_with.clear();
+            self.prepared_with.extend_from_slice(weight);
+        }
         let algorithm = &*self.algorithm;
         y[..n * out_len]
             .par_chunks_mut(per_slice * out_len)
@@ -267,6 +276,11 @@ impl Conv2d {
                 algorithm.forward(x, weight, OutputBias { bias, relu }, saved, scratch, y);
             });
     }
+}
+
+/// Whether `a` and `b` hold the same values bit for bit (NaNs included).
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 #[cfg(test)]
@@ -294,6 +308,43 @@ mod tests {
         assert_eq!(y[0], 12.5);
         assert_eq!(y[4], 45.5);
         assert_eq!(y[8], 5.0 + 6.0 + 8.0 + 9.0 + 0.5);
+    }
+
+    /// The kernel is prepared (transformed, for Winograd) once and kept while the weights stay
+    /// the same; a change to any weight is seen.
+    #[test]
+    fn a_changed_kernel_is_prepared_again() {
+        let config = Conv2dConfig {
+            input: Shape::new(8, 8, 4),
+            filters: 8,
+            kernel: 5,
+            stride: 1,
+            padding: Padding::Same,
+        };
+        let x: Vec<f32> = (0..8 * 8 * 4)
+            .map(|i| ((i * 7) % 11) as f32 - 5.0)
+            .collect();
+        let mut weights: Vec<f32> = (0..5 * 5 * 4 * 8 + 8)
+            .map(|i| ((i * 5) % 13) as f32 * 0.1 - 0.6)
+            .collect();
+        let mut conv = config.init().unwrap();
+        let first = forward(&mut conv, &x, 1, &weights, &mut [], Mode::Eval);
+        assert_eq!(
+            forward(&mut conv, &x, 1, &weights, &mut [], Mode::Eval),
+            first
+        );
+        weights[17] += 1.0;
+        let changed = forward(&mut conv, &x, 1, &weights, &mut [], Mode::Eval);
+        let fresh = forward(
+            &mut config.init().unwrap(),
+            &x,
+            1,
+            &weights,
+            &mut [],
+            Mode::Eval,
+        );
+        assert_ne!(changed, first);
+        assert_eq!(changed, fresh);
     }
 
     #[test]
