@@ -44,6 +44,7 @@ fn keyword(setting: &Setting) -> String {
         Setting::BatchSize => "batch_size".into(),
         Setting::LearningRate => "learning_rate".into(),
         Setting::ValidationSplit => "validation_split".into(),
+        Setting::RunDir | Setting::ResumeState => "backup_dir".into(),
         other => other.to_string(),
     }
 }

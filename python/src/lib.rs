@@ -6,6 +6,7 @@ mod arrays;
 mod datasets;
 mod ensemble;
 mod errors;
+mod fit;
 mod listener;
 mod network;
 mod pictures;

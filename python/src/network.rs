@@ -3,16 +3,13 @@
 
 use crate::arrays::{images, inputs, probabilities};
 use crate::errors::{to_py, ConfigError};
+use crate::fit::{self, augment_from, Backup, Extras};
 use crate::listener::Listener;
-use mnistlab::data::augment::Augment;
-use mnistlab::data::Images;
 use mnistlab::layers::ParamKind;
 use mnistlab::model::{self, ModelConfig, Normalization, Sequential};
-use mnistlab::tensorboard::TensorBoard;
 use mnistlab::train::callbacks::{EarlyStopping, Monitor};
-use mnistlab::train::{
-    self, adapt_normalization, BestCheckpoint, Callback, OptimizerConfig, Schedule, TrainConfig,
-};
+use mnistlab::train::state::TrainState;
+use mnistlab::train::{self, adapt_normalization, OptimizerConfig, Schedule, TrainConfig};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -22,30 +19,9 @@ use std::path::PathBuf;
 #[pyclass(module = "mnistlab._engine")]
 pub(crate) struct Network {
     pub(crate) model: Sequential,
-}
-
-/// The augmentation of a `dict` with keys `rotation`, `zoom`, `shear`, `shift` (floats),
-/// `flip` (bool) and `erase` (probability); missing keys are off.
-fn augment_from(dict: &Bound<'_, PyDict>) -> PyResult<Augment> {
-    let mut augment = Augment::default();
-    for (key, value) in dict.iter() {
-        let key: String = key.extract()?;
-        match key.as_str() {
-            "rotation" => augment.rotation = value.extract()?,
-            "zoom" => augment.zoom = value.extract()?,
-            "shear" => augment.shear = value.extract()?,
-            "shift" => augment.shift = value.extract()?,
-            "flip" => augment.flip = value.extract()?,
-            "erase" => augment.erase = value.extract()?,
-            other => {
-                return Err(ConfigError::new_err(format!(
-                    "augment: unknown setting {other:?} (expected rotation, zoom, shear, shift, \
-                     flip or erase)"
-                )))
-            }
-        }
-    }
-    Ok(augment)
+    /// Where the last fit left its optimizer and generator: the next fit goes on from there,
+    /// as Keras' does, until `compile` starts a new optimizer.
+    carried: Option<TrainState>,
 }
 
 #[pymethods]
@@ -69,14 +45,20 @@ impl Network {
             config = config.with_dropout(rate).map_err(to_py)?;
         }
         let model = Sequential::new(config, seed).map_err(to_py)?;
-        Ok(Network { model })
+        Ok(Network {
+            model,
+            carried: None,
+        })
     }
 
     /// Reads a model file written by `save` (or `mnistlab train`).
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let model = py.detach(|| model::load(&path)).map_err(to_py)?;
-        Ok(Network { model })
+        Ok(Network {
+            model,
+            carried: None,
+        })
     }
 
     /// Writes the model as `.safetensors` (atomically).
@@ -146,13 +128,15 @@ impl Network {
 
     /// Trains on `x`/`y`, evaluating on `val_x`/`val_y` after each epoch; `hooks` receives
     /// `on_epoch_begin`, `on_train_batch_end` (when `batch_hooks`) and `on_epoch_end`, whose
-    /// true result stops training. The GIL is released while the engine works.
+    /// true result stops training. The GIL is released while the engine works. `backup`
+    /// (a directory, and whether to forget its state once the fit ends) saves the training
+    /// state there and continues from the one an interrupted fit left.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (x, y, *, val_x = None, val_y = None, epochs = 10, batch_size = 128,
         optimizer = "adam", learning_rate = 1e-3, momentum = 0.0, l2 = 0.0, seed = 0,
         schedule = "constant", label_smoothing = 0.0, augment = None, hooks, batch_hooks = false,
         tensorboard = None, update_freq = None, histograms = false, checkpoint = None,
-        early_stopping = None, threads = None))]
+        early_stopping = None, threads = None, backup = None))]
     fn fit(
         &mut self,
         py: Python<'_>,
@@ -178,8 +162,8 @@ impl Network {
         checkpoint: Option<PathBuf>,
         early_stopping: Option<(String, usize, f64, bool)>,
         threads: Option<usize>,
+        backup: Option<(PathBuf, bool)>,
     ) -> PyResult<()> {
-        // Its own pool when asked for a thread count: the process-wide one is sized once.
         let pool = match threads {
             Some(0) => return Err(ConfigError::new_err("threads: must be at least 1")),
             Some(n) => Some(
@@ -223,7 +207,7 @@ impl Network {
                 ))
             }
         };
-        let mut early = early_stopping
+        let early_stopping = early_stopping
             .map(|(monitor, patience, min_delta, restore)| {
                 EarlyStopping::new(monitor.parse::<Monitor>()?, patience, min_delta, restore)
             })
@@ -235,45 +219,30 @@ impl Network {
             error: None,
             stop: false,
         };
-        let model = &mut self.model;
-        let run = || {
-            // Without validation data TensorBoard's grid and confusion matrix stay empty.
-            let no_val = Images {
-                pixels: Vec::new(),
-                labels: Vec::new(),
-                shape: train.shape,
-            };
-            let shown = val.as_ref().unwrap_or(&no_val);
-            let mut board = tensorboard
-                .as_ref()
-                .map(|dir| TensorBoard::new(dir, shown, update_freq, histograms))
-                .transpose()?;
-            let mut best = checkpoint.map(|path| {
-                let mut c = BestCheckpoint::new(path);
-                c.verbose = false;
-                c
-            });
-            let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
-            if let Some(b) = best.as_mut() {
-                callbacks.push(b);
-            }
-            if let Some(b) = board.as_mut() {
-                callbacks.push(b);
-            }
-            if let Some(e) = early.as_mut() {
-                callbacks.push(e);
-            }
-            callbacks.push(&mut listener);
-            train::fit(model, &train, val.as_ref(), &config, &mut callbacks).map(|_| ())
+        let extras = Extras {
+            tensorboard: tensorboard.map(|dir| (dir, update_freq, histograms)),
+            checkpoint,
+            early_stopping,
+            backup: backup
+                .map(|(dir, delete)| Backup::open(&dir, delete))
+                .transpose()?,
+            pool,
         };
-        let result = py.detach(|| match &pool {
-            Some(pool) => pool.install(run),
-            None => run(),
-        });
-        if let Some(err) = listener.error.take() {
-            return Err(err);
-        }
-        result.map_err(to_py)
+        fit::fit(
+            py,
+            &mut self.model,
+            &mut self.carried,
+            &train,
+            val.as_ref(),
+            &config,
+            extras,
+            &mut listener,
+        )
+    }
+
+    /// Starts the next fit with a new optimizer and shuffling generator (Keras' `compile`).
+    fn reset_optimizer(&mut self) {
+        self.carried = None;
     }
 
     /// `(loss, accuracy)` on `x`/`y`.
