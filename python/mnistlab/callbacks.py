@@ -1,7 +1,8 @@
 """Callbacks, as ``keras.callbacks``.
 
-``TensorBoard``, ``ModelCheckpoint`` and ``EarlyStopping`` run inside the engine (the command
-line's own callbacks: the same event files, the same best-model file). Any other object with
+``TensorBoard``, ``ModelCheckpoint``, ``EarlyStopping`` and ``BackupAndRestore`` run inside the
+engine (the command line's own callbacks and run directory: the same event files, the same
+best-model file, the same resume state). Any other object with
 Keras' method names (``on_epoch_begin``, ``on_epoch_end``, ``on_train_batch_end``,
 ``on_train_begin``, ``on_train_end``) is called from the training loop with the GIL taken
 back at batch and epoch boundaries; setting ``model.stop_training = True`` ends the run there.
@@ -132,5 +133,33 @@ class TensorBoard(Callback):
             )
 
 
+class BackupAndRestore(Callback):
+    """Backs the training state up in ``backup_dir`` so that an interrupted ``fit`` continues
+    where it stopped, as Keras' ``BackupAndRestore``.
+
+    The state (weights, the optimizer's moments and step, the shuffling and dropout generators,
+    the epoch and step) is saved after every epoch and when ``fit`` is stopped by Ctrl-C or by an
+    exception, at the last finished step. A ``fit`` given the same ``backup_dir`` then goes on
+    from it, ending with the weights an uninterrupted run would have (the same machine and
+    thread count), as ``mnistlab train --resume`` does; call it with the same arguments (other
+    settings are refused, naming them; ``epochs`` may grow). ``backup_dir`` is a run directory
+    of the engine, locked while a fit trains from it: a second fit on it at the same time, in
+    this process or another, raises ``ConfigError``. With ``delete_checkpoint`` (the default)
+    the state is removed once ``fit`` ends without an exception.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, **kwargs) -> None:
+        super().__init__()
+        if backup_dir is None or os.fspath(backup_dir) == "":
+            raise ConfigError("backup_dir: a directory is needed")
+        if save_freq != "epoch":
+            raise ConfigError(
+                f"save_freq: mnistlab saves after every epoch and at the step where fit was "
+                f"interrupted; pass 'epoch', got {save_freq!r}"
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.delete_checkpoint = bool(delete_checkpoint)
+
+
 #: The callbacks the engine runs itself.
-ENGINE_CALLBACKS = (ModelCheckpoint, EarlyStopping, TensorBoard)
+ENGINE_CALLBACKS = (ModelCheckpoint, EarlyStopping, TensorBoard, BackupAndRestore)

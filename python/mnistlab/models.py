@@ -321,6 +321,8 @@ class Model:
             raise ConfigError(f"label_smoothing: must be in [0, 1), got {label_smoothing}")
         if augment is not None and not isinstance(augment, dict):
             raise TypeError("augment: expected a dict such as {'rotation': 10, 'zoom': 0.1}")
+        # As Keras' compile, a new optimizer: the next fit starts from fresh moments.
+        self._engine.reset_optimizer()
         self._compiled = dict(
             optimizer=opt.name,
             learning_rate=opt.learning_rate,
@@ -351,8 +353,11 @@ class Model:
 
         ``validation_split`` holds out the last fraction of ``x``; ``validation_data=(x, y)``
         gives a set. ``verbose``: 0 silent, 1 a live progress line, 2 one line per epoch.
+        A second ``fit`` goes on with the optimizer's state (its moments and step) and the
+        shuffling order where the first left them, as Keras' does; ``compile`` starts afresh.
         The GIL is released while the engine trains; Ctrl-C raises ``KeyboardInterrupt`` at the
-        next batch, the model keeping the weights of the last finished step."""
+        next batch, the model keeping the weights of the last finished step; with
+        ``callbacks.BackupAndRestore(backup_dir)`` the next ``fit`` continues from there."""
         if kwargs:
             raise TypeError(f"fit: unexpected arguments {sorted(kwargs)}")
         if not self._compiled:
@@ -390,6 +395,8 @@ class Model:
                     cb.min_delta,
                     cb.restore_best_weights,
                 )
+            elif isinstance(cb, cbs.BackupAndRestore):
+                engine_kw["backup"] = (cb.backup_dir, cb.delete_checkpoint)
             elif isinstance(cb, cbs.TensorBoard):
                 engine_kw.update(
                     tensorboard=cb.log_dir, update_freq=cb.update_freq, histograms=cb.histograms

@@ -241,6 +241,16 @@ impl RunDir {
         }
     }
 
+    /// Whether the run saved a resume state.
+    pub fn has_state(&self) -> bool {
+        self.path.join(LAST_STATE).is_file()
+    }
+
+    /// Forgets the resume state (a backup no longer needed once its fit has ended).
+    pub fn remove_state(&self) -> Result<()> {
+        self.remove(LAST_STATE)
+    }
+
     /// The results, if the run finished (and the file is ours).
     pub fn results(&self) -> Option<Results> {
         let text = std::fs::read_to_string(self.path.join(RESULTS)).ok()?;
@@ -266,7 +276,12 @@ impl RunDir {
 
     /// Forgets a recorded failure (before a retry).
     pub fn clear_error(&self) -> Result<()> {
-        let path = self.path.join(ERROR);
+        self.remove(ERROR)
+    }
+
+    /// Removes the run's file `name` if it is there.
+    fn remove(&self, name: &str) -> Result<()> {
+        let path = self.path.join(name);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
             _ => Ok(()),

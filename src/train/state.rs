@@ -69,6 +69,21 @@ impl TrainState {
         (self.loss_sum, self.correct, self.seen, self.seconds) = (0.0, 0, 0, 0.0);
     }
 
+    /// The start of another fit on `images` images that goes on with this one's optimiser and
+    /// generator, as Keras keeps its optimizer between `fit` calls: a first epoch in the order
+    /// already drawn for the next one when a new epoch was due on as many images, so that two
+    /// fits of one epoch train as one fit of two (with a constant learning rate).
+    pub fn continued(self, images: usize) -> Self {
+        match self.step == 0 && self.order.len() == images {
+            true => TrainState {
+                epoch: 1,
+                best_loss: f64::INFINITY,
+                ..self
+            },
+            false => TrainState::new(self.optimizer, self.rng, images),
+        }
+    }
+
     /// Writes the state and `model`'s tensors to `path` atomically.
     pub fn save(&self, model: &Sequential, path: &Path) -> Result<()> {
         // Indices as f32 are exact below 2^24; datasets here have 60,000 images.
@@ -227,5 +242,45 @@ mod tests {
         let loaded = TrainState::load(&path, &mut fresh, optimizer).unwrap();
         assert_eq!(loaded.best_loss, last.best_loss);
         assert_eq!(loaded.epoch, 4);
+    }
+
+    /// A fit that continues the state the one before ended with trains as one fit of both
+    /// fits' epochs: the optimiser's moments and step and the shuffling order go on.
+    #[test]
+    fn a_continued_fit_trains_as_one_longer_fit() {
+        let train = images(60);
+        let config = ModelConfig::new("D10", "mnist", Normalization::MinMax);
+        let fit_config = |epochs| TrainConfig {
+            epochs,
+            batch_size: 16,
+            ..TrainConfig::default()
+        };
+        let mut once = Sequential::new(config.clone(), 1).unwrap();
+        fit_with(
+            &mut once,
+            &train,
+            None,
+            &fit_config(2),
+            &mut [],
+            Control::default(),
+        )
+        .unwrap();
+
+        let mut twice = Sequential::new(config, 1).unwrap();
+        let mut last = None;
+        for _ in 0..2 {
+            let resume = last.take().map(|s: TrainState| s.continued(train.len()));
+            let mut keep = |st: &TrainState, _: &Sequential| {
+                last = Some(st.clone());
+                Ok(())
+            };
+            let control = Control {
+                resume,
+                save_state: Some(&mut keep),
+                stop: None,
+            };
+            fit_with(&mut twice, &train, None, &fit_config(1), &mut [], control).unwrap();
+        }
+        assert_eq!(once.params.values, twice.params.values);
     }
 }
