@@ -9,9 +9,10 @@
 //!    inverted, so that from here on ink is darker than its paper.
 //! 3. **Illumination flattened, per colour channel**: the paper's brightness is estimated on
 //!    blocks of an eighth of the picture (at least 16 pixels, far wider than a stroke) as their
-//!    90th percentile, each block raised to the brightest of its neighbours (a block filled by a
-//!    thick stroke takes its neighbours' paper), smoothed and interpolated; each pixel is
-//!    divided by it. A shadowed corner and yellow paper both become reflectance 1.
+//!    90th percentile, each block raised to the median of its 3 × 3 blocks (a block filled by a
+//!    thick stroke takes its neighbours' paper; a gradient keeps its own level, the blocks past
+//!    the edge extrapolated), smoothed and interpolated; each pixel is divided by it. A
+//!    shadowed corner and yellow paper both become reflectance 1.
 //! 4. **Ink strength** `1 − reflectance`, the largest over the three channels, so that blue ink
 //!    on yellow paper or red ink on green shows in the channel where it is darkest.
 //! 5. **Threshold: Otsu's, global, on the flattened strengths**, never below
