@@ -7,9 +7,16 @@
 //! place. Fashion-MNIST's products were instead scaled to fill the field and centred by their
 //! bounding box ([`Fit::Object`]). [`Fit::Raw`] only resizes the whole picture.
 
+mod decode;
+mod place;
+
+pub use decode::{decode, decode_within, open, MAX_SIDE};
+pub use place::place_digit;
+
 use crate::error::{Error, Result};
-use crate::picture::ink::{find_ink, stroke_width, widen, PixelBox, WORKING_SIDE};
+use crate::picture::ink::{find_ink, WORKING_SIDE};
 use image::{imageops, DynamicImage, GrayImage};
+use place::{fitted, paste, resized};
 use std::path::Path;
 
 /// Which way round ink and background are.
@@ -55,49 +62,6 @@ impl Preprocess {
             fit,
         }
     }
-}
-
-/// Largest picture decoded, per side (a 48-megapixel phone photo is 8,000 × 6,000).
-pub const MAX_SIDE: u32 = 10_000;
-/// Memory the decoder may allocate for one picture.
-const MAX_DECODE_BYTES: u64 = 512 << 20;
-
-/// Decodes PNG, JPEG, BMP or TIFF bytes; `source` names them in errors.
-pub fn decode(source: &Path, bytes: &[u8]) -> Result<DynamicImage> {
-    decode_within(source, bytes, MAX_SIDE, MAX_DECODE_BYTES)
-}
-
-/// [`decode`], refusing pictures wider or taller than `max_side` or that need more than
-/// `max_alloc` bytes to decode (the fuzz targets use smaller limits, as the image crate's do).
-pub fn decode_within(
-    source: &Path,
-    bytes: &[u8],
-    max_side: u32,
-    max_alloc: u64,
-) -> Result<DynamicImage> {
-    let bad = |why: String| Error::format(source, format!("cannot read as an image: {why}"));
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| bad(e.to_string()))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(max_side);
-    limits.max_image_height = Some(max_side);
-    limits.max_alloc = Some(max_alloc);
-    reader.limits(limits);
-    if reader.format().is_none() {
-        return Err(bad("not a PNG, JPEG, BMP or TIFF file".into()));
-    }
-    let image = reader.decode().map_err(|e| bad(e.to_string()))?;
-    if image.width() == 0 || image.height() == 0 {
-        return Err(Error::format(source, "the image is empty (0 pixels)"));
-    }
-    Ok(image)
-}
-
-/// Reads and decodes the picture at `path`.
-pub fn open(path: &Path) -> Result<DynamicImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    decode(path, &bytes)
 }
 
 /// Gray levels with transparency composited over white (a drawing on a transparent canvas is
@@ -217,92 +181,9 @@ pub fn prepare(
     Ok(paste(&scaled, at, (h, w)))
 }
 
-/// Stroke width MNIST's digits have in the 28 × 28 field, in pixels.
-const MNIST_STROKE: f32 = 2.5;
-/// Strokes thinner than this in the field are widened to [`MNIST_STROKE`] first.
-const THINNEST_STROKE: f32 = 1.6;
-
-/// MNIST's recipe for one digit's ink (`bounds.height × bounds.width` strengths 0–255): the
-/// longer side scaled to 20/28 of the field (aspect kept), strokes too thin to survive the
-/// shrinking widened first, the strongest pixel 255, the centre of mass at the centre.
-pub fn place_digit(ink: &[f32], bounds: PixelBox, (h, w): (usize, usize)) -> Vec<u8> {
-    let (iw, ih) = (bounds.width, bounds.height);
-    let target = (h.min(w) * 20).div_ceil(28) as f32;
-    let (bw, bh) = fitted((iw, ih), target);
-    let scale = bw.max(bh) as f32 / iw.max(ih) as f32;
-    let width = stroke_width(ink, iw as usize, ih as usize);
-    let radius = if width * scale < THINNEST_STROKE {
-        ((MNIST_STROKE / scale - width) / 2.0).round().max(0.0) as usize
-    } else {
-        0
-    };
-    let widened = widen(ink, iw as usize, ih as usize, radius);
-    let gray = GrayImage::from_fn(iw, ih, |x, y| {
-        image::Luma([widened[(y * iw + x) as usize].round().clamp(0.0, 255.0) as u8])
-    });
-    let mut scaled = resized(gray, bw, bh);
-    // Shrinking dims a thin stroke: its strongest pixel back to white, as MNIST's are.
-    let peak = scaled.pixels().map(|p| p.0[0]).max().unwrap_or(0);
-    if peak > 0 && peak < 255 {
-        for p in scaled.pixels_mut() {
-            p.0[0] = (p.0[0] as u32 * 255 / peak as u32) as u8;
-        }
-    }
-    let (cy, cx) = center_of_mass(&scaled);
-    let at = (
-        (h as f64 / 2.0 - cy).round() as i64,
-        (w as f64 / 2.0 - cx).round() as i64,
-    );
-    paste(&scaled, at, (h, w))
-}
-
-/// `(width, height)` scaled so the longer side is `side`, aspect kept, at least 1 each.
-fn fitted((w, h): (u32, u32), side: f32) -> (u32, u32) {
-    let scale = side / w.max(h) as f32;
-    (
-        ((w as f32 * scale).round() as u32).max(1),
-        ((h as f32 * scale).round() as u32).max(1),
-    )
-}
-
-fn resized(image: GrayImage, w: u32, h: u32) -> GrayImage {
-    if (w, h) == image.dimensions() {
-        image
-    } else {
-        imageops::resize(&image, w, h, imageops::FilterType::Triangle)
-    }
-}
-
-/// `image` with its top-left corner at `(top, left)` in a black `h × w` field (clipped).
-fn paste(image: &GrayImage, (top, left): (i64, i64), (h, w): (usize, usize)) -> Vec<u8> {
-    let mut out = vec![0u8; h * w];
-    for (x, y, p) in image.enumerate_pixels() {
-        let (oy, ox) = (top + y as i64, left + x as i64);
-        if (0..h as i64).contains(&oy) && (0..w as i64).contains(&ox) {
-            out[oy as usize * w + ox as usize] = p.0[0];
-        }
-    }
-    out
-}
-
-/// Intensity-weighted mean (row, column), in pixel indices.
-fn center_of_mass(image: &GrayImage) -> (f64, f64) {
-    let (mut total, mut sy, mut sx) = (0.0, 0.0, 0.0);
-    for (x, y, p) in image.enumerate_pixels() {
-        let v = p.0[0] as f64;
-        total += v;
-        sy += v * y as f64;
-        sx += v * x as f64;
-    }
-    if total == 0.0 {
-        let (w, h) = image.dimensions();
-        return ((h as f64 - 1.0) / 2.0, (w as f64 - 1.0) / 2.0);
-    }
-    (sy / total, sx / total)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::place::center_of_mass;
     use super::*;
     use image::{GrayImage, Luma, Rgba, RgbaImage};
 
@@ -490,26 +371,5 @@ mod tests {
         .unwrap();
         assert_eq!(out[0], 0);
         assert_eq!(out[27], 200);
-    }
-
-    #[test]
-    fn decode_refuses_what_is_not_a_picture() {
-        let err = decode(Path::new("notes.txt"), b"hello").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("notes.txt: cannot read as an image"),
-            "{err}"
-        );
-        let png = crate::picture::draw::png(&GrayImage::from_pixel(3, 2, Luma([7])));
-        assert_eq!(decode(Path::new("a.png"), &png).unwrap().width(), 3);
-        assert!(decode(Path::new("cut.png"), &png[..png.len() / 2]).is_err());
-        // Past the side limit: refused before any pixel is decoded.
-        let wide = crate::picture::draw::png(&GrayImage::new(MAX_SIDE + 1, 1));
-        let err = decode(Path::new("wide.png"), &wide).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("wide.png: cannot read as an image"),
-            "{err}"
-        );
     }
 }
