@@ -3,7 +3,7 @@
 //! around it (`python/mnistlab/`).
 
 use mnistlab::data::augment::Augment;
-use mnistlab::data::{pixels_from_floats, DataSources, Dataset, Images};
+use mnistlab::data::{pixels_from_floats, DataSources, Dataset, Images, LoadedDataset};
 use mnistlab::layers::{ParamKind, Shape};
 use mnistlab::model::{self, ModelConfig, Normalization, Sequential};
 use mnistlab::picture::preprocess::{self, Preprocess};
@@ -245,7 +245,7 @@ impl Network {
         bn_momentum: f32,
         dropout: Option<f32>,
     ) -> PyResult<Self> {
-        mnistlab::data::dataset_info(dataset).map_err(to_py)?;
+        let dataset: Dataset = dataset.parse().map_err(to_py)?;
         let normalization: Normalization = normalization.parse().map_err(to_py)?;
         let mut config = ModelConfig::new(arch, dataset, normalization);
         config.bn_momentum = bn_momentum;
@@ -286,7 +286,7 @@ impl Network {
         (
             c.name.clone(),
             c.arch.clone(),
-            c.dataset.clone(),
+            c.dataset.to_string(),
             c.normalization.to_string(),
         )
     }
@@ -633,8 +633,9 @@ fn load_dataset<'py>(
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
 )> {
+    let dataset: Dataset = name.parse().map_err(to_py)?;
     let data = py
-        .detach(|| Dataset::load(name, &DataSources::standard(None)))
+        .detach(|| LoadedDataset::load(dataset, &DataSources::standard(None)))
         .map_err(to_py)?;
     let split = |set: Images| -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let Shape { h, w, .. } = set.shape;
@@ -709,7 +710,7 @@ fn presets() -> Vec<(&'static str, &'static str, &'static str)> {
 /// Checks a notation (or preset name) without building the model.
 #[pyfunction]
 fn check_architecture(arch: &str) -> PyResult<()> {
-    ModelConfig::new(arch, "mnist", Normalization::None)
+    ModelConfig::new(arch, Dataset::Mnist, Normalization::None)
         .validate()
         .map_err(to_py)
 }

@@ -4,6 +4,7 @@ use super::notation;
 use super::plan::{apply_plan, plan_execution, ExecutionPlan};
 use super::preset;
 use super::Normalization;
+use crate::data::Dataset;
 use crate::error::{Error, Result, Setting};
 use crate::layers::{Flatten, Layer, LayerSpec, Normalize, ParamSpec, Shape};
 
@@ -20,15 +21,15 @@ pub struct ModelConfig {
     pub classes: usize,
     /// How raw pixels are scaled (statistics live in the model's first layer).
     pub normalization: Normalization,
-    /// Dataset the model is for (`mnist`, `fashion-mnist`).
-    pub dataset: String,
+    /// Dataset the model is for.
+    pub dataset: Dataset,
     /// BatchNorm running-average momentum (Keras: 0.99).
     pub bn_momentum: f32,
 }
 
 impl ModelConfig {
     /// A model for 28×28 grayscale images and 10 classes from a preset name or a notation.
-    pub fn new(model: &str, dataset: &str, normalization: Normalization) -> Self {
+    pub fn new(model: &str, dataset: Dataset, normalization: Normalization) -> Self {
         let (name, arch) = match preset(model) {
             Some(arch) => (model.to_string(), arch.to_string()),
             None => ("custom".to_string(), model.to_string()),
@@ -39,7 +40,7 @@ impl ModelConfig {
             input: Shape::new(28, 28, 1),
             classes: 10,
             normalization,
-            dataset: dataset.to_string(),
+            dataset,
             bn_momentum: 0.99,
         }
     }

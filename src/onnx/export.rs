@@ -44,12 +44,9 @@ pub fn export(model: &Sequential, opset: i64, version: &str) -> Result<Vec<u8>> 
     }
     let graph = GraphBuilder::new(model).build();
     let config = model.config();
-    let classes = crate::data::dataset_info(&config.dataset)
-        .map(|d| d.classes.join(","))
-        .unwrap_or_default();
     let metadata = [
-        ("dataset", config.dataset.clone()),
-        ("classes", classes),
+        ("dataset", config.dataset.to_string()),
+        ("classes", config.dataset.info().classes.join(",")),
         ("arch", config.arch.clone()),
         ("model", config.name.clone()),
         ("normalization", config.normalization.to_string()),
