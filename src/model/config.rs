@@ -6,7 +6,7 @@ use super::preset;
 use super::Normalization;
 use crate::data::Dataset;
 use crate::error::{Error, Result, Setting};
-use crate::layers::{Flatten, Layer, LayerSpec, Normalize, ParamSpec, Shape};
+use crate::layers::{ConvSpec, Flatten, Layer, LayerSpec, Normalize, ParamSpec, Shape};
 
 /// Everything needed to rebuild a model; stored in its file's metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,9 +147,9 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
                 flat = true;
             }
         }
-        if let LayerSpec::Conv {
+        if let LayerSpec::Conv(ConvSpec {
             filters, kernel, ..
-        } = spec
+        }) = spec
         {
             // Checked before the layer is built: building it allocates its weights' workspace.
             let weights = [kernel, kernel, shape.c, filters]

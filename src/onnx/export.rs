@@ -222,21 +222,7 @@ impl<'a> GraphBuilder<'a> {
             };
             let out = format!("{i}.{}", layer.type_name());
             match spec {
-                LayerSpec::Conv {
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    let config = Conv2dConfig {
-                        input: shape,
-                        filters,
-                        kernel,
-                        stride,
-                        padding,
-                    };
-                    self.conv(i, out, &config);
-                }
+                LayerSpec::Conv(conv) => self.conv(i, out, &conv.at(shape)),
                 LayerSpec::BatchNorm => self.batch_norm(i, out, shape),
                 LayerSpec::Relu => self.node("Relu", out, vec![], vec![]),
                 LayerSpec::MaxPool { pool, stride } => self.max_pool(out, pool, stride),
