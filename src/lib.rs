@@ -4,12 +4,12 @@
 //! Build a model from the tutorial's notation, check its size, train it a step and save it:
 //!
 //! ```
-//! use mnistlab::data::Images;
+//! use mnistlab::data::{Dataset, Images};
 //! use mnistlab::layers::Shape;
 //! use mnistlab::model::{ModelConfig, Normalization, Sequential};
 //! use mnistlab::train::{evaluate, fit, TrainConfig};
 //!
-//! let config = ModelConfig::new("8C3-BN-ReLU-MP2-GAP-D10", "mnist", Normalization::MinMax);
+//! let config = ModelConfig::new("8C3-BN-ReLU-MP2-GAP-D10", Dataset::Mnist, Normalization::MinMax);
 //! let mut model = Sequential::new(config, 42)?;
 //! assert_eq!(model.params.counts(), (80 + 16 + 90, 16)); // trainable, non-trainable
 //!

@@ -3,6 +3,7 @@
 //! never test different code. Each returns what the parser made or its error; a panic, a hang or
 //! an allocation beyond the stated caps is a bug.
 
+use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::{ModelConfig, Normalization, Sequential};
 use crate::picture::classify::Classifier;
@@ -37,7 +38,7 @@ pub fn notation(bytes: &[u8]) -> Result<()> {
         specs,
         "a rendered notation parses back to itself"
     );
-    ModelConfig::new(&text, "mnist", Normalization::MinMax).validate()
+    ModelConfig::new(&text, Dataset::Mnist, Normalization::MinMax).validate()
 }
 
 /// A sweep file, planned (at most 1000 points).
@@ -59,7 +60,7 @@ pub fn picture(bytes: &[u8]) -> Result<Vec<u8>> {
     let input = crate::picture::preprocess::prepare(
         source,
         &image,
-        crate::picture::preprocess::Preprocess::for_dataset("mnist"),
+        crate::picture::preprocess::Preprocess::for_dataset(crate::data::Dataset::Mnist),
         (28, 28),
     )?;
     assert_eq!(input.len(), 28 * 28);
@@ -73,7 +74,7 @@ pub fn onnx_file(bytes: &[u8]) -> Result<String> {
 
 /// The classifier the HTTP target answers with: a small untrained MNIST model.
 pub fn http_classifier() -> Classifier {
-    let config = ModelConfig::new("4C3-ReLU-MP2-D10", "mnist", Normalization::MinMax);
+    let config = ModelConfig::new("4C3-ReLU-MP2-D10", Dataset::Mnist, Normalization::MinMax);
     let model = Sequential::new(config, 1).expect("a valid model");
     Classifier::new(vec![model], Polarity::Auto, false).expect("one model")
 }

@@ -1,6 +1,7 @@
 //! Finite-difference checks of every layer's backward pass. Each model puts a trainable layer
 //! first, so the gradient of its weights also checks the input gradients of every layer after it.
 
+use mnistlab::data::Dataset;
 use mnistlab::layers::{Mode, Shape};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::rng::seeded;
@@ -27,7 +28,7 @@ impl Problem {
     fn new(arch: &str, input: Shape, n: usize) -> Self {
         let config = ModelConfig {
             input,
-            ..ModelConfig::new(arch, "mnist", Normalization::None)
+            ..ModelConfig::new(arch, Dataset::Mnist, Normalization::None)
         };
         let mut model = Sequential::new(config, 3).unwrap();
         // Biases and BN offsets start at zero; move them so their gradients are generic.

@@ -5,6 +5,7 @@ mod common;
 
 use common::{load_mnist_from, mnistlab, real_data, run};
 use image::{DynamicImage, GrayImage, Luma};
+use mnistlab::data::Dataset;
 use mnistlab::model::{load, ModelConfig, Normalization, Sequential};
 use mnistlab::picture::classify::Classifier;
 use mnistlab::picture::preprocess::Polarity;
@@ -89,7 +90,7 @@ fn mnist_images_keep_their_predictions_and_digits_on_paper_are_read() {
 fn saved_model(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("m.safetensors");
     let model = Sequential::new(
-        ModelConfig::new("linear", "mnist", Normalization::MinMax),
+        ModelConfig::new("linear", Dataset::Mnist, Normalization::MinMax),
         3,
     )
     .unwrap();

@@ -4,14 +4,18 @@
 mod common;
 
 use common::{run, Fixture};
+use mnistlab::data::Dataset;
 use mnistlab::layers::{Mode, ParamKind};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::train::{ensemble, evaluate, optim::apply_l2};
 
 #[test]
 fn l2_adds_exactly_lambda_times_the_squared_kernels_and_their_gradient() {
-    let mut model =
-        Sequential::new(ModelConfig::new("cnn-bn", "mnist", Normalization::None), 4).unwrap();
+    let mut model = Sequential::new(
+        ModelConfig::new("cnn-bn", Dataset::Mnist, Normalization::None),
+        4,
+    )
+    .unwrap();
     // Make BN scales and biases non-trivial so leaving them out is visible.
     for v in &mut model.params.values {
         *v += 0.25;
@@ -64,20 +68,20 @@ fn ensemble_of_one_is_the_model_and_other_datasets_are_refused() {
     let fx = Fixture::new(300, 60);
     let data = common::load_mnist_from(&fx.data);
     let mut model = Sequential::new(
-        ModelConfig::new("8C3-ReLU-MP2-D10", "mnist", Normalization::MinMax),
+        ModelConfig::new("8C3-ReLU-MP2-D10", Dataset::Mnist, Normalization::MinMax),
         2,
     )
     .unwrap();
     let alone = evaluate(&mut model, &data.test, 32).unwrap();
     let mut models = vec![model];
-    let (each, mean) = ensemble(&mut models, &data.test, "mnist", 32).unwrap();
+    let (each, mean) = ensemble(&mut models, &data.test, Dataset::Mnist, 32).unwrap();
     assert!((each[0].accuracy - alone.accuracy).abs() < 1e-12);
     assert!(
         (mean.accuracy - alone.accuracy).abs() < 1e-12
             && (mean.loss - alone.loss).abs() < 1e-9 * alone.loss,
         "{mean:?} vs {alone:?}"
     );
-    let err = ensemble(&mut models, &data.test, "fashion-mnist", 32)
+    let err = ensemble(&mut models, &data.test, Dataset::FashionMnist, 32)
         .unwrap_err()
         .to_string();
     assert!(
@@ -88,9 +92,13 @@ fn ensemble_of_one_is_the_model_and_other_datasets_are_refused() {
     // Two different architectures average their probabilities.
     let mut two = vec![
         models.pop().unwrap(),
-        Sequential::new(ModelConfig::new("D10", "mnist", Normalization::MinMax), 3).unwrap(),
+        Sequential::new(
+            ModelConfig::new("D10", Dataset::Mnist, Normalization::MinMax),
+            3,
+        )
+        .unwrap(),
     ];
-    let (each, mean) = ensemble(&mut two, &data.test, "mnist", 32).unwrap();
+    let (each, mean) = ensemble(&mut two, &data.test, Dataset::Mnist, 32).unwrap();
     assert_eq!(each.len(), 2);
     assert!(
         mean.loss <= each[0].loss.max(each[1].loss) + 1e-9,
@@ -100,7 +108,11 @@ fn ensemble_of_one_is_the_model_and_other_datasets_are_refused() {
 
 #[test]
 fn dropout_is_identity_at_evaluation_through_a_whole_model() {
-    let config = ModelConfig::new("D32-ReLU-Drop0.5-D10", "mnist", Normalization::MinMax);
+    let config = ModelConfig::new(
+        "D32-ReLU-Drop0.5-D10",
+        Dataset::Mnist,
+        Normalization::MinMax,
+    );
     let mut model = Sequential::new(config, 1).unwrap();
     model.reserve(4);
     model

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{mnistlab, needs, real_data, run};
-use mnistlab::data::{sources, DataSources, Dataset, MNIST};
+use mnistlab::data::{sources, DataSources, Dataset, LoadedDataset, MNIST};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ fn fashion_mnist_is_found_in_the_system_path() {
     if !needs(system.is_dir(), "dataset-fashion-mnist") {
         return;
     }
-    let data = Dataset::load("fashion-mnist", &DataSources::standard(None)).unwrap();
+    let data = LoadedDataset::load(Dataset::FashionMnist, &DataSources::standard(None)).unwrap();
     assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
     assert_eq!(data.info.classes[9], "Ankle boot");
     assert_files_match_checksums(&data.dir, &mnistlab::data::FASHION_MNIST);

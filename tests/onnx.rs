@@ -4,7 +4,7 @@
 mod common;
 
 use common::{load_mnist_from, mnistlab, needs, python_has, real_data, run};
-use mnistlab::data::{DataSources, Dataset, Images};
+use mnistlab::data::{DataSources, Dataset, Images, LoadedDataset};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::train::predict_proba;
 use std::path::Path;
@@ -37,7 +37,7 @@ fn model_for(
     arch: &str,
     normalization: Normalization,
     images: &Images,
-    dataset: &str,
+    dataset: Dataset,
 ) -> Sequential {
     let mut model = Sequential::new(ModelConfig::new(arch, dataset, normalization), 7).unwrap();
     let (mean, std) = normalization.statistics(&images.pixels, images.shape.len());
@@ -108,7 +108,7 @@ fn every_preset_and_notation_passes_the_checker_and_matches_onnxruntime() {
     ];
     for (arch, normalization) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let mut model = model_for(arch, normalization, &images, "mnist");
+        let mut model = model_for(arch, normalization, &images, Dataset::Mnist);
         let report = check_against_onnxruntime(&mut model, &images, dir.path());
         let diff = report["max_abs_diff"].as_f64().unwrap();
         assert!(diff <= 1e-4, "{arch}: max |Δp| {diff}");
@@ -130,7 +130,7 @@ fn a_fashion_mnist_model_matches_onnxruntime_and_names_its_classes() {
     if !python_has("onnxruntime") {
         return;
     }
-    let data = Dataset::load("fashion-mnist", &DataSources::standard(None));
+    let data = LoadedDataset::load(Dataset::FashionMnist, &DataSources::standard(None));
     if !needs(data.is_ok(), "Fashion-MNIST (dataset-fashion-mnist)") {
         return;
     }
@@ -140,7 +140,7 @@ fn a_fashion_mnist_model_matches_onnxruntime_and_names_its_classes() {
         "cnn-bn",
         Normalization::StandardizeGlobal,
         &images,
-        "fashion-mnist",
+        Dataset::FashionMnist,
     );
     let dir = tempfile::tempdir().unwrap();
     let report = check_against_onnxruntime(&mut model, &images, dir.path());
@@ -222,7 +222,7 @@ fn trained_cnn_has_the_same_test_accuracy_through_onnxruntime() {
 fn export_refuses_bad_opsets_and_files_and_summary_reads_the_graph_back() {
     let home = tempfile::tempdir().unwrap();
     let model = Sequential::new(
-        ModelConfig::new("cnn-bn", "mnist", Normalization::MinMax),
+        ModelConfig::new("cnn-bn", Dataset::Mnist, Normalization::MinMax),
         1,
     )
     .unwrap();

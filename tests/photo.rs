@@ -6,13 +6,14 @@
 mod common;
 
 use common::{mnistlab, python_has, real_data, ruled_page, run};
+use mnistlab::data::Dataset;
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use std::path::{Path, PathBuf};
 
 fn untrained_model(home: &Path) -> PathBuf {
     let path = home.join("m.safetensors");
     let model = Sequential::new(
-        ModelConfig::new("8C3-ReLU-MP2-D10", "mnist", Normalization::MinMax),
+        ModelConfig::new("8C3-ReLU-MP2-D10", Dataset::Mnist, Normalization::MinMax),
         1,
     )
     .unwrap();

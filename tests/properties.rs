@@ -4,6 +4,7 @@
 //! run longer.)
 
 use mnistlab::data::idx::{decompress, encode_idx, parse_idx};
+use mnistlab::data::Dataset;
 use mnistlab::model::{load_bytes, notation, save, ModelConfig, Normalization, Sequential};
 use proptest::prelude::*;
 use std::path::Path;
@@ -12,7 +13,7 @@ fn a_model_file() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     let model = Sequential::new(
-        ModelConfig::new("4C3-BN-ReLU-MP2-D10", "mnist", Normalization::MinMax),
+        ModelConfig::new("4C3-BN-ReLU-MP2-D10", Dataset::Mnist, Normalization::MinMax),
         1,
     )
     .unwrap();
@@ -68,7 +69,7 @@ proptest! {
         match notation::parse(&text) {
             Ok(specs) => {
                 prop_assert_eq!(notation::parse(&notation::render(&specs)).unwrap(), specs);
-                let _ = Sequential::new(ModelConfig::new(&text, "mnist", Normalization::None), 0);
+                let _ = Sequential::new(ModelConfig::new(&text, Dataset::Mnist, Normalization::None), 0);
             }
             Err(e) => prop_assert!(e.to_string().contains("token") || e.to_string().contains("empty"), "{}", e),
         }

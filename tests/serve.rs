@@ -6,6 +6,7 @@ mod common;
 
 use common::{mnistlab, Served};
 use image::{GrayImage, Luma};
+use mnistlab::data::Dataset;
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -56,8 +57,11 @@ fn drawing(i: usize) -> GrayImage {
 
 fn saved_model(home: &Path, arch: &str, seed: u64) -> PathBuf {
     let path = home.join(format!("m{seed}.safetensors"));
-    let model =
-        Sequential::new(ModelConfig::new(arch, "mnist", Normalization::MinMax), seed).unwrap();
+    let model = Sequential::new(
+        ModelConfig::new(arch, Dataset::Mnist, Normalization::MinMax),
+        seed,
+    )
+    .unwrap();
     mnistlab::model::save(&model, &path).unwrap();
     path
 }

@@ -7,6 +7,7 @@ mod common;
 
 use common::{mnistlab, Served};
 use image::{GrayImage, Luma};
+use mnistlab::data::Dataset;
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -16,7 +17,11 @@ use std::time::Duration;
 
 fn saved_model(home: &Path, arch: &str) -> PathBuf {
     let path = home.join("m.safetensors");
-    let model = Sequential::new(ModelConfig::new(arch, "mnist", Normalization::MinMax), 1).unwrap();
+    let model = Sequential::new(
+        ModelConfig::new(arch, Dataset::Mnist, Normalization::MinMax),
+        1,
+    )
+    .unwrap();
     mnistlab::model::save(&model, &path).unwrap();
     path
 }

@@ -1,7 +1,7 @@
 //! Datasets as NumPy arrays, found as the command line finds them.
 
 use crate::errors::to_py;
-use mnistlab::data::{DataSources, Dataset, Images};
+use mnistlab::data::{DataSources, Dataset, Images, LoadedDataset};
 use mnistlab::layers::Shape;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
@@ -19,8 +19,9 @@ pub(crate) fn load_dataset<'py>(
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
 )> {
+    let dataset: Dataset = name.parse().map_err(to_py)?;
     let data = py
-        .detach(|| Dataset::load(name, &DataSources::standard(None)))
+        .detach(|| LoadedDataset::load(dataset, &DataSources::standard(None)))
         .map_err(to_py)?;
     let split = |set: Images| -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let Shape { h, w, .. } = set.shape;

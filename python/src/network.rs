@@ -5,6 +5,7 @@ use crate::arrays::{images, inputs, probabilities};
 use crate::errors::{to_py, ConfigError};
 use crate::fit::{self, augment_from, Backup, Extras};
 use crate::listener::Listener;
+use mnistlab::data::Dataset;
 use mnistlab::layers::ParamKind;
 use mnistlab::model::{self, ModelConfig, Normalization, Sequential};
 use mnistlab::train::callbacks::{EarlyStopping, Monitor};
@@ -37,7 +38,7 @@ impl Network {
         bn_momentum: f32,
         dropout: Option<f32>,
     ) -> PyResult<Self> {
-        mnistlab::data::dataset_info(dataset).map_err(to_py)?;
+        let dataset: Dataset = dataset.parse().map_err(to_py)?;
         let normalization: Normalization = normalization.parse().map_err(to_py)?;
         let mut config = ModelConfig::new(arch, dataset, normalization);
         config.bn_momentum = bn_momentum;
@@ -84,7 +85,7 @@ impl Network {
         (
             c.name.clone(),
             c.arch.clone(),
-            c.dataset.clone(),
+            c.dataset.to_string(),
             c.normalization.to_string(),
         )
     }
@@ -362,7 +363,7 @@ pub(crate) fn presets() -> Vec<(&'static str, &'static str, &'static str)> {
 /// Checks a notation (or preset name) without building the model.
 #[pyfunction]
 pub(crate) fn check_architecture(arch: &str) -> PyResult<()> {
-    ModelConfig::new(arch, "mnist", Normalization::None)
+    ModelConfig::new(arch, Dataset::Mnist, Normalization::None)
         .validate()
         .map_err(to_py)
 }

@@ -1,6 +1,7 @@
 //! Your own pictures made MNIST-style by the library's picture pipeline.
 
 use crate::errors::{to_py, ConfigError};
+use mnistlab::data::Dataset;
 use mnistlab::picture::preprocess::{self, Preprocess};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -22,6 +23,7 @@ pub(crate) fn preprocess_picture<'py>(
         }
         Err(_) => (PathBuf::from("<array>"), picture_from_array(picture)?),
     };
+    let dataset: Dataset = dataset.parse().map_err(to_py)?;
     let recipe = Preprocess::for_dataset(dataset);
     let prepared = py
         .detach(|| preprocess::prepare(&source, &image, recipe, (28, 28)))

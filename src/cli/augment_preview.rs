@@ -4,13 +4,14 @@ use super::{train, DataArgs};
 use anyhow::Result;
 use clap::Args;
 use mnistlab::data::augment::Augment;
+use mnistlab::data::Dataset;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub(super) struct AugmentPreviewArgs {
-    /// mnist or fashion-mnist.
-    #[arg(long, default_value = "mnist")]
-    dataset: String,
+    /// Dataset to read.
+    #[arg(long, value_parser = super::dataset_flag(), default_value_t = Dataset::Mnist)]
+    dataset: Dataset,
     #[command(flatten)]
     data: DataArgs,
     /// Training image to show.
@@ -29,7 +30,7 @@ pub(super) struct AugmentPreviewArgs {
 pub(super) fn run(args: AugmentPreviewArgs) -> Result<()> {
     let augment = args.ranges.augment(true);
     augment.validate()?;
-    let data = args.data.load(&args.dataset)?;
+    let data = args.data.load(args.dataset)?;
     if args.index >= data.train.len() {
         anyhow::bail!(
             "--index: {} is past the {} training images",

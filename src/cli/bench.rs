@@ -3,6 +3,7 @@
 use super::{model_spec, DataArgs};
 use anyhow::Result;
 use clap::Args;
+use mnistlab::data::Dataset;
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::train::bench::{benchmark, BenchConfig};
 use std::path::PathBuf;
@@ -15,9 +16,9 @@ pub(super) struct BenchArgs {
     /// Architecture notation instead of a preset.
     #[arg(long)]
     arch: Option<String>,
-    /// mnist or fashion-mnist.
-    #[arg(long, default_value = "mnist")]
-    dataset: String,
+    /// Dataset to read.
+    #[arg(long, value_parser = super::dataset_flag(), default_value_t = Dataset::Mnist)]
+    dataset: Dataset,
     #[command(flatten)]
     data: DataArgs,
     /// Timed training steps (after as many untimed ones).
@@ -52,8 +53,8 @@ pub(super) fn run(args: BenchArgs) -> Result<()> {
         anyhow::bail!("--batch-size: must be at least 1");
     }
     let normalization = Normalization::StandardizeGlobal;
-    let mut model = Sequential::new(ModelConfig::new(&spec, &args.dataset, normalization), 0)?;
-    let data = args.data.load(&args.dataset)?;
+    let mut model = Sequential::new(ModelConfig::new(&spec, args.dataset, normalization), 0)?;
+    let data = args.data.load(args.dataset)?;
     mnistlab::train::check_input(&model, &data.train)?;
     let (mean, std) = normalization.statistics(&data.train.pixels, data.train.shape.len());
     model.set_normalization(&mean, &std);

@@ -1,6 +1,6 @@
 //! `mnistlab ensemble`: several models and the average of their predicted probabilities.
 
-use super::DataArgs;
+use super::TestSetArgs;
 use anyhow::Result;
 use clap::Args;
 use mnistlab::model::load;
@@ -14,11 +14,8 @@ pub(super) struct EnsembleArgs {
     /// Average the K best models of each sweep directory given (lowest validation loss).
     #[arg(long, value_name = "K")]
     best: Option<usize>,
-    /// Dataset to test on (default: the one the models were trained on).
-    #[arg(long)]
-    dataset: Option<String>,
     #[command(flatten)]
-    data: DataArgs,
+    test_set: TestSetArgs,
     /// Print one JSON object {"models": [...], "ensemble": {...}}.
     #[arg(long)]
     json: bool,
@@ -36,15 +33,11 @@ pub(super) fn run(mut args: EnsembleArgs) -> Result<()> {
         .iter()
         .map(|p| load(p))
         .collect::<mnistlab::Result<Vec<_>>>()?;
-    let dataset = args
-        .dataset
-        .clone()
-        .unwrap_or_else(|| models[0].config().dataset.clone());
-    let data = args.data.load(&dataset)?;
+    let data = args.test_set.load(models[0].config().dataset)?;
     let (each, mean) = mnistlab::train::ensemble(
         &mut models,
         &data.test,
-        &dataset,
+        data.info.dataset,
         mnistlab::train::EVAL_BATCH,
     )?;
     if args.json {

@@ -1,6 +1,6 @@
 //! `mnistlab evaluate`: a saved model's loss and accuracy on a test set.
 
-use super::DataArgs;
+use super::TestSetArgs;
 use anyhow::Result;
 use clap::Args;
 use mnistlab::model::load;
@@ -11,11 +11,8 @@ use std::path::PathBuf;
 pub(super) struct EvaluateArgs {
     /// Model file (.safetensors).
     model: PathBuf,
-    /// Dataset to test on (default: the one the model was trained on).
-    #[arg(long)]
-    dataset: Option<String>,
     #[command(flatten)]
-    data: DataArgs,
+    test_set: TestSetArgs,
     /// Print one JSON object {"loss", "accuracy", "n"}.
     #[arg(long)]
     json: bool,
@@ -26,11 +23,7 @@ pub(super) struct EvaluateArgs {
 
 pub(super) fn run(args: EvaluateArgs) -> Result<()> {
     let mut model = load(&args.model)?;
-    let dataset = args
-        .dataset
-        .clone()
-        .unwrap_or_else(|| model.config().dataset.clone());
-    let data = args.data.load(&dataset)?;
+    let data = args.test_set.load(model.config().dataset)?;
     let result = evaluate(&mut model, &data.test, args.batch_size.max(1))?;
     if args.json {
         println!("{}", serde_json::to_string(&result)?);

@@ -16,8 +16,9 @@ mod sweep;
 mod train;
 
 use anyhow::{Context, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use mnistlab::data::{DataSources, Dataset};
+use mnistlab::data::{DataSources, Dataset, LoadedDataset};
 use mnistlab::Setting;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -70,8 +71,30 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    fn load(&self, dataset: &str) -> mnistlab::Result<Dataset> {
-        Dataset::load(dataset, &DataSources::standard(self.data_dir.clone()))
+    fn load(&self, dataset: Dataset) -> mnistlab::Result<LoadedDataset> {
+        LoadedDataset::load(dataset, &DataSources::standard(self.data_dir.clone()))
+    }
+}
+
+/// The parser of `--dataset`: the library's names, listed by `--help`, parsed by the library.
+fn dataset_flag() -> impl TypedValueParser<Value = Dataset> {
+    PossibleValuesParser::new(Dataset::ALL.map(Dataset::name)).try_map(|name| name.parse())
+}
+
+/// The test set of `evaluate` and `ensemble`: which dataset, and where to find it.
+#[derive(Args, Debug)]
+struct TestSetArgs {
+    /// Dataset to test on (default: the one the models were trained on).
+    #[arg(long, value_parser = dataset_flag())]
+    dataset: Option<Dataset>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+impl TestSetArgs {
+    /// The test set of `--dataset`, else of `trained_on`.
+    fn load(&self, trained_on: Dataset) -> mnistlab::Result<LoadedDataset> {
+        self.data.load(self.dataset.unwrap_or(trained_on))
     }
 }
 

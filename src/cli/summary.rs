@@ -3,6 +3,7 @@
 use super::model_spec;
 use anyhow::Result;
 use clap::Args;
+use mnistlab::data::Dataset;
 use mnistlab::model::{load, summary, ModelConfig, Normalization, Sequential};
 use std::path::PathBuf;
 
@@ -29,7 +30,7 @@ pub(super) fn run(args: SummaryArgs) -> Result<()> {
         (_, Some(m), _) | (_, _, Some(m)) => {
             let spec = model_spec(m, args.arch.as_deref())?;
             Sequential::new(
-                ModelConfig::new(&spec, "mnist", Normalization::Standardize),
+                ModelConfig::new(&spec, Dataset::Mnist, Normalization::Standardize),
                 0,
             )?
         }

@@ -5,6 +5,7 @@ use super::DataArgs;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use mnistlab::data::augment::Augment;
+use mnistlab::data::Dataset;
 use mnistlab::model::{summary, ModelConfig};
 use mnistlab::runs::run_dir::{check_run_name, RunDir};
 use mnistlab::runs::training::{Location, Record, RunSettings, TrainingRun};
@@ -73,9 +74,9 @@ pub(crate) struct TrainArgs {
     /// Architecture notation instead of a preset, e.g. 32C3-BN-ReLU-MP2-GAP-D10.
     #[arg(long)]
     arch: Option<String>,
-    /// mnist or fashion-mnist.
-    #[arg(long, default_value = "mnist")]
-    dataset: String,
+    /// Dataset to train and test on.
+    #[arg(long, value_parser = super::dataset_flag(), default_value_t = Dataset::Mnist)]
+    dataset: Dataset,
     #[command(flatten)]
     data: DataArgs,
     /// Input normalization: standardize-global (one mean/std), standardize (per pixel, std + 1, as
@@ -160,11 +161,10 @@ pub(crate) struct TrainArgs {
 impl TrainArgs {
     /// The library's settings for these flags.
     fn settings(&self) -> Result<RunSettings> {
-        mnistlab::data::dataset_info(&self.dataset)?;
         let spec = super::model_spec(&self.model, self.arch.as_deref())?;
         let mut model = ModelConfig {
             bn_momentum: self.bn_momentum,
-            ..ModelConfig::new(&spec, &self.dataset, self.normalize.parse()?)
+            ..ModelConfig::new(&spec, self.dataset, self.normalize.parse()?)
         };
         if let Some(rate) = self.dropout {
             model = model.with_dropout(rate)?;
@@ -281,7 +281,7 @@ pub(super) fn run(args: TrainArgs) -> Result<()> {
 
 fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
     let settings = validate(&args)?;
-    let data = args.data.load(&args.dataset)?;
+    let data = args.data.load(args.dataset)?;
     let location = args.location(resume_dir, &settings.model);
     let record = Record {
         args: &args,
@@ -289,7 +289,7 @@ fn execute(args: TrainArgs, resume_dir: Option<&Path>) -> Result<()> {
         arguments: argument_table(&args),
     };
     let batch_size = settings.train.batch_size;
-    let (dataset, data_dir) = (data.info.name, data.dir.clone());
+    let (dataset, data_dir) = (data.info.dataset, data.dir.clone());
     let run = TrainingRun::prepare(settings, data, &location, &record)?;
     let (train, val) = run.split();
     if batch_size > train.len() {

@@ -2,10 +2,12 @@
 //! filling training batches (raw pixel values and one-hot targets).
 
 pub mod augment;
+pub mod dataset;
 pub mod idx;
 pub mod sources;
 
-pub use sources::{dataset_info, locate, DataSources, DatasetInfo, FASHION_MNIST, MNIST};
+pub use dataset::{Dataset, DatasetInfo, FASHION_MNIST, MNIST};
+pub use sources::{locate, DataSources};
 
 use crate::error::{Error, Result, Setting};
 use crate::shape::Shape;
@@ -180,9 +182,9 @@ pub fn check_validation_split(fraction: f64) -> Result<()> {
     ))
 }
 
-/// A dataset's training and test sets.
+/// A dataset's training and test sets, as read from its folder.
 #[derive(Clone, Debug)]
-pub struct Dataset {
+pub struct LoadedDataset {
     /// Which dataset.
     pub info: &'static DatasetInfo,
     /// Folder the files were read from.
@@ -193,16 +195,16 @@ pub struct Dataset {
     pub test: Images,
 }
 
-impl Dataset {
-    /// Finds (or downloads) and reads the dataset called `name`.
-    pub fn load(name: &str, sources: &DataSources) -> Result<Dataset> {
-        let info = dataset_info(name)?;
+impl LoadedDataset {
+    /// Finds (or downloads) and reads `dataset`.
+    pub fn load(dataset: Dataset, sources: &DataSources) -> Result<LoadedDataset> {
+        let info = dataset.info();
         let dir = locate(info, sources)?;
         Self::load_dir(info, &dir)
     }
 
     /// Reads the dataset's four files from `dir`.
-    pub fn load_dir(info: &'static DatasetInfo, dir: &Path) -> Result<Dataset> {
+    pub fn load_dir(info: &'static DatasetInfo, dir: &Path) -> Result<LoadedDataset> {
         let path = |i: usize| {
             sources::find_file(dir, &info.files[i]).ok_or_else(|| {
                 Error::format(dir.join(info.files[i].name), "not found (nor with .gz)")
@@ -212,7 +214,7 @@ impl Dataset {
             || read_images(&path(0)?, &path(1)?, info.classes.len()),
             || read_images(&path(2)?, &path(3)?, info.classes.len()),
         );
-        Ok(Dataset {
+        Ok(LoadedDataset {
             info,
             dir: dir.to_path_buf(),
             train: train?,

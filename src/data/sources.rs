@@ -7,118 +7,13 @@
 //! then a download from the mirrors into the cache, each file checked against its SHA-256.
 //! `MNISTLAB_MIRROR` replaces the mirror list (`none` turns downloading off).
 
-use crate::error::{Error, Result, Setting};
+use super::dataset::{DatasetInfo, FileInfo};
+use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// One file of a dataset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileInfo {
-    /// Name without `.gz`.
-    pub name: &'static str,
-    /// SHA-256 of the decompressed file, lowercase hex.
-    pub sha256: &'static str,
-}
-
-/// A dataset of the MNIST family: four IDX files, ten class names, mirrors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DatasetInfo {
-    /// `mnist` or `fashion-mnist`; also the folder name.
-    pub name: &'static str,
-    /// Training images, training labels, test images, test labels.
-    pub files: [FileInfo; 4],
-    /// Class names, by label.
-    pub classes: [&'static str; 10],
-    /// Base URLs that serve `<file>.gz`.
-    pub mirrors: &'static [&'static str],
-}
-
-const fn file(name: &'static str, sha256: &'static str) -> FileInfo {
-    FileInfo { name, sha256 }
-}
-
-/// The MNIST database of handwritten digits.
-pub const MNIST: DatasetInfo = DatasetInfo {
-    name: "mnist",
-    files: [
-        file(
-            "train-images-idx3-ubyte",
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        ),
-        file(
-            "train-labels-idx1-ubyte",
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        ),
-        file(
-            "t10k-images-idx3-ubyte",
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        ),
-        file(
-            "t10k-labels-idx1-ubyte",
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        ),
-    ],
-    classes: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-    mirrors: &[
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    ],
-};
-
-/// Zalando's Fashion-MNIST.
-pub const FASHION_MNIST: DatasetInfo = DatasetInfo {
-    name: "fashion-mnist",
-    files: [
-        file(
-            "train-images-idx3-ubyte",
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        ),
-        file(
-            "train-labels-idx1-ubyte",
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        ),
-        file(
-            "t10k-images-idx3-ubyte",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        ),
-        file(
-            "t10k-labels-idx1-ubyte",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        ),
-    ],
-    classes: [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ],
-    mirrors: &[
-        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    ],
-};
-
-/// Every known dataset.
-pub const DATASETS: [DatasetInfo; 2] = [MNIST, FASHION_MNIST];
-
-/// The dataset called `name`.
-pub fn dataset_info(name: &str) -> Result<&'static DatasetInfo> {
-    DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
-        Error::config(
-            Setting::Dataset,
-            format!("unknown dataset {name:?} (expected mnist or fashion-mnist)"),
-        )
-    })
-}
 
 /// The places searched, in order, and whether and where to download.
 #[derive(Clone, Debug, Default)]
@@ -176,7 +71,7 @@ pub fn find_file(dir: &Path, file: &FileInfo) -> Option<PathBuf> {
 pub fn locate(info: &DatasetInfo, sources: &DataSources) -> Result<PathBuf> {
     let mut tried = Vec::new();
     for (root, origin) in &sources.roots {
-        let dir = root.join(info.name);
+        let dir = root.join(info.dataset.name());
         let missing: Vec<_> = info
             .files
             .iter()
@@ -198,7 +93,7 @@ pub fn locate(info: &DatasetInfo, sources: &DataSources) -> Result<PathBuf> {
         None => info.mirrors.iter().map(|m| m.to_string()).collect(),
     };
     match (&sources.cache, mirrors.is_empty()) {
-        (Some(cache), false) => match download(info, &cache.join(info.name), &mirrors) {
+        (Some(cache), false) => match download(info, &cache.join(info.dataset.name()), &mirrors) {
             Ok(dir) => return Ok(dir),
             Err(e) => tried.push(format!("download: {e}")),
         },
@@ -207,9 +102,9 @@ pub fn locate(info: &DatasetInfo, sources: &DataSources) -> Result<PathBuf> {
     Err(Error::Dataset(format!(
         "dataset {} not found; tried {}. Put the four IDX files (.gz or raw) in <DIR>/{} and pass --data-dir <DIR> \
          or set MNISTLAB_DATA=<DIR>",
-        info.name,
+        info.dataset,
         tried.join("; "),
-        info.name
+        info.dataset
     )))
 }
 
@@ -285,6 +180,7 @@ fn fetch_verified(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::MNIST;
 
     #[test]
     fn sha256_known_vector() {

@@ -9,8 +9,8 @@
 //! slices across threads, adds the bias (and a fused ReLU), and sums the slices' gradient parts.
 
 use super::{
-    BackwardArgs, ChannelAffine, FoldsAffine, ForwardArgs, FusesRelu, Init, Layer, LayerError,
-    LayerKind, LayerSpec, ParamKind, ParamSpec, Shape,
+    BackwardArgs, ChannelAffine, ConvSpec, FoldsAffine, ForwardArgs, FusesRelu, Init, Layer,
+    LayerError, LayerKind, LayerSpec, ParamKind, ParamSpec, Shape,
 };
 use crate::kernels::{
     conv_algorithm, sum_rows_into, ConvAlgorithm, ConvGeometry, OutputBias, Padding,
@@ -163,12 +163,12 @@ impl Layer for Conv2d {
             padding,
             ..
         } = self.config;
-        Some(LayerSpec::Conv {
+        Some(LayerSpec::Conv(ConvSpec {
             filters,
             kernel,
             stride,
             padding,
-        })
+        }))
     }
     fn output_shape(&self) -> Shape {
         Shape::new(

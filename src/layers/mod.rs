@@ -22,7 +22,7 @@ pub use global_avg_pool::GlobalAvgPool;
 pub use max_pool::{MaxPool, MaxPoolConfig};
 pub use normalize::Normalize;
 pub use relu::Relu;
-pub use spec::{LayerError, LayerSpec};
+pub use spec::{ConvSpec, LayerError, LayerSpec};
 
 pub use crate::shape::{Mode, Shape};
 

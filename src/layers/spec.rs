@@ -11,16 +11,7 @@ use super::{
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerSpec {
     /// `<n>C<k>[s<s>][v]`
-    Conv {
-        /// Output channels.
-        filters: usize,
-        /// Kernel size.
-        kernel: usize,
-        /// Stride.
-        stride: usize,
-        /// "same", or "valid" with the `v` suffix.
-        padding: Padding,
-    },
+    Conv(ConvSpec),
     /// `BN`
     BatchNorm,
     /// `ReLU`
@@ -40,6 +31,38 @@ pub enum LayerSpec {
     Dense(usize),
     /// `Drop<p>`
     Dropout(f32),
+}
+
+/// A convolution as the notation describes it: everything of its [`Conv2dConfig`] but the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvSpec {
+    /// Output channels.
+    pub filters: usize,
+    /// Kernel size.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// "same", or "valid" with the `v` suffix.
+    pub padding: Padding,
+}
+
+impl ConvSpec {
+    /// The convolution over inputs of `input`.
+    pub fn at(self, input: Shape) -> Conv2dConfig {
+        let ConvSpec {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } = self;
+        Conv2dConfig {
+            input,
+            filters,
+            kernel,
+            stride,
+            padding,
+        }
+    }
 }
 
 /// Why a layer cannot be built from a configuration.
@@ -86,21 +109,7 @@ impl LayerSpec {
     /// `bn_momentum`.
     pub fn build(self, input: Shape, bn_momentum: f32) -> Result<Box<dyn Layer>, LayerError> {
         Ok(match self {
-            LayerSpec::Conv {
-                filters,
-                kernel,
-                stride,
-                padding,
-            } => {
-                let config = Conv2dConfig {
-                    input,
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                };
-                Box::new(config.init()?)
-            }
+            LayerSpec::Conv(conv) => Box::new(conv.at(input).init()?),
             LayerSpec::BatchNorm => {
                 let config = BatchNormConfig {
                     momentum: bn_momentum,
@@ -134,7 +143,7 @@ impl LayerSpec {
     pub fn needs_image(self) -> bool {
         matches!(
             self,
-            LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool
+            LayerSpec::Conv(_) | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool
         )
     }
 
@@ -155,12 +164,12 @@ mod tests {
     #[test]
     fn a_layer_built_from_a_spec_hands_it_back() {
         let specs = [
-            LayerSpec::Conv {
+            LayerSpec::Conv(ConvSpec {
                 filters: 4,
                 kernel: 3,
                 stride: 2,
                 padding: Padding::Valid,
-            },
+            }),
             LayerSpec::BatchNorm,
             LayerSpec::Relu,
             LayerSpec::MaxPool { pool: 3, stride: 2 },
@@ -181,12 +190,12 @@ mod tests {
         let input = Shape::new(4, 4, 1);
         let refusals = [
             (
-                LayerSpec::Conv {
+                LayerSpec::Conv(ConvSpec {
                     filters: 1,
                     kernel: 5,
                     stride: 1,
                     padding: Padding::Valid,
-                },
+                }),
                 LayerError::ConvWindow {
                     kernel: 5,
                     h: 4,
@@ -194,12 +203,12 @@ mod tests {
                 },
             ),
             (
-                LayerSpec::Conv {
+                LayerSpec::Conv(ConvSpec {
                     filters: 0,
                     kernel: 3,
                     stride: 1,
                     padding: Padding::Same,
-                },
+                }),
                 LayerError::Zero("filter count"),
             ),
             (

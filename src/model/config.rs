@@ -4,8 +4,9 @@ use super::notation;
 use super::plan::{apply_plan, plan_execution, ExecutionPlan};
 use super::preset;
 use super::Normalization;
+use crate::data::Dataset;
 use crate::error::{Error, Result, Setting};
-use crate::layers::{Flatten, Layer, LayerSpec, Normalize, ParamSpec, Shape};
+use crate::layers::{ConvSpec, Flatten, Layer, LayerSpec, Normalize, ParamSpec, Shape};
 
 /// Everything needed to rebuild a model; stored in its file's metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,15 +21,15 @@ pub struct ModelConfig {
     pub classes: usize,
     /// How raw pixels are scaled (statistics live in the model's first layer).
     pub normalization: Normalization,
-    /// Dataset the model is for (`mnist`, `fashion-mnist`).
-    pub dataset: String,
+    /// Dataset the model is for.
+    pub dataset: Dataset,
     /// BatchNorm running-average momentum (Keras: 0.99).
     pub bn_momentum: f32,
 }
 
 impl ModelConfig {
     /// A model for 28×28 grayscale images and 10 classes from a preset name or a notation.
-    pub fn new(model: &str, dataset: &str, normalization: Normalization) -> Self {
+    pub fn new(model: &str, dataset: Dataset, normalization: Normalization) -> Self {
         let (name, arch) = match preset(model) {
             Some(arch) => (model.to_string(), arch.to_string()),
             None => ("custom".to_string(), model.to_string()),
@@ -39,7 +40,7 @@ impl ModelConfig {
             input: Shape::new(28, 28, 1),
             classes: 10,
             normalization,
-            dataset: dataset.to_string(),
+            dataset,
             bn_momentum: 0.99,
         }
     }
@@ -146,9 +147,9 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
                 flat = true;
             }
         }
-        if let LayerSpec::Conv {
+        if let LayerSpec::Conv(ConvSpec {
             filters, kernel, ..
-        } = spec
+        }) = spec
         {
             // Checked before the layer is built: building it allocates its weights' workspace.
             let weights = [kernel, kernel, shape.c, filters]

@@ -5,6 +5,7 @@
 //! writing goes through a temporary file and a rename.
 
 use super::{ModelConfig, Normalization, Sequential};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::shape::Shape;
@@ -170,7 +171,7 @@ fn metadata_of(config: &ModelConfig) -> HashMap<String, String> {
             "normalization".to_string(),
             config.normalization.to_string(),
         ),
-        ("dataset".to_string(), config.dataset.clone()),
+        ("dataset".to_string(), config.dataset.name().to_string()),
         ("bn_momentum".to_string(), config.bn_momentum.to_string()),
     ])
 }
@@ -209,7 +210,9 @@ fn config_of(path: &Path, meta: &HashMap<String, String>) -> Result<ModelConfig>
         normalization: get("normalization")?
             .parse::<Normalization>()
             .map_err(|_| bad("normalization"))?,
-        dataset: get("dataset")?.clone(),
+        dataset: get("dataset")?
+            .parse::<Dataset>()
+            .map_err(|e| Error::format(path, format!("metadata {e}")))?,
         bn_momentum: get("bn_momentum")?
             .parse()
             .map_err(|_| bad("bn_momentum"))?,
@@ -289,7 +292,7 @@ mod tests {
     #[test]
     fn saving_one_model_twice_gives_the_same_bytes() {
         let model = Sequential::new(
-            ModelConfig::new("8C3-BN-ReLU-GAP-D10", "mnist", Normalization::MinMax),
+            ModelConfig::new("8C3-BN-ReLU-GAP-D10", Dataset::Mnist, Normalization::MinMax),
             5,
         )
         .unwrap();
@@ -318,13 +321,31 @@ mod tests {
         assert_eq!(loaded.config(), model.config());
     }
 
+    /// The dataset is written by its name and read back as the same `Dataset`; a name no
+    /// dataset has is refused, naming the file and the setting.
+    #[test]
+    fn the_dataset_is_stored_by_name_and_an_unknown_one_is_refused() {
+        let config = ModelConfig::new("D10", Dataset::FashionMnist, Normalization::MinMax);
+        let model = Sequential::new(config, 1).unwrap();
+        let mut meta = metadata_of(model.config());
+        assert_eq!(meta["dataset"], "fashion-mnist");
+        let path = Path::new("m.safetensors");
+        assert_eq!(config_of(path, &meta).unwrap(), *model.config());
+        meta.insert("dataset".into(), "cifar".into());
+        let err = config_of(path, &meta).unwrap_err().to_string();
+        assert!(
+            err.starts_with("m.safetensors: metadata dataset: unknown dataset \"cifar\""),
+            "{err}"
+        );
+    }
+
     /// A small model file cut short at every byte, and with every bit of every byte flipped in
     /// turn, is refused: the safetensors structure catches most damage, the checksum the rest
     /// (a flipped bit in a weight or in a metadata value that still parses).
     #[test]
     fn a_file_cut_or_flipped_anywhere_is_refused() {
         let model = Sequential::new(
-            ModelConfig::new("2C3-BN-ReLU-GAP-D10", "mnist", Normalization::MinMax),
+            ModelConfig::new("2C3-BN-ReLU-GAP-D10", Dataset::Mnist, Normalization::MinMax),
             3,
         )
         .unwrap();

@@ -14,7 +14,7 @@
 
 use crate::error::{Error, Result, Setting};
 pub use crate::layers::LayerSpec;
-use crate::layers::Padding;
+use crate::layers::{ConvSpec, Padding};
 use std::fmt;
 
 const EXPECTED: &str = "expected <n>C<k>[s<s>][v], BN, ReLU, MP<k>[s<s>], GAP, F, D<n> or Drop<p>";
@@ -86,12 +86,12 @@ fn parse_token(token: &str) -> std::result::Result<LayerSpec, String> {
                 None => (kernel, Padding::Same),
             };
             let (kernel, stride) = with_stride(kernel, "kernel size")?;
-            return Ok(LayerSpec::Conv {
+            return Ok(LayerSpec::Conv(ConvSpec {
                 filters,
                 kernel,
                 stride: stride.unwrap_or(1),
                 padding,
-            });
+            }));
         }
     }
     Err(format!("unknown layer ({EXPECTED})"))
@@ -100,12 +100,12 @@ fn parse_token(token: &str) -> std::result::Result<LayerSpec, String> {
 impl fmt::Display for LayerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            LayerSpec::Conv {
+            LayerSpec::Conv(ConvSpec {
                 filters,
                 kernel,
                 stride,
                 padding,
-            } => {
+            }) => {
                 write!(f, "{filters}C{kernel}")?;
                 if stride != 1 {
                     write!(f, "s{stride}")?;
@@ -145,7 +145,7 @@ pub fn with_dropout(specs: &[LayerSpec], rate: f32) -> Vec<LayerSpec> {
                 }
                 seen_dense = true;
             }
-            LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool => {
+            LayerSpec::Conv(_) | LayerSpec::MaxPool { .. } | LayerSpec::GlobalAvgPool => {
                 seen_image_layer = true
             }
             _ => {}
@@ -174,21 +174,21 @@ mod tests {
         let specs = parse(text).unwrap();
         assert_eq!(
             specs[0],
-            LayerSpec::Conv {
+            LayerSpec::Conv(ConvSpec {
                 filters: 16,
                 kernel: 3,
                 stride: 1,
                 padding: Padding::Same,
-            }
+            })
         );
         assert_eq!(
             specs[3],
-            LayerSpec::Conv {
+            LayerSpec::Conv(ConvSpec {
                 filters: 32,
                 kernel: 5,
                 stride: 2,
                 padding: Padding::Same,
-            }
+            })
         );
         assert_eq!(specs[4], LayerSpec::MaxPool { pool: 2, stride: 2 });
         assert_eq!(specs[5], LayerSpec::MaxPool { pool: 3, stride: 2 });
@@ -203,12 +203,12 @@ mod tests {
         let specs = parse(text).unwrap();
         assert_eq!(
             specs[1],
-            LayerSpec::Conv {
+            LayerSpec::Conv(ConvSpec {
                 filters: 32,
                 kernel: 5,
                 stride: 2,
                 padding: Padding::Valid,
-            }
+            })
         );
         assert_eq!(render(&specs), text);
         for bad in ["32Cv", "32C3vs2", "32C3vv", "32C3s2vx"] {

@@ -259,15 +259,19 @@ impl Sequential {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Dataset;
     use crate::layers::{LayerKind, LayerSpec};
     use crate::model::plan::plan_execution;
     use crate::model::Normalization;
 
     fn counts(model: &str) -> (usize, usize) {
-        Sequential::new(ModelConfig::new(model, "mnist", Normalization::None), 0)
-            .unwrap()
-            .params
-            .counts()
+        Sequential::new(
+            ModelConfig::new(model, Dataset::Mnist, Normalization::None),
+            0,
+        )
+        .unwrap()
+        .params
+        .counts()
     }
 
     #[test]
@@ -280,7 +284,10 @@ mod tests {
 
     #[test]
     fn relus_are_taken_over_by_their_neighbours() {
-        let model = Sequential::new(ModelConfig::new("cnn", "mnist", Normalization::None), 0);
+        let model = Sequential::new(
+            ModelConfig::new("cnn", Dataset::Mnist, Normalization::None),
+            0,
+        );
         let model = model.unwrap();
         let specs: Vec<_> = model.layers.iter().map(|l| l.spec()).collect();
         let relu = |i: usize| specs[i] == Some(LayerSpec::Relu);
@@ -305,7 +312,10 @@ mod tests {
 
     #[test]
     fn batch_norm_takes_the_gradient_of_the_relu_it_applies() {
-        let model = Sequential::new(ModelConfig::new("cnn-bn", "mnist", Normalization::None), 0);
+        let model = Sequential::new(
+            ModelConfig::new("cnn-bn", Dataset::Mnist, Normalization::None),
+            0,
+        );
         let mut model = model.unwrap();
         let specs: Vec<_> = model.layers.iter().map(|l| l.spec()).collect();
         let relus: Vec<usize> = (0..specs.len())
@@ -328,7 +338,7 @@ mod tests {
     fn batch_norms_folded_into_the_layer_before_them_give_the_same_logits() {
         let arch = "16C3-BN-ReLU-MP2-32C5-BN-F-D32-BN-ReLU-D10";
         let build = || {
-            let config = ModelConfig::new(arch, "mnist", Normalization::None);
+            let config = ModelConfig::new(arch, Dataset::Mnist, Normalization::None);
             let mut model = Sequential::new(config, 3).unwrap();
             for (i, layer) in model.layers.iter().enumerate() {
                 if layer.kind() != LayerKind::BatchNorm {
@@ -378,9 +388,12 @@ mod tests {
             ("16C3-GAP", "must end with a dense layer of 10 units"),
             ("D12", "D10"),
         ] {
-            let err = Sequential::new(ModelConfig::new(arch, "mnist", Normalization::None), 0)
-                .err()
-                .unwrap();
+            let err = Sequential::new(
+                ModelConfig::new(arch, Dataset::Mnist, Normalization::None),
+                0,
+            )
+            .err()
+            .unwrap();
             assert!(err.to_string().contains(needle), "{arch}: {err}");
         }
     }

@@ -88,12 +88,13 @@ pub fn summary(model: &Sequential) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Dataset;
     use crate::model::{ModelConfig, Normalization};
 
     #[test]
     fn cnn_bn_summary_has_keras_totals_and_names() {
         let model = Sequential::new(
-            ModelConfig::new("cnn-bn", "mnist", Normalization::Standardize),
+            ModelConfig::new("cnn-bn", Dataset::Mnist, Normalization::Standardize),
             0,
         )
         .unwrap();
@@ -110,7 +111,10 @@ mod tests {
     #[test]
     fn columns_line_up_on_every_preset() {
         for preset in ["linear", "mlp", "cnn", "cnn-bn"] {
-            let model = Sequential::new(ModelConfig::new(preset, "mnist", Normalization::None), 0);
+            let model = Sequential::new(
+                ModelConfig::new(preset, Dataset::Mnist, Normalization::None),
+                0,
+            );
             let text = summary(&model.unwrap());
             let lines: Vec<&str> = text.lines().collect();
             let header = lines[2];

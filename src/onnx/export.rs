@@ -44,12 +44,9 @@ pub fn export(model: &Sequential, opset: i64, version: &str) -> Result<Vec<u8>> 
     }
     let graph = GraphBuilder::new(model).build();
     let config = model.config();
-    let classes = crate::data::dataset_info(&config.dataset)
-        .map(|d| d.classes.join(","))
-        .unwrap_or_default();
     let metadata = [
-        ("dataset", config.dataset.clone()),
-        ("classes", classes),
+        ("dataset", config.dataset.to_string()),
+        ("classes", config.dataset.info().classes.join(",")),
         ("arch", config.arch.clone()),
         ("model", config.name.clone()),
         ("normalization", config.normalization.to_string()),
@@ -225,21 +222,7 @@ impl<'a> GraphBuilder<'a> {
             };
             let out = format!("{i}.{}", layer.type_name());
             match spec {
-                LayerSpec::Conv {
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    let config = Conv2dConfig {
-                        input: shape,
-                        filters,
-                        kernel,
-                        stride,
-                        padding,
-                    };
-                    self.conv(i, out, &config);
-                }
+                LayerSpec::Conv(conv) => self.conv(i, out, &conv.at(shape)),
                 LayerSpec::BatchNorm => self.batch_norm(i, out, shape),
                 LayerSpec::Relu => self.node("Relu", out, vec![], vec![]),
                 LayerSpec::MaxPool { pool, stride } => self.max_pool(out, pool, stride),

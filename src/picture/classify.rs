@@ -2,7 +2,7 @@
 //! the models' dataset, run one model or the average of several; or a number's digits, each
 //! read in turn ([`Classifier::read_number`]).
 
-use crate::data::{dataset_info, Images};
+use crate::data::Images;
 use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
 use crate::picture::ink::PixelBox;
@@ -79,8 +79,7 @@ impl Classifier {
             .clone();
         if let Some(other) = models.iter().find(|m| {
             let c = m.config();
-            (c.dataset.as_str(), c.input, c.classes)
-                != (first.dataset.as_str(), first.input, first.classes)
+            (c.dataset, c.input, c.classes) != (first.dataset, first.input, first.classes)
         }) {
             return Err(Error::config(
                 Setting::Models,
@@ -104,13 +103,10 @@ impl Classifier {
             },
             false => Preprocess {
                 polarity,
-                ..Preprocess::for_dataset(&first.dataset)
+                ..Preprocess::for_dataset(first.dataset)
             },
         };
-        let classes = match dataset_info(&first.dataset) {
-            Ok(info) => info.classes.iter().map(|c| c.to_string()).collect(),
-            Err(_) => (0..first.classes).map(|c| c.to_string()).collect(),
-        };
+        let classes = first.dataset.info().classes.map(str::to_string).to_vec();
         Ok(Classifier {
             models,
             recipe,

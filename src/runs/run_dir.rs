@@ -14,6 +14,7 @@
 //! | `error.txt`, `output.log` | by sweeps | why a point failed, its output |
 
 use super::history::{self, HistoryCsv};
+use crate::data::Dataset;
 use crate::error::{Error, Result, Setting};
 use crate::fsutil::{remove_stale_temporaries, write_atomic};
 use crate::model::Sequential;
@@ -43,7 +44,7 @@ pub struct Results {
     /// Architecture notation.
     pub arch: String,
     /// Dataset trained and tested on.
-    pub dataset: String,
+    pub dataset: Dataset,
     /// Epochs trained.
     pub epochs: usize,
     /// Lowest validation loss of any epoch (none without a validation split).

@@ -3,7 +3,7 @@
 //! arguments and summary, the callbacks (progress bar, history, best model, TensorBoard), `fit`,
 //! and the best model's test numbers in `results.json`.
 
-use crate::data::{check_validation_split, Dataset, DatasetInfo, Images};
+use crate::data::{check_validation_split, DatasetInfo, Images, LoadedDataset};
 use crate::error::{Error, Result, Setting};
 use crate::model::{load, ModelConfig, Sequential};
 use crate::runs::run_dir::{Results, RunDir, RunLock};
@@ -98,12 +98,12 @@ impl TrainingRun {
     /// gets back the model and state it saved.
     pub fn prepare<A: Serialize>(
         settings: RunSettings,
-        data: Dataset,
+        data: LoadedDataset,
         location: &Location,
         record: &Record<'_, A>,
     ) -> Result<Self> {
         settings.validate()?;
-        let Dataset {
+        let LoadedDataset {
             info: dataset,
             train: mut full,
             test,
@@ -223,7 +223,7 @@ impl TrainingRun {
         let results = Results {
             model: name,
             arch,
-            dataset: dataset.name.to_string(),
+            dataset: dataset.dataset,
             epochs: run.history.len(),
             best_val_loss: run.best_val_loss(),
             best_val_accuracy: run.best_val_accuracy(),

@@ -209,6 +209,7 @@ impl Callback for EarlyStopping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Dataset;
     use crate::model::{ModelConfig, Normalization};
     use crate::train::{fit, testing, OptimizerConfig, TrainConfig};
 
@@ -217,7 +218,7 @@ mod tests {
     #[test]
     fn early_stopping_stops_and_restores_the_best_weights() {
         let train = testing::images(40);
-        let config = ModelConfig::new("D10", "mnist", Normalization::None);
+        let config = ModelConfig::new("D10", Dataset::Mnist, Normalization::None);
         let mut model = Sequential::new(config, 1).unwrap();
         let fit_config = TrainConfig {
             epochs: 6,

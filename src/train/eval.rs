@@ -2,7 +2,7 @@
 //! an ensemble averaging the probabilities of several.
 
 use super::loss::{self, softmax_cross_entropy, softmax_into, BatchScore};
-use crate::data::{one_hot_into, Images};
+use crate::data::{one_hot_into, Dataset, Images};
 use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
 use crate::shape::Mode;
@@ -123,7 +123,7 @@ pub fn score_probabilities(probs: &[f64], labels: &[u8], classes: usize) -> Eval
 pub fn ensemble(
     models: &mut [Sequential],
     data: &Images,
-    dataset: &str,
+    dataset: Dataset,
     batch: usize,
 ) -> Result<(Vec<Evaluation>, Evaluation)> {
     if models.is_empty() {

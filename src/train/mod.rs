@@ -330,6 +330,7 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Dataset;
     use crate::model::{ModelConfig, Normalization};
 
     /// With ε = 0.5 the smoothed targets (0.55 and nine times 0.05) have an entropy of 1.677
@@ -338,7 +339,7 @@ mod tests {
     fn label_smoothing_reaches_the_training_loss() {
         let train = testing::images(200);
         let loss_with = |label_smoothing| {
-            let config = ModelConfig::new("D10", "mnist", Normalization::MinMax);
+            let config = ModelConfig::new("D10", Dataset::Mnist, Normalization::MinMax);
             let mut model = Sequential::new(config, 1).unwrap();
             let fit_config = TrainConfig {
                 epochs: 8,
@@ -364,7 +365,7 @@ mod tests {
     #[test]
     fn exponential_schedule_halves_the_rate_each_epoch() {
         let train = testing::images(60);
-        let config = ModelConfig::new("D10", "mnist", Normalization::MinMax);
+        let config = ModelConfig::new("D10", Dataset::Mnist, Normalization::MinMax);
         let mut model = Sequential::new(config, 1).unwrap();
         let fit_config = TrainConfig {
             epochs: 3,

@@ -191,6 +191,7 @@ impl TrainState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Dataset;
     use crate::model::{ModelConfig, Normalization};
     use crate::train::testing::images;
     use crate::train::{fit_with, Control, TrainConfig};
@@ -200,7 +201,7 @@ mod tests {
     #[test]
     fn the_best_loss_is_kept_across_epochs_and_files() {
         let (train, val) = (images(64), images(32));
-        let config = ModelConfig::new("D10", "mnist", Normalization::MinMax);
+        let config = ModelConfig::new("D10", Dataset::Mnist, Normalization::MinMax);
         let mut model = Sequential::new(config.clone(), 1).unwrap();
         let fit_config = TrainConfig {
             epochs: 3,
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn a_continued_fit_trains_as_one_longer_fit() {
         let train = images(60);
-        let config = ModelConfig::new("D10", "mnist", Normalization::MinMax);
+        let config = ModelConfig::new("D10", Dataset::Mnist, Normalization::MinMax);
         let fit_config = |epochs| TrainConfig {
             epochs,
             batch_size: 16,

@@ -156,12 +156,12 @@ impl Fixture {
 }
 
 /// The MNIST-layout dataset under `root` (`root/mnist/`), searched nowhere else.
-pub fn load_mnist_from(root: &Path) -> mnistlab::data::Dataset {
+pub fn load_mnist_from(root: &Path) -> mnistlab::data::LoadedDataset {
     let sources = mnistlab::data::DataSources {
         roots: vec![(root.to_path_buf(), "test")],
         ..Default::default()
     };
-    mnistlab::data::Dataset::load("mnist", &sources).unwrap()
+    mnistlab::data::LoadedDataset::load(mnistlab::data::Dataset::Mnist, &sources).unwrap()
 }
 
 /// A running `mnistlab serve`, killed when dropped.

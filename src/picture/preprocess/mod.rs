@@ -13,6 +13,7 @@ mod place;
 pub use decode::{decode, decode_within, open, MAX_SIDE};
 pub use place::place_digit;
 
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::picture::ink::{find_ink, WORKING_SIDE};
 use image::{imageops, DynamicImage, GrayImage};
@@ -51,11 +52,11 @@ pub struct Preprocess {
 }
 
 impl Preprocess {
-    /// The recipe of the dataset a model was trained on (digits for anything but Fashion-MNIST).
-    pub fn for_dataset(dataset: &str) -> Self {
+    /// The recipe of the dataset a model was trained on.
+    pub fn for_dataset(dataset: Dataset) -> Self {
         let fit = match dataset {
-            "fashion-mnist" => Fit::Object,
-            _ => Fit::Digit,
+            Dataset::Mnist => Fit::Digit,
+            Dataset::FashionMnist => Fit::Object,
         };
         Preprocess {
             polarity: Polarity::Auto,
@@ -342,8 +343,11 @@ mod tests {
         assert_eq!((left, right), (0, 27), "longer side fills 28");
         assert_eq!(bottom - top + 1, 14, "aspect 2:1 kept");
         assert_eq!(top, 7, "box centred");
-        assert_eq!(Preprocess::for_dataset("fashion-mnist").fit, Fit::Object);
-        assert_eq!(Preprocess::for_dataset("mnist").fit, Fit::Digit);
+        assert_eq!(
+            Preprocess::for_dataset(Dataset::FashionMnist).fit,
+            Fit::Object
+        );
+        assert_eq!(Preprocess::for_dataset(Dataset::Mnist).fit, Fit::Digit);
     }
 
     #[test]
