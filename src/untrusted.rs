@@ -8,7 +8,6 @@ use crate::error::Result;
 use crate::model::{ModelConfig, Normalization, Sequential};
 use crate::picture::classify::Classifier;
 use crate::picture::preprocess::Polarity;
-use crate::serve::HttpResponse;
 use std::path::Path;
 
 /// Largest picture side the picture target decodes (as the image crate's fuzzers cap theirs):
@@ -79,19 +78,19 @@ pub fn http_classifier() -> Classifier {
     Classifier::new(vec![model], Polarity::Auto, false).expect("one model")
 }
 
-/// An HTTP request as a connection's bytes: parsed as the server parses it, then answered by
-/// `classifier` through the server's own handler. `None` when the bytes hold no request.
-pub fn http_request(bytes: &[u8], classifier: &mut Classifier) -> Option<HttpResponse> {
-    let response = match crate::serve::http::parse(bytes) {
-        Ok(None) | Err(None) => return None,
-        Ok(Some(request)) => crate::serve::handle(&request, classifier, "{}"),
-        Err(Some(response)) => response,
-    };
-    assert!(
-        (200..500).contains(&response.status),
-        "outside bytes get an answer or a 4xx, never a server error: {} {:?}",
-        response.status,
-        String::from_utf8_lossy(&response.body)
-    );
-    Some(response)
+/// A connection's bytes, served as the server serves a connection (hyper over an in-memory
+/// connection), each request answered by `classifier` through the server's own handler; what
+/// the connection gets back.
+pub fn http_request(bytes: &[u8], classifier: &mut Classifier) -> std::io::Result<Vec<u8>> {
+    let classifier = std::cell::RefCell::new(classifier);
+    crate::serve::http::exchange(bytes, |request| {
+        let response = crate::serve::handle(&request, &mut classifier.borrow_mut(), "{}");
+        assert!(
+            (200..500).contains(&response.status),
+            "outside bytes get an answer or a 4xx, never a server error: {} {:?}",
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        );
+        response
+    })
 }

@@ -264,7 +264,7 @@ fn a_sustained_load_with_bad_requests_mixed_in_loses_no_valid_request_and_no_mem
     let mut text = String::new();
     TcpStream::connect(host_port(&served.base))
         .and_then(|mut s| {
-            s.write_all(b"GET /model HTTP/1.0\r\n\r\n")?;
+            s.write_all(b"GET /model HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
             s.read_to_string(&mut text)
         })
         .unwrap();

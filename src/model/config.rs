@@ -147,19 +147,25 @@ fn build_layers(config: &ModelConfig) -> Result<Vec<(Box<dyn Layer>, bool)>> {
                 flat = true;
             }
         }
-        if let LayerSpec::Conv(ConvSpec {
-            filters, kernel, ..
-        }) = spec
-        {
-            // Checked before the layer is built: building it allocates its weights' workspace.
-            let weights = [kernel, kernel, shape.c, filters]
-                .iter()
-                .try_fold(1usize, |n, &d| n.checked_mul(d));
-            if weights.is_none_or(|n| n > MAX_PARAMS) {
+        // Checked before the layer is built: building it allocates its weights.
+        let weights = match spec {
+            LayerSpec::Conv(ConvSpec {
+                filters, kernel, ..
+            }) => Some((
+                vec![kernel, kernel, shape.c, filters],
+                format!("{filters} filters of {kernel}×{kernel}×{}", shape.c),
+            )),
+            LayerSpec::Dense(units) => Some((
+                vec![shape.len(), units],
+                format!("{units} units of {} inputs", shape.len()),
+            )),
+            _ => None,
+        };
+        if let Some((dims, what)) = weights {
+            let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if count.is_none_or(|n| n > MAX_PARAMS) {
                 return Err(refuse(format!(
-                    "{filters} filters of {kernel}×{kernel}×{} are more than the {MAX_PARAMS} \
-                     parameters supported",
-                    shape.c
+                    "{what} are more than the {MAX_PARAMS} parameters supported"
                 )));
             }
         }

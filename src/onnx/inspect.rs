@@ -69,25 +69,45 @@ pub fn describe_bytes(path: &Path, bytes: &[u8]) -> Result<OnnxSummary> {
     let graph = model
         .graph
         .ok_or_else(|| Error::format(path, "not an ONNX model: it has no graph"))?;
-    let sizes: HashMap<&str, usize> = graph
+    // Counts as the file states them: a negative dimension, or a count past usize (which a
+    // wrapping product would turn into a wrong one), is refused rather than shown.
+    let too_many =
+        |what: String| Error::format(path, format!("{what}: too many parameters to count"));
+    let sizes = graph
         .initializer
         .iter()
         .map(|t| {
-            (
-                t.name.as_str(),
-                t.dims.iter().product::<i64>().max(0) as usize,
-            )
+            let size = t.dims.iter().try_fold(1usize, |n, &d| {
+                usize::try_from(d).ok().and_then(|d| n.checked_mul(d))
+            });
+            let size = size.ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!("initializer {:?} has dimensions {:?}", t.name, t.dims),
+                )
+            })?;
+            Ok((t.name.as_str(), size))
         })
-        .collect();
-    let nodes = graph
+        .collect::<Result<HashMap<&str, usize>>>()?;
+    let nodes: Vec<_> = graph
         .node
         .iter()
         .map(|n| {
-            let params = n.input.iter().filter_map(|i| sizes.get(i.as_str())).sum();
+            let params = n
+                .input
+                .iter()
+                .filter_map(|i| sizes.get(i.as_str()))
+                .try_fold(0usize, |sum, &p| sum.checked_add(p))
+                .ok_or_else(|| too_many(format!("node {:?}", n.name)))?;
             let attrs: Vec<String> = n.attribute.iter().map(attribute_text).collect();
-            (n.name.clone(), n.op_type.clone(), attrs.join(" "), params)
+            Ok((n.name.clone(), n.op_type.clone(), attrs.join(" "), params))
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    // The summary's total, added up when it is shown, must fit too.
+    nodes
+        .iter()
+        .try_fold(0usize, |sum, n| sum.checked_add(n.3))
+        .ok_or_else(|| too_many("the graph".to_string()))?;
     let values = |v: &[ValueInfoProto]| v.iter().map(|v| (v.name.clone(), shape_of(v))).collect();
     Ok(OnnxSummary {
         producer: format!("{} {}", model.producer_name, model.producer_version)
@@ -154,5 +174,45 @@ impl fmt::Display for OnnxSummary {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model whose one initializer has `dims`, taken four times by one node.
+    fn with_dims(dims: Vec<i64>) -> Vec<u8> {
+        let tensor = TensorProto {
+            dims,
+            name: "w".into(),
+            ..Default::default()
+        };
+        let node = NodeProto {
+            input: vec!["w".into(); 4],
+            name: "n".into(),
+            ..Default::default()
+        };
+        let graph = GraphProto {
+            node: vec![node],
+            initializer: vec![tensor],
+            ..Default::default()
+        };
+        ModelProto {
+            graph: Some(graph),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn parameter_counts_past_usize_or_negative_are_refused() {
+        let path = Path::new("m.onnx");
+        let summary = describe_bytes(path, &with_dims(vec![3, 4])).unwrap();
+        assert_eq!(summary.nodes[0].3, 48);
+        for dims in [vec![1 << 40, 1 << 40], vec![-1, 4], vec![1 << 62]] {
+            let e = describe_bytes(path, &with_dims(dims.clone())).unwrap_err();
+            assert!(e.to_string().contains("m.onnx"), "{dims:?}: {e}");
+        }
     }
 }

@@ -5,22 +5,25 @@
 //! probability and the input the model saw as a base64 PNG (`POST /predict?number=1`: the
 //! number written in it, each digit with its box, probabilities and input); `GET /model`
 //! describes the models.
-//! Every bad request gets a 4xx JSON `{"error": …}` and the server keeps serving. A thread per
-//! connection reads each request whole, within the limits of [`http`], and hands it to one
-//! worker per classifier, each with its own copy of the models, so no model is shared between
-//! threads and a slow client never holds a worker. [`handle`] is the request → response
-//! function, free of sockets.
+//! Every bad request gets a 4xx and the server keeps serving: a JSON `{"error": …}` from
+//! [`handle`], or a bare 400 or 431 from hyper for a head it cannot parse. hyper serves the
+//! connections ([`http`]), reads each request whole within the limits stated there, and hands it
+//! to one worker thread per classifier, each with its own copy of the models, so no model is
+//! shared between threads, the inference stays off the connections' threads and a slow client
+//! never holds a worker. [`handle`] is the request → response function, free of sockets: the one
+//! place that decides answers.
 
 use crate::error::{Error, Result, Setting};
 use crate::model::summary;
 use crate::picture::classify::{Classifier, NumberReading};
 use base64::Engine;
 pub use http::{BodyError, HttpRequest, HttpResponse, Method};
-use std::io::ErrorKind;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{oneshot, Semaphore};
+use tokio_io_timeout::TimeoutStream;
 
 pub mod http;
 
@@ -38,7 +41,7 @@ const IMAGE_TYPES: [&str; 5] = [
 ];
 
 /// A request handed to a classifier worker, and where its answer goes.
-type Job = (HttpRequest, mpsc::Sender<HttpResponse>);
+type Job = (HttpRequest, oneshot::Sender<HttpResponse>);
 
 /// A running server: its address, and the threads to wait for.
 pub struct Serving {
@@ -46,8 +49,9 @@ pub struct Serving {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Starts serving on `address` (`host:port`; port 0 picks a free one): a thread per connection
-/// reads each request whole and sends the answer, a worker per classifier computes it.
+/// Starts serving on `address` (`host:port`; port 0 picks a free one): connections are served
+/// by hyper on a small tokio runtime, which reads each request whole; a worker thread per
+/// classifier computes the answers, off the runtime's threads.
 pub fn start(
     address: &str,
     classifiers: Vec<Classifier>,
@@ -57,8 +61,15 @@ pub fn start(
         |e: std::io::Error| Error::config(Setting::ServerAddress, format!("{address}: {e}"));
     let listener = std::net::TcpListener::bind(address).map_err(refused)?;
     let local = listener.local_addr().map_err(refused)?;
-    // Polled, so that the accepting thread sees a stop request.
     listener.set_nonblocking(true).map_err(refused)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(refused)?;
+    let listener = {
+        let _inside = runtime.enter();
+        tokio::net::TcpListener::from_std(listener).map_err(refused)?
+    };
     let about = Arc::new(describe(&classifiers[0]).to_string());
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Arc::new(Mutex::new(queue));
@@ -77,35 +88,9 @@ pub fn start(
         })
         .collect();
     threads.push(std::thread::spawn(move || {
-        let open = Arc::new(AtomicUsize::new(0));
-        while !stop.load(Ordering::SeqCst) {
-            let stream = match listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(ACCEPT_POLL);
-                    continue;
-                }
-                Err(_) => continue, // the connection was reset before it was taken
-            };
-            if stream.set_nonblocking(false).is_err() {
-                continue;
-            }
-            if open.fetch_add(1, Ordering::SeqCst) >= http::MAX_CONNECTIONS {
-                open.fetch_sub(1, Ordering::SeqCst);
-                http::refuse_busy(stream);
-                continue;
-            }
-            let (jobs, stop, open) = (jobs.clone(), stop.clone(), open.clone());
-            std::thread::spawn(move || {
-                let answer = |request| {
-                    let (reply, answer) = mpsc::channel();
-                    jobs.send((request, reply)).ok()?;
-                    answer.recv().ok()
-                };
-                http::serve_connection(stream, answer, || stop.load(Ordering::SeqCst));
-                open.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
+        runtime.block_on(accept(listener, jobs, stop));
+        // Connections still open end here, unanswered.
+        runtime.shutdown_background();
     }));
     Ok(Serving {
         address: local,
@@ -113,10 +98,45 @@ pub fn start(
     })
 }
 
-/// How often idle workers look at the stop flag.
+/// Accepts connections until `stop`, each served on a task of its own (past
+/// [`http::MAX_CONNECTIONS`] open, answered 503), every read and write within
+/// [`http::IO_TIMEOUT`].
+async fn accept(listener: tokio::net::TcpListener, jobs: mpsc::Sender<Job>, stop: Arc<AtomicBool>) {
+    let open = Arc::new(Semaphore::new(http::MAX_CONNECTIONS));
+    while !stop.load(Ordering::SeqCst) {
+        // Bounded, so that the loop sees a stop request.
+        let Ok(Ok((stream, _))) = tokio::time::timeout(POLL, listener.accept()).await else {
+            continue; // no connection yet, or one reset before it was taken
+        };
+        let _ = stream.set_nodelay(true);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_read_timeout(Some(http::IO_TIMEOUT));
+        stream.set_write_timeout(Some(http::IO_TIMEOUT));
+        let stream = Box::pin(stream);
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tokio::spawn(http::refuse_busy(stream));
+            continue;
+        };
+        let jobs = jobs.clone();
+        tokio::spawn(async move {
+            http::serve_connection(stream, |request| ask(jobs.clone(), request)).await;
+            drop(permit);
+        });
+    }
+}
+
+/// The answer a classifier worker gives `request`.
+async fn ask(jobs: mpsc::Sender<Job>, request: HttpRequest) -> HttpResponse {
+    let (reply, answer) = oneshot::channel();
+    let stopping = || error(503, "the server is stopping");
+    if jobs.send((request, reply)).is_err() {
+        return stopping();
+    }
+    answer.await.unwrap_or_else(|_| stopping())
+}
+
+/// How often idle workers and the accepting loop look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
-/// How long the accepting thread sleeps when no connection is waiting.
-const ACCEPT_POLL: Duration = Duration::from_millis(2);
 
 impl Serving {
     /// The address actually listened on (with the port chosen when 0 was asked for).

@@ -90,6 +90,10 @@ fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
     let span = ((na as f32 * LINE_SPAN).ceil() as usize).max(2);
     let need = (span as f32 * 0.85).ceil() as usize;
     let mut found = vec![false; lw * lh];
+    // A picture one pixel long holds no run of two.
+    if na < span {
+        return found;
+    }
     let max_slope = 0.105f32; // tan 6°
     let step = 1.0 / span as f32;
     let slopes = (max_slope / step).ceil() as i32;
