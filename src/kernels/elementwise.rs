@@ -12,9 +12,8 @@ use std::ops::Range;
 /// Runs `f` with its loops compiled for the widest vectors [`isa`] allows (AVX-512, else AVX2 and
 /// FMA), else as compiled for the baseline target (SSE2 on x86-64). The arithmetic is the same
 /// lane by lane (no reassociation, no fused multiply-adds the code does not ask for), so every
-/// path gives identical bits; only the width of the vectors changes. Batch norm over
-/// 128×28×28×16 on an Intel Xeon (2 threads, data in cache), AVX-512 against SSE2: forward
-/// 1.00 → 0.66–0.78 ms, backward 1.80 → 0.87–1.06 ms.
+/// path gives identical bits; only the width of the vectors changes, which speeds batch norm's
+/// passes (`cargo bench --bench kernels`; figures in docs/speed.md).
 ///
 /// Only code inlined into `f` is widened: `f`, and any closure it calls that is more than a
 /// line or two, is marked `#[inline(always)]` (LLVM would otherwise keep a big closure, called

@@ -8,8 +8,8 @@ use crate::model::Sequential;
 use crate::shape::Mode;
 
 /// Images per forward pass when evaluating or predicting: the default training batch, so that
-/// testing a model never needs more memory than training it did (256 saved about 5% of the
-/// time of testing cnn-deep and held 90 MB more).
+/// testing a model never needs more memory than training it did (larger batches test only a
+/// little faster and hold more).
 pub const EVAL_BATCH: usize = 128;
 
 /// Loss and accuracy over a set of images.

