@@ -2,6 +2,7 @@
 //! `cargo bench --bench kernels`; throughput is reported in FLOP/s (2 per multiply-add).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mnistlab::eval::loss::softmax_cross_entropy;
 use mnistlab::kernels::{
     flip_kernel, im2col, matmul, ConvGeometry, ImplicitConv, Output, Threads, Transpose,
     WinogradConv,
@@ -9,7 +10,6 @@ use mnistlab::kernels::{
 use mnistlab::layers::{
     BackwardArgs, BatchNormConfig, ForwardArgs, Layer, MaxPoolConfig, Mode, Shape,
 };
-use mnistlab::train::loss::softmax_cross_entropy;
 use std::hint::black_box;
 
 fn filled(len: usize) -> Vec<f32> {

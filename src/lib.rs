@@ -7,7 +7,8 @@
 //! use mnistlab::data::{Dataset, Images};
 //! use mnistlab::layers::Shape;
 //! use mnistlab::model::{ModelConfig, Normalization, Sequential};
-//! use mnistlab::train::{evaluate, fit, TrainConfig};
+//! use mnistlab::eval::evaluate;
+//! use mnistlab::train::{fit, TrainConfig};
 //!
 //! let config = ModelConfig::new("8C3-BN-ReLU-MP2-GAP-D10", Dataset::Mnist, Normalization::MinMax);
 //! let mut model = Sequential::new(config, 42)?;
@@ -33,6 +34,7 @@
 
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod fsutil;
 pub mod kernels;
 pub mod layers;

@@ -2,10 +2,10 @@
 //! first, so the gradient of its weights also checks the input gradients of every layer after it.
 
 use mnistlab::data::Dataset;
+use mnistlab::eval::loss::softmax_cross_entropy;
 use mnistlab::layers::{Mode, Shape};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
 use mnistlab::rng::seeded;
-use mnistlab::train::loss::softmax_cross_entropy;
 use rand::Rng;
 
 /// Central-difference steps: large ones beat f32 rounding noise in wide layers, small ones

@@ -5,9 +5,10 @@ mod common;
 
 use common::{run, Fixture};
 use mnistlab::data::Dataset;
+use mnistlab::eval::{ensemble, evaluate};
 use mnistlab::layers::{Mode, ParamKind};
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
-use mnistlab::train::{ensemble, evaluate, optim::apply_l2};
+use mnistlab::train::optim::apply_l2;
 
 #[test]
 fn l2_adds_exactly_lambda_times_the_squared_kernels_and_their_gradient() {

@@ -5,8 +5,8 @@ mod common;
 
 use common::{load_mnist_from, mnistlab, needs, python_has, real_data, run};
 use mnistlab::data::{DataSources, Dataset, Images, LoadedDataset};
+use mnistlab::eval::predict_proba;
 use mnistlab::model::{ModelConfig, Normalization, Sequential};
-use mnistlab::train::predict_proba;
 use std::path::Path;
 
 const SCRIPT: &str = "interop/check_onnx.py";

@@ -174,7 +174,7 @@ fn sigkill_at_twenty_random_moments_leaves_a_loadable_best_model_and_a_resumable
         if best.exists() {
             let mut model =
                 mnistlab::model::load(&best).unwrap_or_else(|e| panic!("kill {i}: {e}"));
-            let eval = mnistlab::train::evaluate(&mut model, &data.test, 64).unwrap();
+            let eval = mnistlab::eval::evaluate(&mut model, &data.test, 64).unwrap();
             assert!(eval.loss.is_finite(), "kill {i}");
         }
         let (code, out, err) =

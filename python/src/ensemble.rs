@@ -4,13 +4,13 @@ use crate::arrays::{inputs, probabilities};
 use crate::errors::to_py;
 use crate::errors::ConfigError;
 use crate::network::Network;
-use mnistlab::train;
+use mnistlab::eval;
 use numpy::{PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
 /// The mean class probabilities of several models on `x` (the ensemble's prediction).
 #[pyfunction]
-#[pyo3(signature = (networks, x, batch_size = train::EVAL_BATCH))]
+#[pyo3(signature = (networks, x, batch_size = eval::EVAL_BATCH))]
 pub(crate) fn ensemble_predict<'py>(
     py: Python<'py>,
     networks: Vec<PyRefMut<'py, Network>>,
@@ -24,7 +24,7 @@ pub(crate) fn ensemble_predict<'py>(
     let data = inputs(&first.model, x)?;
     let classes = first.model.config().classes;
     let models = networks.iter_mut().map(|n| &mut n.model);
-    let (_, mean) = train::ensemble_proba(models, &data, batch_size).map_err(to_py)?;
+    let (_, mean) = eval::ensemble_proba(models, &data, batch_size).map_err(to_py)?;
     probabilities(py, &mean, classes)
 }
 
@@ -43,6 +43,6 @@ pub(crate) fn score_probabilities(
         )));
     }
     let values: Vec<f64> = probs.as_array().iter().map(|&p| p as f64).collect();
-    let e = train::score_probabilities(&values, &labels, shape[1]);
+    let e = eval::score_probabilities(&values, &labels, shape[1]);
     Ok((e.loss, e.accuracy))
 }

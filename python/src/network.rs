@@ -6,11 +6,12 @@ use crate::errors::{to_py, ConfigError};
 use crate::fit::{self, augment_from, Backup, Extras};
 use crate::listener::Listener;
 use mnistlab::data::Dataset;
+use mnistlab::eval;
 use mnistlab::layers::ParamKind;
 use mnistlab::model::{self, ModelConfig, Normalization, Sequential};
 use mnistlab::train::callbacks::{EarlyStopping, Monitor};
 use mnistlab::train::state::TrainState;
-use mnistlab::train::{self, adapt_normalization, OptimizerConfig, Schedule, TrainConfig};
+use mnistlab::train::{adapt_normalization, OptimizerConfig, Schedule, TrainConfig};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -247,7 +248,7 @@ impl Network {
     }
 
     /// `(loss, accuracy)` on `x`/`y`.
-    #[pyo3(signature = (x, y, batch_size = train::EVAL_BATCH))]
+    #[pyo3(signature = (x, y, batch_size = eval::EVAL_BATCH))]
     fn evaluate(
         &mut self,
         py: Python<'_>,
@@ -258,13 +259,13 @@ impl Network {
         let data = images(&self.model, x, y)?;
         let model = &mut self.model;
         let e = py
-            .detach(|| train::evaluate(model, &data, batch_size))
+            .detach(|| eval::evaluate(model, &data, batch_size))
             .map_err(to_py)?;
         Ok((e.loss, e.accuracy))
     }
 
     /// Class probabilities of the images `x`, `float32 (N, classes)`.
-    #[pyo3(signature = (x, batch_size = train::EVAL_BATCH))]
+    #[pyo3(signature = (x, batch_size = eval::EVAL_BATCH))]
     fn predict<'py>(
         &mut self,
         py: Python<'py>,
@@ -275,7 +276,7 @@ impl Network {
         let classes = self.model.config().classes;
         let model = &mut self.model;
         let probs = py
-            .detach(|| train::predict_proba(model, &data, batch_size))
+            .detach(|| eval::predict_proba(model, &data, batch_size))
             .map_err(to_py)?;
         probabilities(py, &probs, classes)
     }

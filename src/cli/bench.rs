@@ -55,7 +55,7 @@ pub(super) fn run(args: BenchArgs) -> Result<()> {
     let normalization = Normalization::StandardizeGlobal;
     let mut model = Sequential::new(ModelConfig::new(&spec, args.dataset, normalization), 0)?;
     let data = args.data.load(args.dataset)?;
-    mnistlab::train::check_input(&model, &data.train)?;
+    mnistlab::eval::check_input(&model, &data.train)?;
     let (mean, std) = normalization.statistics(&data.train.pixels, data.train.shape.len());
     model.set_normalization(&mean, &std);
     let report = benchmark(&mut model, &data.train, &data.test, &config)?;

@@ -34,11 +34,11 @@ pub(super) fn run(mut args: EnsembleArgs) -> Result<()> {
         .map(|p| load(p))
         .collect::<mnistlab::Result<Vec<_>>>()?;
     let data = args.test_set.load(models[0].config().dataset)?;
-    let (each, mean) = mnistlab::train::ensemble(
+    let (each, mean) = mnistlab::eval::ensemble(
         &mut models,
         &data.test,
         data.info.dataset,
-        mnistlab::train::EVAL_BATCH,
+        mnistlab::eval::EVAL_BATCH,
     )?;
     if args.json {
         let members: Vec<_> = args

@@ -3,8 +3,8 @@
 use super::TestSetArgs;
 use anyhow::Result;
 use clap::Args;
+use mnistlab::eval::evaluate;
 use mnistlab::model::load;
-use mnistlab::train::evaluate;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -17,7 +17,7 @@ pub(super) struct EvaluateArgs {
     #[arg(long)]
     json: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = mnistlab::train::EVAL_BATCH)]
+    #[arg(long, default_value_t = mnistlab::eval::EVAL_BATCH)]
     batch_size: usize,
 }
 

@@ -4,11 +4,11 @@
 
 use crate::data::Images;
 use crate::error::{Error, Result, Setting};
+use crate::eval::{ensemble_proba, loss::argmax, EVAL_BATCH};
 use crate::model::Sequential;
 use crate::picture::ink::PixelBox;
 use crate::picture::number::digits;
 use crate::picture::preprocess::{prepare, Fit, Polarity, Preprocess};
-use crate::train::{ensemble_proba, loss::argmax, EVAL_BATCH};
 use image::DynamicImage;
 use std::path::Path;
 

@@ -5,14 +5,14 @@
 
 use crate::data::{check_validation_split, DatasetInfo, Images, LoadedDataset};
 use crate::error::{Error, Result, Setting};
+use crate::eval::{check_input, evaluate, EVAL_BATCH};
 use crate::model::{load, ModelConfig, Sequential};
 use crate::runs::run_dir::{Results, RunDir, RunLock};
 use crate::tensorboard::{write_run_summary, TensorBoard, HISTOGRAM_MAX_PARAMS};
 use crate::train::progress::Progress;
 use crate::train::state::TrainState;
 use crate::train::{
-    adapt_normalization, check_input, evaluate, fit_with, BestCheckpoint, Callback, Control,
-    Optimizer, TrainConfig, EVAL_BATCH,
+    adapt_normalization, fit_with, BestCheckpoint, Callback, Control, Optimizer, TrainConfig,
 };
 use serde::Serialize;
 use std::path::PathBuf;

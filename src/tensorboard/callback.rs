@@ -6,10 +6,11 @@
 use super::EventWriter;
 use crate::data::Images;
 use crate::error::Result;
+use crate::eval::loss::argmax;
+use crate::eval::predict_proba;
 use crate::model::Sequential;
 use crate::picture::draw::{confusion_matrix, png, prediction_grid};
-use crate::train::loss::argmax;
-use crate::train::{predict_proba, Callback, EpochMetrics};
+use crate::train::{Callback, EpochMetrics};
 use std::path::Path;
 
 /// Validation samples shown in the prediction grid.
@@ -60,7 +61,7 @@ impl<'a> TensorBoard<'a> {
 
     fn predictions(model: &mut Sequential, images: &Images) -> Result<Vec<usize>> {
         let classes = model.config().classes;
-        Ok(predict_proba(model, images, crate::train::EVAL_BATCH)?
+        Ok(predict_proba(model, images, crate::eval::EVAL_BATCH)?
             .chunks_exact(classes)
             .map(argmax)
             .collect())

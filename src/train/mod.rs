@@ -3,25 +3,20 @@
 
 pub mod bench;
 pub mod callbacks;
-mod eval;
-pub mod loss;
 pub mod optim;
 pub mod progress;
 pub mod state;
 
 pub use callbacks::{BestCheckpoint, Callback};
-pub use eval::{
-    check_input, ensemble, ensemble_proba, evaluate, predict_proba, score_probabilities,
-    Evaluation, EVAL_BATCH,
-};
 pub use optim::{Optimizer, OptimizerConfig, Schedule};
 
 use crate::data::Images;
 use crate::error::{Error, Result, Setting};
+use crate::eval::loss::{self, softmax_cross_entropy};
+use crate::eval::{check_input, evaluate};
 use crate::model::Sequential;
 use crate::rng::seeded;
 use crate::shape::Mode;
-use loss::softmax_cross_entropy;
 use state::TrainState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;

@@ -1,11 +1,13 @@
 //! Evaluation and prediction: a model run in inference mode over a set of images, alone or as
 //! an ensemble averaging the probabilities of several.
 
-use super::loss::{self, softmax_cross_entropy, softmax_into, BatchScore};
+pub mod loss;
+
 use crate::data::{one_hot_into, Dataset, Images};
 use crate::error::{Error, Result, Setting};
 use crate::model::Sequential;
 use crate::shape::Mode;
+use loss::{softmax_cross_entropy, softmax_into, BatchScore};
 
 /// Images per forward pass when evaluating or predicting: the default training batch, so that
 /// testing a model never needs more memory than training it did (larger batches test only a
