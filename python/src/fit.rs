@@ -78,7 +78,7 @@ impl Backup {
         &self,
         model: &mut Sequential,
         config: &TrainConfig,
-        settings: &serde_json::Value,
+        settings: &Settings,
     ) -> PyResult<Option<TrainState>> {
         if !self.dir.has_state() {
             self.dir.write_args(settings).map_err(to_py)?;
@@ -86,8 +86,6 @@ impl Backup {
         }
         let saved: serde_json::Value = self.dir.read_args().map_err(to_py)?;
         let differ: Vec<String> = settings
-            .as_object()
-            .expect("settings are an object")
             .iter()
             .filter(|(key, value)| saved.get(key.as_str()) != Some(value))
             .map(|(key, value)| {
@@ -115,25 +113,32 @@ impl Backup {
     }
 }
 
+/// A fit's settings by name, as its backup records them.
+type Settings = serde_json::Map<String, serde_json::Value>;
+
 /// What a fit resumes from: everything but the number of epochs, which may grow.
 fn settings(
     model: &Sequential,
     config: &TrainConfig,
     train: &Images,
     val: Option<&Images>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "model": model.config().arch,
-        "training images": train.len(),
-        "validation images": val.map_or(0, Images::len),
-        "batch_size": config.batch_size,
-        "optimizer": format!("{:?}", config.optimizer),
-        "l2": config.l2,
-        "seed": config.seed,
-        "schedule": config.schedule.to_string(),
-        "augment": format!("{:?}", config.augment),
-        "label_smoothing": config.label_smoothing,
-    })
+) -> Settings {
+    use serde_json::json;
+    [
+        ("model", json!(model.config().arch)),
+        ("training images", json!(train.len())),
+        ("validation images", json!(val.map_or(0, Images::len))),
+        ("batch_size", json!(config.batch_size)),
+        ("optimizer", json!(format!("{:?}", config.optimizer))),
+        ("l2", json!(config.l2)),
+        ("seed", json!(config.seed)),
+        ("schedule", json!(config.schedule.to_string())),
+        ("augment", json!(format!("{:?}", config.augment))),
+        ("label_smoothing", json!(config.label_smoothing)),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
 }
 
 /// The engine's own callbacks a fit was given, and its backup.
