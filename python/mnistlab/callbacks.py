@@ -4,8 +4,9 @@
 engine (the command line's own callbacks and run directory: the same event files, the same
 best-model file, the same resume state). Any other object with
 Keras' method names (``on_epoch_begin``, ``on_epoch_end``, ``on_train_batch_end``,
-``on_train_begin``, ``on_train_end``) is called from the training loop with the GIL taken
-back at batch and epoch boundaries; setting ``model.stop_training = True`` ends the run there.
+``on_train_begin``, ``on_train_end``) is called at batch and epoch boundaries on the thread that
+called ``fit``, as in Keras, while the training loop waits; setting ``model.stop_training =
+True`` ends the run there.
 While the engine trains, the model itself is busy: a callback reads ``logs``, not weights.
 """
 

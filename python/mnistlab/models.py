@@ -355,9 +355,10 @@ class Model:
         gives a set. ``verbose``: 0 silent, 1 a live progress line, 2 one line per epoch.
         A second ``fit`` goes on with the optimizer's state (its moments and step) and the
         shuffling order where the first left them, as Keras' does; ``compile`` starts afresh.
-        The GIL is released while the engine trains; Ctrl-C raises ``KeyboardInterrupt`` at the
-        next batch, the model keeping the weights of the last finished step; with
-        ``callbacks.BackupAndRestore(backup_dir)`` the next ``fit`` continues from there."""
+        The GIL is released while the engine trains (callbacks run on the calling thread);
+        Ctrl-C raises ``KeyboardInterrupt`` at the next batch, the model keeping the weights of
+        the last finished step; with ``callbacks.BackupAndRestore(backup_dir)`` the next ``fit``
+        continues from there."""
         if kwargs:
             raise TypeError(f"fit: unexpected arguments {sorted(kwargs)}")
         if not self._compiled:

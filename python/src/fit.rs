@@ -4,7 +4,7 @@
 //! `mnistlab train --resume` keeps one).
 
 use crate::errors::{to_py, ConfigError};
-use crate::listener::Listener;
+use crate::listener::{Listener, Relay};
 use mnistlab::data::augment::Augment;
 use mnistlab::data::Images;
 use mnistlab::model::Sequential;
@@ -156,7 +156,7 @@ pub(crate) struct Extras {
 
 /// Trains `model`, continuing from the backup's state if it holds one, else from `carried`
 /// (the previous fit's optimizer and generator); leaves in `carried` the state it ends with.
-/// Runs without the GIL; the listener takes it back at batch and epoch boundaries.
+/// Runs on a worker of the pool; the listener answers its events on this thread.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fit(
     py: Python<'_>,
@@ -187,7 +187,7 @@ pub(crate) fn fit(
     });
     let resume = restored.or_else(|| carried.take().map(|s| s.continued(train.len())));
     let mut last = None;
-    let run = || {
+    let run = |relay: &mut Relay| {
         // Without validation data TensorBoard's grid and confusion matrix stay empty.
         let no_val = Images {
             pixels: Vec::new(),
@@ -218,7 +218,7 @@ pub(crate) fn fit(
         if let Some(e) = early_stopping.as_mut() {
             callbacks.push(e);
         }
-        callbacks.push(listener);
+        callbacks.push(relay);
         let mut keep = |state: &TrainState, model: &Sequential| {
             if let Some(b) = &backup {
                 b.dir.save_state(state, model)?;
@@ -233,9 +233,9 @@ pub(crate) fn fit(
         };
         fit_with(model, train, val, config, &mut callbacks, control)
     };
-    let result = py.detach(|| match &pool {
-        Some(pool) => pool.install(run),
-        None => run(),
+    let result = listener.serve(py, |relay| match &pool {
+        Some(pool) => pool.install(|| run(relay)),
+        None => rayon::scope(|_| run(relay)),
     });
     *carried = last;
     if let Some(err) = listener.error.take() {

@@ -219,7 +219,6 @@ impl Network {
             hooks,
             batch_hooks,
             error: None,
-            stop: false,
         };
         let extras = Extras {
             tensorboard: tensorboard.map(|dir| (dir, update_freq, histograms)),

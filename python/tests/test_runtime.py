@@ -18,9 +18,14 @@ from mnistlab import callbacks
 from conftest import compiled, need, weights_equal
 
 
-def test_ctrl_c_during_fit_raises_keyboard_interrupt(small):
+# The process-wide thread pool, and a pool of the fit's own.
+THREADS = [None, 2]
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_ctrl_c_during_fit_raises_keyboard_interrupt(small, threads):
     (x, y), (x_test, y_test) = small
-    model = compiled("mlp")
+    model = compiled("mlp", threads=threads)
     started = threading.Event()
 
     class Started(callbacks.Callback):
@@ -40,7 +45,8 @@ def test_ctrl_c_during_fit_raises_keyboard_interrupt(small):
     assert np.isfinite(model.evaluate(x_test, y_test)[0])
 
 
-def test_interrupted_model_holds_the_last_finished_step(small):
+@pytest.mark.parametrize("threads", THREADS)
+def test_interrupted_model_holds_the_last_finished_step(small, threads):
     (x, y), _ = small
 
     class At(callbacks.Callback):
@@ -55,13 +61,42 @@ def test_interrupted_model_holds_the_last_finished_step(small):
                 else:
                     self.model.stop_training = True
 
-    interrupted = compiled(seed=5)
+    interrupted = compiled(seed=5, threads=threads)
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit(x, y, batch_size=50, epochs=1, verbose=0, callbacks=[At(True)])
-    stopped = compiled(seed=5)
+    stopped = compiled(seed=5, threads=threads)
     stopped.fit(x, y, batch_size=50, epochs=1, verbose=0, callbacks=[At(False)])
     # Five steps each (the signal lands in the hook after step 5): the same weights.
     assert weights_equal(interrupted.get_weights(), stopped.get_weights())
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_callbacks_run_on_the_thread_that_called_fit(small, threads):
+    # As in Keras: a callback may use what belongs to that thread (a plot, a signal handler).
+    (x, y), _ = small
+    seen = set()
+
+    class Where(callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.add(threading.get_ident())
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.add(threading.get_ident())
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.add(threading.get_ident())
+
+    def fit_here():
+        compiled(threads=threads).fit(x, y, epochs=2, verbose=0, callbacks=[Where()])
+        return threading.get_ident()
+
+    assert seen == set() and {fit_here()} == seen
+    seen.clear()
+    other = []
+    thread = threading.Thread(target=lambda: other.append(fit_here()))
+    thread.start()
+    thread.join()
+    assert seen == set(other) and other[0] != threading.get_ident()
 
 
 def test_other_threads_run_while_fit_trains(small):
