@@ -102,14 +102,8 @@ impl Backup {
             )));
         }
         let optimizer = Optimizer::new(config.optimizer, model.params.values.len());
-        // A damaged state is found part way through reading it into the model: put the
-        // model's weights and dropout generator back, so a refused fit leaves it unchanged.
-        let (values, rng) = (model.params.values.clone(), model.rng().clone());
-        self.dir.load_state(model, optimizer).map_err(|err| {
-            model.params.values = values;
-            model.set_rng(rng);
-            to_py(err)
-        })
+        // A refused state leaves the model as it was.
+        self.dir.load_state(model, optimizer).map_err(to_py)
     }
 }
 

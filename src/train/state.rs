@@ -6,7 +6,7 @@
 
 use super::Optimizer;
 use crate::error::{Error, Result};
-use crate::model::{read_safetensors, write_safetensors, Sequential};
+use crate::model::{read_safetensors, write_safetensors, ParamStore, Sequential};
 use crate::rng::Rng;
 use rand::seq::SliceRandom;
 use std::collections::HashMap;
@@ -132,7 +132,8 @@ impl TrainState {
     }
 
     /// Reads a state written by [`Self::save`] into `model` (built for the same architecture) and
-    /// `optimizer` (fresh, for the same parameters).
+    /// `optimizer` (fresh, for the same parameters). All or nothing: a state refused for any
+    /// reason, its checksum included, leaves `model` as it was.
     pub fn load(path: &Path, model: &mut Sequential, mut optimizer: Optimizer) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let (meta, tensors) = read_safetensors(path, &bytes)?;
@@ -146,16 +147,15 @@ impl TrainState {
         let rng = |k: &str| -> Result<Rng> {
             serde_json::from_str(get(k)?).map_err(|_| bad(&format!("bad {k:?}")))
         };
-        let slots: Vec<_> = model.params.slots().cloned().collect();
-        for slot in &slots {
+        // Read beside the model's own values, which are replaced once everything checked out.
+        let mut staged = ParamStore {
+            values: model.params.values.clone(),
+            state: model.params.state.clone(),
+            ..ParamStore::default()
+        };
+        for slot in model.params.slots() {
             let key = format!("model.{}", slot.key);
-            crate::model::read_tensor(
-                path,
-                &tensors,
-                &key,
-                &slot.shape,
-                model.params.get_mut(slot),
-            )?;
+            crate::model::read_tensor(path, &tensors, &key, &slot.shape, staged.get_mut(slot))?;
         }
         let (m_len, v_len) = (optimizer.m.len(), optimizer.v.len());
         crate::model::read_tensor(path, &tensors, "optimizer.m", &[m_len], &mut optimizer.m)?;
@@ -171,9 +171,8 @@ impl TrainState {
             .unwrap_or(0);
         let mut order = vec![0.0f32; images];
         crate::model::read_tensor(path, &tensors, "order", &[images], &mut order)?;
-        model.set_rng(rng("dropout_rng")?);
-        crate::model::verify_checksum(path, &bytes, &meta)?;
-        Ok(TrainState {
+        let dropout_rng = rng("dropout_rng")?;
+        let state = TrainState {
             epoch: num("epoch")? as usize,
             step: num("step")? as usize,
             order: order.iter().map(|&i| i as u32).collect(),
@@ -184,7 +183,12 @@ impl TrainState {
             seen: num("seen")? as usize,
             seconds: num("seconds")?,
             best_loss: num("best_loss")?,
-        })
+        };
+        crate::model::verify_checksum(path, &bytes, &meta)?;
+        model.params.values = staged.values;
+        model.params.state = staged.state;
+        model.set_rng(dropout_rng);
+        Ok(state)
     }
 }
 
@@ -243,6 +247,49 @@ mod tests {
         let loaded = TrainState::load(&path, &mut fresh, optimizer).unwrap();
         assert_eq!(loaded.best_loss, last.best_loss);
         assert_eq!(loaded.epoch, 4);
+    }
+
+    /// A state refused by its checksum (one bit of its last tensor flipped: the structure still
+    /// reads) leaves the model it was to be read into untouched.
+    #[test]
+    fn a_refused_state_leaves_the_model_as_it_was() {
+        let train = images(32);
+        let config = ModelConfig::new("D10", Dataset::Mnist, Normalization::MinMax);
+        let fit_config = TrainConfig {
+            epochs: 1,
+            batch_size: 16,
+            ..TrainConfig::default()
+        };
+        let mut trained = Sequential::new(config.clone(), 1).unwrap();
+        let mut saved = None;
+        let mut keep = |st: &TrainState, _: &Sequential| {
+            saved = Some(st.clone());
+            Ok(())
+        };
+        let control = Control {
+            save_state: Some(&mut keep),
+            ..Control::default()
+        };
+        fit_with(&mut trained, &train, None, &fit_config, &mut [], control).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.safetensors");
+        saved.unwrap().save(&trained, &path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 0x10;
+        std::fs::write(&path, bytes).unwrap();
+
+        let mut fresh = Sequential::new(config, 2).unwrap();
+        let (values, state, rng) = (
+            fresh.params.values.clone(),
+            fresh.params.state.clone(),
+            fresh.rng().clone(),
+        );
+        let optimizer = Optimizer::new(fit_config.optimizer, values.len());
+        let err = TrainState::load(&path, &mut fresh, optimizer).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+        assert_eq!(fresh.params.values, values);
+        assert_eq!(fresh.params.state, state);
+        assert_eq!(fresh.rng(), &rng);
     }
 
     /// A fit that continues the state the one before ended with trains as one fit of both
