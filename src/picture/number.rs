@@ -59,6 +59,12 @@ pub fn digits(
             });
         }
     }
+    if found.is_empty() {
+        return Err(Error::format(
+            source,
+            "no digit found: no marks in one line and of one pen, as a number's digits are",
+        ));
+    }
     Ok(found)
 }
 
@@ -181,6 +187,30 @@ fn trimmed(
 mod tests {
     use super::*;
     use image::{GrayImage, Luma};
+
+    #[test]
+    fn marks_none_of_which_look_like_a_numbers_digits_are_refused_not_read_as_nothing() {
+        // A thin line, and lower down a ring drawn with a broad pen but too short beside it:
+        // one fails the pen, the other the height.
+        let page = GrayImage::from_fn(300, 400, |x, y| {
+            let line = (50..52).contains(&x) && (50..150).contains(&y);
+            let ring = (150..190).contains(&x)
+                && (230..270).contains(&y)
+                && !((160..180).contains(&x) && (240..260).contains(&y));
+            Luma([if line || ring { 20 } else { 240 }])
+        });
+        let err = digits(
+            Path::new("t.png"),
+            &DynamicImage::ImageLuma8(page),
+            Polarity::Auto,
+            (28, 28),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("t.png: no digit found"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_thin_line_beside_digits_drawn_with_a_broad_pen_is_not_a_digit() {
