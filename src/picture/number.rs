@@ -4,8 +4,8 @@
 //!
 //! - **Pieces of one digit are merged** ([`Ink::digits`]): a 5 whose bar was drawn apart, a 4
 //!   in two strokes, a stroke broken where it crossed the ruling.
-//! - **One line**: what is not in line with most digits, or much taller or shorter, is not one
-//!   of them.
+//! - **One line, one pen**: what is not in line with most digits, much taller or shorter, or
+//!   drawn with a much thinner line (a margin line's stub), is not one of them.
 //! - **Touching digits are split**: a group wider than [`MAX_ASPECT`] × its height holds
 //!   several digits (a digit is rarely wider than tall); it is cut into as many as its width
 //!   holds at the columns with the least ink near the even cuts. Where even the thinnest column
@@ -24,6 +24,9 @@ pub const MAX_ASPECT: f32 = 1.15;
 const LINE_DRIFT: f32 = 1.0;
 /// How much taller or shorter than the median a digit may be.
 const HEIGHT_RANGE: f32 = 2.2;
+/// A group whose strokes are thinner than this fraction of the median group's was not written
+/// with the same pen: a stub of a margin line or of a page's edge.
+const SAME_PEN: f32 = 0.4;
 /// The width a digit is expected to have, for its height, when a group is cut.
 const DIGIT_ASPECT: f32 = 0.7;
 
@@ -56,12 +59,19 @@ pub fn digits(
             });
         }
     }
+    if found.is_empty() {
+        return Err(Error::format(
+            source,
+            "no digit found: no marks in one line and of one pen, as a number's digits are",
+        ));
+    }
     Ok(found)
 }
 
-/// The groups written in one line as the digits of a number are: those whose middle is within
-/// [`LINE_DRIFT`] of the median group's height from the median middle, and whose height is
-/// within [`HEIGHT_RANGE`] of the median height (a margin line's remnant, a stub of ruling in a
+/// The groups written in one line and with one pen as the digits of a number are: those whose
+/// middle is within [`LINE_DRIFT`] of the median group's height from the median middle, whose
+/// height is within [`HEIGHT_RANGE`] of the median height, and whose strokes are at least
+/// [`SAME_PEN`] as wide as the median group's (a margin line's remnant, a stub of ruling in a
 /// corner are not).
 fn in_line(ink: &Ink, groups: Vec<Vec<usize>>) -> Vec<Vec<usize>> {
     let boxes: Vec<PixelBox> = groups.iter().map(|g| ink.bounds(g)).collect();
@@ -76,15 +86,23 @@ fn in_line(ink: &Ink, groups: Vec<Vec<usize>>) -> Vec<Vec<usize>> {
             .map(|b| b.y as f32 + b.height as f32 / 2.0)
             .collect(),
     );
+    let widths: Vec<f32> = groups
+        .iter()
+        .zip(&boxes)
+        .map(|(g, b)| stroke_width(&ink.crop(*b, g), b.width as usize, b.height as usize))
+        .collect();
+    let pen = median(widths.clone());
     groups
         .into_iter()
         .zip(boxes)
-        .filter(|(_, b)| {
+        .zip(widths)
+        .filter(|((_, b), width)| {
             let h = b.height as f32;
             ((b.y as f32 + h / 2.0) - middle).abs() <= LINE_DRIFT * height
                 && (height / HEIGHT_RANGE..=height * HEIGHT_RANGE).contains(&h)
+                && *width >= SAME_PEN * pen
         })
-        .map(|(g, _)| g)
+        .map(|((g, _), _)| g)
         .collect()
 }
 
@@ -163,4 +181,59 @@ fn trimmed(
         height: ch as u32,
     };
     Some((bounds, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, Luma};
+
+    #[test]
+    fn marks_none_of_which_look_like_a_numbers_digits_are_refused_not_read_as_nothing() {
+        // A thin line, and lower down a ring drawn with a broad pen but too short beside it:
+        // one fails the pen, the other the height.
+        let page = GrayImage::from_fn(300, 400, |x, y| {
+            let line = (50..52).contains(&x) && (50..150).contains(&y);
+            let ring = (150..190).contains(&x)
+                && (230..270).contains(&y)
+                && !((160..180).contains(&x) && (240..260).contains(&y));
+            Luma([if line || ring { 20 } else { 240 }])
+        });
+        let err = digits(
+            Path::new("t.png"),
+            &DynamicImage::ImageLuma8(page),
+            Polarity::Auto,
+            (28, 28),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("t.png: no digit found"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_thin_line_beside_digits_drawn_with_a_broad_pen_is_not_a_digit() {
+        // Three bars 10 pixels wide (ones) and, in line with them, a line 2 pixels wide as tall
+        // (a stub of a margin line).
+        let page = GrayImage::from_fn(320, 200, |x, y| {
+            let bar = [50, 120, 190].iter().any(|&x0| (x0..x0 + 10).contains(&x));
+            let line = (260..262).contains(&x);
+            Luma([if (50..150).contains(&y) && (bar || line) {
+                20
+            } else {
+                240
+            }])
+        });
+        let found = digits(
+            Path::new("t.png"),
+            &DynamicImage::ImageLuma8(page),
+            Polarity::Auto,
+            (28, 28),
+        )
+        .unwrap();
+        let lefts: Vec<u32> = found.iter().map(|d| d.bounds.x).collect();
+        assert_eq!(lefts.len(), 3, "{lefts:?}");
+        assert!(lefts.iter().all(|&x| x < 200), "{lefts:?}");
+    }
 }

@@ -16,7 +16,9 @@
 //! 4. **Ink strength** `1 − reflectance`, the largest over the three channels, so that blue ink
 //!    on yellow paper or red ink on green shows in the channel where it is darkest.
 //! 5. **Threshold: Otsu's, global, on the flattened strengths**, never below
-//!    [`MIN_STRENGTH`]; found again without the desk when the page's surround shows. Once the light is flat, paper is one narrow mode near 0 and ink another,
+//!    [`MIN_STRENGTH`]; found again without the desk when the page's surround shows (solid
+//!    ink running along the border). Once the light is flat, paper is one narrow mode near 0
+//!    and ink another,
 //!    which is exactly the two-class case Otsu's method solves without a parameter; a local
 //!    method (Sauvola, Niblack) would instead find "ink" in every empty stretch of paper and
 //!    hollow out strokes wider than its window. The floor keeps paper grain, JPEG ringing and a
@@ -25,8 +27,9 @@
 //!    [`LINE_SPAN`] of the picture within ±6° of the axes and thinner than a twentieth of their
 //!    length (ruling, squared paper, margin lines) — where a stroke crosses such a line, or is
 //!    clearly darker than it, its pixels stay; specks (pieces under 2% of the largest, or
-//!    under a 25th of the picture's shorter side both ways); page edges (pieces touching the
-//!    picture's border, when other ink remains).
+//!    under a 25th of the picture's shorter side both ways); page edges and the desk (pieces
+//!    touching the picture's border that run along it or are line-like, when other ink
+//!    remains; a digit the border cuts off only touches it across its strokes and stays).
 //! 7. **Grey levels kept**: what remains keeps its strength, with a one-pixel rim for the
 //!    anti-aliased edge, as pieces (connected components) that `preprocess` and `number` read.
 //!
@@ -42,7 +45,7 @@ mod ruling;
 mod stroke;
 mod threshold;
 
-pub use stroke::{stroke_width, widen};
+pub use stroke::{hollows, stroke_width, widen};
 
 use crate::error::{Error, Result};
 use crate::picture::preprocess::Polarity;

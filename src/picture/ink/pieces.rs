@@ -7,6 +7,13 @@ use super::{Piece, PixelBox};
 const SPECK_FRACTION: f32 = 0.02;
 /// Pieces smaller than the picture's shorter side over this, both ways, are specks.
 const TINY_PIECE: u32 = 25;
+/// A piece covering at least this fraction of its box's longer side of the picture's border
+/// runs along it (the desk, a page's edge); a digit cut off by the border only touches it
+/// across its strokes.
+const ALONG_BORDER: f32 = 0.5;
+/// A piece touching the border whose box is narrower than this for its length is a stretch of
+/// ruling or a page's edge, not a digit cut off by the border.
+const LINE_LIKE: f32 = 0.2;
 
 /// 8-connected pieces of `mask` (`w × h`): a label per pixel (index + 1, 0 for none) and each
 /// piece's box and area (mass left 0).
@@ -70,12 +77,19 @@ pub(super) fn keep_writing(
             || p.area < 3
             || p.bounds.width.max(p.bounds.height) < tiny
     };
-    // A page's edge, the desk, a neighbouring page: whatever touches the picture's border.
-    let edge = |p: &Piece| {
+    // A page's edge, the desk, a neighbouring page, a stretch of ruling: what touches the
+    // picture's border and runs along it or is a line. A digit the border cuts off stays.
+    let contact = border_contact(&labels, pieces.len(), w, h);
+    let edge = |p: &Piece, contact: usize| {
         let b = p.bounds;
-        b.x == 0 || b.y == 0 || b.right() == w as u32 || b.bottom() == h as u32
+        let (long, short) = (b.width.max(b.height) as f32, b.width.min(b.height) as f32);
+        contact > 0 && (along_border(p, contact) || short < long * LINE_LIKE)
     };
-    let mut keep: Vec<bool> = pieces.iter().map(|p| !speck(p) && !edge(p)).collect();
+    let mut keep: Vec<bool> = pieces
+        .iter()
+        .zip(&contact)
+        .map(|(p, &c)| !speck(p) && !edge(p, c))
+        .collect();
     if !keep.iter().any(|&k| k) {
         // Only edge-like pieces: a digit cropped tightly to its box.
         keep = pieces.iter().map(|p| !speck(p)).collect();
@@ -93,6 +107,24 @@ pub(super) fn keep_writing(
         .map(|l| if l > 0 { new_label[l as usize - 1] } else { 0 })
         .collect();
     (labels, kept)
+}
+
+/// How many of the picture's border pixels each of the `count` pieces of `labels` covers.
+pub(super) fn border_contact(labels: &[u32], count: usize, w: usize, h: usize) -> Vec<usize> {
+    let mut contact = vec![0usize; count];
+    for (i, &l) in labels.iter().enumerate() {
+        let (x, y) = (i % w, i / w);
+        if l > 0 && (x == 0 || y == 0 || x + 1 == w || y + 1 == h) {
+            contact[l as usize - 1] += 1;
+        }
+    }
+    contact
+}
+
+/// Whether a piece covering `contact` border pixels runs along the border (see
+/// [`ALONG_BORDER`]).
+pub(super) fn along_border(p: &Piece, contact: usize) -> bool {
+    contact > 0 && contact as f32 >= ALONG_BORDER * p.bounds.width.max(p.bounds.height) as f32
 }
 
 /// Each piece grown by a one-pixel rim (its anti-aliased edge, below the threshold); strengths
@@ -125,4 +157,67 @@ pub(super) fn with_rim(
         }
     }
     (grown, strength)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pixels of `mask` (`w` wide) set in the rectangle `x0..x1 × y0..y1`.
+    fn fill(mask: &mut [bool], w: usize, (x0, x1): (usize, usize), (y0, y1): (usize, usize)) {
+        for y in y0..y1 {
+            for x in x0..x1 {
+                mask[y * w + x] = true;
+            }
+        }
+    }
+
+    #[test]
+    fn a_digit_cut_off_by_the_border_stays_but_the_pages_edge_and_ruling_stubs_go() {
+        let (w, h) = (200, 160);
+        let mut mask = vec![false; w * h];
+        // A thick ring (a 0) whose top the picture's border cuts off.
+        fill(&mut mask, w, (80, 90), (0, 90));
+        fill(&mut mask, w, (120, 130), (0, 90));
+        fill(&mut mask, w, (80, 130), (80, 90));
+        // A page's edge along the left border, and a stretch of ruling off the right one.
+        fill(&mut mask, w, (0, 6), (10, 150));
+        fill(&mut mask, w, (150, 200), (120, 123));
+        // A digit clear of the border, smaller than the ring.
+        fill(&mut mask, w, (30, 40), (100, 140));
+        let strength: Vec<f32> = mask.iter().map(|&m| f32::from(u8::from(m))).collect();
+        let (_, kept) = keep_writing(&mask, &strength, w, h);
+        let mut boxes: Vec<PixelBox> = kept.iter().map(|p| p.bounds).collect();
+        boxes.sort_by_key(|b| b.x);
+        assert_eq!(
+            boxes,
+            [
+                PixelBox {
+                    x: 30,
+                    y: 100,
+                    width: 10,
+                    height: 40
+                },
+                PixelBox {
+                    x: 80,
+                    y: 0,
+                    width: 50,
+                    height: 90
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn border_contact_counts_the_border_pixels_each_piece_covers() {
+        let (w, h) = (10, 8);
+        let mut mask = vec![false; w * h];
+        fill(&mut mask, w, (0, 3), (2, 6)); // 4 pixels on the left border
+        fill(&mut mask, w, (5, 7), (3, 5)); // inside
+        fill(&mut mask, w, (8, 10), (7, 8)); // 2 on the bottom, 1 of them also on the right
+        let (labels, pieces) = components(&mask, w, h);
+        assert_eq!(border_contact(&labels, pieces.len(), w, h), [4, 0, 2]);
+        assert!(along_border(&pieces[0], 4));
+        assert!(!along_border(&pieces[1], 0));
+    }
 }

@@ -1,7 +1,7 @@
 //! Ink told from paper: Otsu's threshold on the flattened strengths, found again once a
 //! photographed page's surround is set aside.
 
-use super::pieces::{components, keep_writing};
+use super::pieces::{along_border, border_contact, components, keep_writing};
 use super::ruling::remove_lines;
 use super::stroke::widen;
 use super::{Piece, MIN_STRENGTH};
@@ -35,8 +35,9 @@ pub(super) fn writing(
 }
 
 /// A photographed page's surround (the desk, a dark table) is ink as far as strength goes and
-/// takes Otsu's threshold for itself, above faint writing. Solid dark pieces touching the border
-/// and covering over [`SURROUND`] of the picture are set to paper (with a few pixels round them:
+/// takes Otsu's threshold for itself, above faint writing. Solid dark pieces running along the
+/// border (not a bold digit the border cuts off) and covering over [`SURROUND`] of the picture
+/// are set to paper (with a few pixels round them:
 /// the blurred edge); true when there was one, so the threshold is found again on the page.
 fn set_aside_surround(strength: &mut [f32], threshold: f32, w: usize, h: usize) -> bool {
     let mask: Vec<bool> = strength.iter().map(|&s| s > threshold).collect();
@@ -58,13 +59,13 @@ fn set_aside_surround(strength: &mut [f32], threshold: f32, w: usize, h: usize) 
         }
     }
     let solid = SOLID.max(w.min(h) as f32 / 100.0);
+    let contact = border_contact(&labels, pieces.len(), w, h);
     let surround: Vec<bool> = pieces
         .iter()
         .zip(outline)
-        .map(|(p, outline)| {
-            let b = p.bounds;
-            let border = b.x == 0 || b.y == 0 || b.right() == w as u32 || b.bottom() == h as u32;
-            border
+        .zip(contact)
+        .map(|((p, outline), contact)| {
+            along_border(p, contact)
                 && p.area as f32 > SURROUND * (w * h) as f32
                 && 2.0 * p.area as f32 / outline as f32 > solid
         })
@@ -112,4 +113,28 @@ fn otsu(strength: &[f32]) -> f32 {
         }
     }
     best_at as f32 / 255.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_desk_along_the_border_is_set_aside_but_not_a_bold_digit_the_border_cuts_off() {
+        let (w, h) = (200, 160);
+        let inked = |x: usize, y: usize| {
+            let desk = x < 30;
+            // A ring with strokes 20 pixels wide whose top is cut off by the border.
+            let ring = y < 100 && ((60..80).contains(&x) || (120..140).contains(&x))
+                || (60..140).contains(&x) && (80..100).contains(&y);
+            desk || ring
+        };
+        let mut strength: Vec<f32> = (0..w * h)
+            .map(|i| f32::from(u8::from(inked(i % w, i / w))))
+            .collect();
+        assert!(set_aside_surround(&mut strength, 0.5, w, h));
+        assert_eq!(strength[80 * w + 10], 0.0, "the desk");
+        assert_eq!(strength[50 * w + 70], 1.0, "the digit's stroke");
+        assert_eq!(strength[90 * w + 100], 1.0, "the digit's stroke");
+    }
 }
