@@ -188,6 +188,16 @@ mod tests {
     use super::*;
     use image::{GrayImage, Luma};
 
+    /// The digits found on `page`, read as `t.png` for the model's 28 × 28 input.
+    fn digits_of(page: GrayImage) -> Result<Vec<DigitInput>> {
+        digits(
+            Path::new("t.png"),
+            &DynamicImage::ImageLuma8(page),
+            Polarity::Auto,
+            (28, 28),
+        )
+    }
+
     #[test]
     fn marks_none_of_which_look_like_a_numbers_digits_are_refused_not_read_as_nothing() {
         // A thin line, and lower down a ring drawn with a broad pen but too short beside it:
@@ -199,13 +209,7 @@ mod tests {
                 && !((160..180).contains(&x) && (240..260).contains(&y));
             Luma([if line || ring { 20 } else { 240 }])
         });
-        let err = digits(
-            Path::new("t.png"),
-            &DynamicImage::ImageLuma8(page),
-            Polarity::Auto,
-            (28, 28),
-        )
-        .unwrap_err();
+        let err = digits_of(page).unwrap_err();
         assert!(
             err.to_string().starts_with("t.png: no digit found"),
             "{err}"
@@ -225,13 +229,7 @@ mod tests {
                 240
             }])
         });
-        let found = digits(
-            Path::new("t.png"),
-            &DynamicImage::ImageLuma8(page),
-            Polarity::Auto,
-            (28, 28),
-        )
-        .unwrap();
+        let found = digits_of(page).unwrap();
         let lefts: Vec<u32> = found.iter().map(|d| d.bounds.x).collect();
         assert_eq!(lefts.len(), 3, "{lefts:?}");
         assert!(lefts.iter().all(|&x| x < 200), "{lefts:?}");
