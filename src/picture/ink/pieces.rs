@@ -15,9 +15,24 @@ const ALONG_BORDER: f32 = 0.5;
 /// ruling or a page's edge, not a digit cut off by the border.
 const LINE_LIKE: f32 = 0.2;
 
-/// 8-connected pieces of `mask` (`w × h`): a label per pixel (index + 1, 0 for none) and each
-/// piece's box and area (mass left 0).
-pub(super) fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<Piece>) {
+/// Which neighbours of a pixel join its piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Connectivity {
+    /// Left, right, up and down: paper between two strokes that touch at a corner is not one
+    /// region.
+    Four,
+    /// The four and the diagonals: a thin slanted stroke stays one piece.
+    Eight,
+}
+
+/// The connected pieces of `mask` (`w × h`): a label per pixel (index + 1, 0 for none) and
+/// each piece's box and area (mass left 0).
+pub(super) fn components(
+    mask: &[bool],
+    w: usize,
+    h: usize,
+    connectivity: Connectivity,
+) -> (Vec<u32>, Vec<Piece>) {
     let mut labels = vec![0u32; w * h];
     let mut pieces = Vec::new();
     let mut stack = Vec::new();
@@ -36,7 +51,11 @@ pub(super) fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<Pi
             for ny in y.saturating_sub(1)..(y + 2).min(h) {
                 for nx in x.saturating_sub(1)..(x + 2).min(w) {
                     let j = ny * w + nx;
-                    if mask[j] && labels[j] == 0 {
+                    let diagonal = nx != x && ny != y;
+                    if mask[j]
+                        && labels[j] == 0
+                        && !(diagonal && connectivity == Connectivity::Four)
+                    {
                         labels[j] = label;
                         stack.push(j);
                     }
@@ -57,6 +76,28 @@ pub(super) fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<Pi
     (labels, pieces)
 }
 
+/// How many pixels of each of the `count` pieces of `labels` (`w × h`) lie on its outline:
+/// next to (left, right, up or down) another piece, nothing, or the picture's border. Twice a
+/// piece's area over this is its thickness.
+pub(super) fn outlines(labels: &[u32], count: usize, w: usize, h: usize) -> Vec<usize> {
+    let mut outline = vec![0usize; count];
+    for y in 0..h {
+        for x in 0..w {
+            let l = labels[y * w + x];
+            let inner = x > 0 && y > 0 && x + 1 < w && y + 1 < h;
+            if l > 0
+                && !(inner
+                    && [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+                        .iter()
+                        .all(|&(nx, ny)| labels[ny * w + nx] == l))
+            {
+                outline[l as usize - 1] += 1;
+            }
+        }
+    }
+    outline
+}
+
 /// The pieces that are writing: not specks, not page edges; relabelled densely.
 pub(super) fn keep_writing(
     mask: &[bool],
@@ -64,7 +105,7 @@ pub(super) fn keep_writing(
     w: usize,
     h: usize,
 ) -> (Vec<u32>, Vec<Piece>) {
-    let (labels, mut pieces) = components(mask, w, h);
+    let (labels, mut pieces) = components(mask, w, h, Connectivity::Eight);
     for (i, &l) in labels.iter().enumerate() {
         if l > 0 {
             pieces[l as usize - 1].mass += strength[i];
@@ -215,9 +256,23 @@ mod tests {
         fill(&mut mask, w, (0, 3), (2, 6)); // 4 pixels on the left border
         fill(&mut mask, w, (5, 7), (3, 5)); // inside
         fill(&mut mask, w, (8, 10), (7, 8)); // 2 on the bottom, 1 of them also on the right
-        let (labels, pieces) = components(&mask, w, h);
+        let (labels, pieces) = components(&mask, w, h, Connectivity::Eight);
         assert_eq!(border_contact(&labels, pieces.len(), w, h), [4, 0, 2]);
         assert!(along_border(&pieces[0], 4));
         assert!(!along_border(&pieces[1], 0));
+    }
+
+    #[test]
+    fn diagonal_neighbours_join_only_eight_connected_pieces() {
+        let (w, h) = (4, 4);
+        let mut mask = vec![false; w * h];
+        fill(&mut mask, w, (0, 2), (0, 2));
+        fill(&mut mask, w, (2, 4), (2, 4));
+        assert_eq!(components(&mask, w, h, Connectivity::Eight).1.len(), 1);
+        let (labels, pieces) = components(&mask, w, h, Connectivity::Four);
+        assert_eq!(pieces.len(), 2);
+        assert!(pieces.iter().all(|p| p.area == 4));
+        // Every pixel of a 2 × 2 square is on its outline.
+        assert_eq!(outlines(&labels, 2, w, h), [4, 4]);
     }
 }

@@ -1,7 +1,7 @@
 //! Ruling, squared paper and margin lines: long straight thin lines near the axes, dropped
 //! except where strokes cross them or are darker.
 
-use super::pieces::components;
+use super::pieces::{components, Connectivity};
 use super::{median_of, LINE_SPAN};
 
 /// A line is at most this thick for its length (ruling: under 1/100; a digit 1: about 1/8).
@@ -142,7 +142,7 @@ fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
 /// of their length, then widens them by a pixel across over ink of `low` (after measuring, so
 /// that the close lines of squared paper are measured one by one).
 fn keep_thin(found: &mut [bool], low: &[bool], lw: usize, lh: usize, transposed: bool) {
-    let (labels, pieces) = components(found, lw, lh);
+    let (labels, pieces) = components(found, lw, lh, Connectivity::Eight);
     let thin: Vec<bool> = pieces
         .iter()
         .map(|p| {

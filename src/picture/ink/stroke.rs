@@ -1,5 +1,7 @@
 //! Strokes measured and widened.
 
+use super::pieces::{components, outlines, Connectivity};
+
 /// Mean stroke width of ink strengths (`h × w`, 0–255): twice the area over the outline.
 pub fn stroke_width(ink: &[f32], w: usize, h: usize) -> f32 {
     let on = |x: usize, y: usize| ink[y * w + x] > 127.0;
@@ -74,47 +76,18 @@ pub fn hollows(mask: &[bool], w: usize, h: usize, close: usize, thinnest: f32) -
     }
     let closed = narrow(&widen(&padded, pw, ph, close), pw, ph, close);
     let paper: Vec<bool> = closed.iter().map(|&v| v < 0.5).collect();
-    let mut label = vec![0u32; pw * ph];
-    let mut stack = Vec::new();
-    // Area, outline, and whether it reaches the padded border (the paper outside).
-    let mut regions: Vec<(usize, usize, bool)> = Vec::new();
-    for start in 0..pw * ph {
-        if !paper[start] || label[start] > 0 {
-            continue;
-        }
-        regions.push((0, 0, false));
-        let id = regions.len() as u32;
-        label[start] = id;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % pw, i / pw);
-            let r = &mut regions[id as usize - 1];
-            r.0 += 1;
-            r.2 |= x == 0 || y == 0 || x + 1 == pw || y + 1 == ph;
-            let around = [
-                (x > 0).then(|| i - 1),
-                (x + 1 < pw).then(|| i + 1),
-                (y > 0).then(|| i - pw),
-                (y + 1 < ph).then(|| i + pw),
-            ];
-            let mut edge = false;
-            for j in around.into_iter().flatten() {
-                if paper[j] {
-                    if label[j] == 0 {
-                        label[j] = id;
-                        stack.push(j);
-                    }
-                } else {
-                    edge = true;
-                }
-            }
-            r.1 += usize::from(edge);
-        }
-    }
+    // 4-connected: paper meeting at a corner of two strokes is two regions, as the eye sees.
+    let (label, regions) = components(&paper, pw, ph, Connectivity::Four);
+    let outline = outlines(&label, regions.len(), pw, ph);
+    // Regions reaching the padded border are the paper outside the digit.
     let fill: Vec<bool> = regions
         .iter()
-        .map(|&(area, outline, outside)| {
-            !outside && 2.0 * area as f32 / (outline.max(1) as f32) < thinnest
+        .zip(&outline)
+        .map(|(r, &outline)| {
+            let b = r.bounds;
+            let outside =
+                b.x == 0 || b.y == 0 || b.right() as usize == pw || b.bottom() as usize == ph;
+            !outside && 2.0 * r.area as f32 / (outline.max(1) as f32) < thinnest
         })
         .collect();
     let mut out = vec![false; w * h];

@@ -1,7 +1,9 @@
 //! Ink told from paper: Otsu's threshold on the flattened strengths, found again once a
 //! photographed page's surround is set aside.
 
-use super::pieces::{along_border, border_contact, components, keep_writing};
+use super::pieces::{
+    along_border, border_contact, components, keep_writing, outlines, Connectivity,
+};
 use super::ruling::remove_lines;
 use super::stroke::widen;
 use super::{Piece, MIN_STRENGTH};
@@ -41,23 +43,9 @@ pub(super) fn writing(
 /// the blurred edge); true when there was one, so the threshold is found again on the page.
 fn set_aside_surround(strength: &mut [f32], threshold: f32, w: usize, h: usize) -> bool {
     let mask: Vec<bool> = strength.iter().map(|&s| s > threshold).collect();
-    let (labels, pieces) = components(&mask, w, h);
+    let (labels, pieces) = components(&mask, w, h, Connectivity::Eight);
     // Thickness as twice the area over the outline: a desk is solid, ruling and strokes thin.
-    let mut outline = vec![0usize; pieces.len()];
-    for y in 0..h {
-        for x in 0..w {
-            let l = labels[y * w + x];
-            let inner = x > 0 && y > 0 && x + 1 < w && y + 1 < h;
-            if l > 0
-                && !(inner
-                    && [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
-                        .iter()
-                        .all(|&(nx, ny)| labels[ny * w + nx] == l))
-            {
-                outline[l as usize - 1] += 1;
-            }
-        }
-    }
+    let outline = outlines(&labels, pieces.len(), w, h);
     let solid = SOLID.max(w.min(h) as f32 / 100.0);
     let contact = border_contact(&labels, pieces.len(), w, h);
     let surround: Vec<bool> = pieces
