@@ -25,7 +25,9 @@
 //!    blank page from being split in two.
 //! 6. **Not writing, dropped**: straight ink lines running across at least
 //!    [`LINE_SPAN`] of the picture within ±6° of the axes and thinner than a twentieth of their
-//!    length (ruling, squared paper, margin lines) — where a stroke crosses such a line, or is
+//!    length (ruling, squared paper, margin lines), and lines parallel to those broken into
+//!    pieces by the threshold (faint ruling, pencil-grey ruling: ink over 40% of the picture's
+//!    width, spread along it) — where a stroke crosses such a line, or is
 //!    clearly darker than it, its pixels stay; specks (pieces under 2% of the largest, or
 //!    under a 25th of the picture's shorter side both ways); page edges and the desk (pieces
 //!    touching the picture's border that run along it or are line-like, when other ink

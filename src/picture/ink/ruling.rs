@@ -3,9 +3,15 @@
 
 use super::pieces::{components, Connectivity};
 use super::{median_of, LINE_SPAN};
+use std::ops::Range;
 
 /// A line is at most this thick for its length (ruling: under 1/100; a digit 1: about 1/8).
 const LINE_THINNESS: f32 = 1.0 / 20.0;
+/// A broken line is judged in this many parts along its length.
+const BROKEN_LINE_PARTS: usize = 8;
+/// The pieces of a broken line are at most this many pixels thick (at the finding's scale),
+/// as ruling is and a digit's strokes in a picture of one digit are not.
+const BROKEN_LINE_WIDTH: usize = 3;
 /// A stroke on a ruling line stays where it is this much darker than the line.
 const DARKER_THAN_LINE: f32 = 1.6;
 
@@ -76,7 +82,9 @@ pub(super) fn remove_lines(mask: &mut [bool], strength: &[f32], w: usize, h: usi
 
 /// Pixels of `low` (`lw × lh`) on straight runs across at least [`LINE_SPAN`] of the picture,
 /// at most 6° off the horizontal (or the vertical when `transposed`), at least 85% ink, and
-/// thin for their length; each found line widened by a pixel on each side over its ink.
+/// thin for their length; each found line widened by a pixel on each side over its ink. Where
+/// such lines were found, lines parallel to them broken into pieces are found too (see
+/// [`broken_line`]).
 fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
     // (along, across) extents and a reader in those coordinates.
     let (na, nc) = if transposed { (lh, lw) } else { (lw, lh) };
@@ -86,6 +94,13 @@ fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
         } else {
             c * lw + a
         }
+    };
+    // How far the ink at (a, c) runs across the track, both ways.
+    let across = |a: usize, c: usize| {
+        let inked = |c: usize| low[at(a, c)];
+        let down = (1..=c).take_while(|&d| inked(c - d)).count();
+        let up = (c + 1..nc).take_while(|&c| inked(c)).count();
+        1 + down + up
     };
     let span = ((na as f32 * LINE_SPAN).ceil() as usize).max(2);
     let need = (span as f32 * 0.85).ceil() as usize;
@@ -98,37 +113,70 @@ fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
     let step = 1.0 / span as f32;
     let slopes = (max_slope / step).ceil() as i32;
     let mut run = vec![0i32; na + 1];
-    for k in -slopes..=slopes {
-        let slope = k as f32 * step;
-        let shift = (slope.abs() * na as f32).ceil() as isize;
-        for c0 in -shift..nc as isize + shift {
-            let track = |a: usize| {
-                let c = c0 + (slope * a as f32).round() as isize;
-                (c >= 0 && c < nc as isize).then(|| at(a, c as usize))
-            };
-            let ink = |a: usize| track(a).is_some_and(|i| low[i]);
-            let mut sum = (0..span).filter(|&a| ink(a)).count();
-            run.iter_mut().for_each(|r| *r = 0);
-            let mut any = false;
-            for start in 0..=na - span {
-                if start > 0 {
-                    sum = sum + usize::from(ink(start + span - 1)) - usize::from(ink(start - 1));
-                }
-                if sum >= need {
-                    run[start] += 1;
-                    run[start + span] -= 1;
-                    any = true;
-                }
-            }
-            if !any {
+    // Solid lines first; then, at the slopes where some were found (the page's ruling runs
+    // parallel), lines broken into pieces: on plain paper a digit's bar is never taken for one.
+    let mut ruled = vec![false; (2 * slopes + 1) as usize];
+    for broken_pass in [false, true] {
+        for k in -slopes..=slopes {
+            let parallel = |j: i32| ruled.get((j + slopes) as usize) == Some(&true);
+            if broken_pass && !(parallel(k - 1) || parallel(k) || parallel(k + 1)) {
                 continue;
             }
-            let mut open = 0;
-            for (a, step) in run[..na].iter().enumerate() {
-                open += step;
-                if open > 0 {
-                    if let Some(i) = track(a).filter(|&i| low[i]) {
-                        found[i] = true;
+            let slope = k as f32 * step;
+            let shift = (slope.abs() * na as f32).ceil() as isize;
+            for c0 in -shift..nc as isize + shift {
+                let track = |a: usize| {
+                    let c = c0 + (slope * a as f32).round() as isize;
+                    (c >= 0 && c < nc as isize).then(|| at(a, c as usize))
+                };
+                let ink = |a: usize| track(a).is_some_and(|i| low[i]);
+                if broken_pass {
+                    let stretches: Vec<Range<usize>> = long_stretches(&ink, na)
+                        .into_iter()
+                        .filter(|r| {
+                            let mut widths: Vec<usize> = r
+                                .clone()
+                                .filter_map(|a| {
+                                    let c = c0 + (slope * a as f32).round() as isize;
+                                    (c >= 0 && c < nc as isize).then(|| across(a, c as usize))
+                                })
+                                .collect();
+                            let mid = widths.len() / 2;
+                            *widths.select_nth_unstable(mid).1 <= BROKEN_LINE_WIDTH
+                        })
+                        .collect();
+                    if stretches.len() >= 2 && broken_line(&ink, na) {
+                        for i in stretches.into_iter().flatten().filter_map(track) {
+                            found[i] |= low[i];
+                        }
+                    }
+                    continue;
+                }
+                run.iter_mut().for_each(|r| *r = 0);
+                let mut sum = (0..span).filter(|&a| ink(a)).count();
+                let mut any = false;
+                for start in 0..=na - span {
+                    if start > 0 {
+                        sum =
+                            sum + usize::from(ink(start + span - 1)) - usize::from(ink(start - 1));
+                    }
+                    if sum >= need {
+                        run[start] += 1;
+                        run[start + span] -= 1;
+                        any = true;
+                    }
+                }
+                if !any {
+                    continue;
+                }
+                ruled[(k + slopes) as usize] = true;
+                let mut open = 0;
+                for (a, step) in run[..na].iter().enumerate() {
+                    open += step;
+                    if open > 0 {
+                        if let Some(i) = track(a).filter(|&i| low[i]) {
+                            found[i] = true;
+                        }
                     }
                 }
             }
@@ -136,6 +184,48 @@ fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
     }
     keep_thin(&mut found, low, lw, lh, transposed);
     found
+}
+
+/// Whether the track `ink(0..na)` is a ruling line broken into pieces (faint ruling, pencil
+/// grey, thresholded in stretches): ink over at least half of its length, spread along all of
+/// it, as no row of digits is.
+fn broken_line(ink: &impl Fn(usize) -> bool, na: usize) -> bool {
+    let parts = BROKEN_LINE_PARTS.min(na);
+    let mut covered = 0;
+    let mut total = 0;
+    for part in 0..parts {
+        let (a0, a1) = (part * na / parts, (part + 1) * na / parts);
+        let on = (a0..a1).filter(|&a| ink(a)).count();
+        total += on;
+        covered += usize::from(on * 4 >= a1 - a0);
+    }
+    total * 5 >= na * 2 && covered * 8 >= parts * 5
+}
+
+/// The stretches of ink along `ink(0..na)` (gaps of a pixel bridged) at least
+/// `2 × `[`BROKEN_LINE_PARTS`] times shorter than the track: the pieces of a broken line, not
+/// the short stretch where a digit's contour runs along it. A line broken into pieces has two
+/// or more; a digit's stroke as long (a 1 as tall as the picture) has one.
+fn long_stretches(ink: &impl Fn(usize) -> bool, na: usize) -> Vec<Range<usize>> {
+    let shortest = na.div_ceil(2 * BROKEN_LINE_PARTS);
+    let mut stretches = Vec::new();
+    let mut a = 0;
+    while a < na {
+        if !ink(a) {
+            a += 1;
+            continue;
+        }
+        let start = a;
+        let mut end = a + 1;
+        while end < na && (ink(end) || (end + 1 < na && ink(end + 1))) {
+            end += 1;
+        }
+        if end - start >= shortest {
+            stretches.push(start..end);
+        }
+        a = end;
+    }
+    stretches
 }
 
 /// Keeps the lines of `found` whose thickness (area over length) is under [`LINE_THINNESS`]
@@ -170,5 +260,79 @@ fn keep_thin(found: &mut [bool], low: &[bool], lw: usize, lh: usize, transposed:
                 && neighbours
                     .iter()
                     .any(|&(nx, ny)| nx < lw && ny < lh && kept[ny * lw + nx]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: usize = 400;
+    const H: usize = 200;
+
+    /// A mask with a 2-pixel-thick horizontal line at `y` wherever `on(x)`.
+    fn line(mask: &mut [bool], y: usize, on: impl Fn(usize) -> bool) {
+        for x in (0..W).filter(|&x| on(x)) {
+            mask[y * W + x] = true;
+            mask[(y + 1) * W + x] = true;
+        }
+    }
+
+    /// Every other stretch of 40 pixels: half of a line, spread along all of it.
+    fn every_other_stretch(x: usize) -> bool {
+        (x / 40).is_multiple_of(2)
+    }
+
+    /// A vertical stroke 4 pixels wide, clear of the lines: a digit's.
+    fn stroke(mask: &mut [bool]) {
+        for y in 130..190 {
+            for x in 210..214 {
+                mask[y * W + x] = true;
+            }
+        }
+    }
+
+    fn removed(mut mask: Vec<bool>) -> Vec<bool> {
+        let strength: Vec<f32> = mask.iter().map(|&m| f32::from(u8::from(m))).collect();
+        remove_lines(&mut mask, &strength, W, H);
+        mask
+    }
+
+    #[test]
+    fn a_line_broken_into_pieces_beside_solid_ruling_is_ruling_too() {
+        let mut mask = vec![false; W * H];
+        line(&mut mask, 40, |_| true);
+        line(&mut mask, 80, every_other_stretch);
+        stroke(&mut mask);
+        let left = removed(mask);
+        assert!(!left[40 * W + 200], "the solid line");
+        assert!(
+            (0..W).all(|x| !left[80 * W + x]),
+            "every piece of the broken line"
+        );
+        assert!(left[160 * W + 211], "the digit's stroke");
+    }
+
+    #[test]
+    fn on_unruled_paper_pieces_in_a_row_are_not_a_broken_line() {
+        let mut mask = vec![false; W * H];
+        line(&mut mask, 80, every_other_stretch);
+        stroke(&mut mask);
+        let left = removed(mask.clone());
+        assert_eq!(left, mask);
+    }
+
+    #[test]
+    fn a_one_over_half_the_pictures_height_beside_a_margin_line_stays() {
+        // Too short to be a solid line, long enough to be a broken one in one piece.
+        let mut mask = vec![false; W * H];
+        for y in 0..H {
+            for x in (20..22).chain((200..203).filter(|_| (68..182).contains(&y))) {
+                mask[y * W + x] = true;
+            }
+        }
+        let left = removed(mask);
+        assert!(!left[100 * W + 20], "the margin line");
+        assert!((68..182).all(|y| left[y * W + 201]), "the 1");
     }
 }
