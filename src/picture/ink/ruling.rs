@@ -187,8 +187,8 @@ fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
 }
 
 /// Whether the track `ink(0..na)` is a ruling line broken into pieces (faint ruling, pencil
-/// grey, thresholded in stretches): ink over at least half of its length, spread along all of
-/// it, as no row of digits is.
+/// grey, thresholded in stretches): ink over at least 40% of its length, and over a quarter or
+/// more of 5 of its [`BROKEN_LINE_PARTS`] parts: spread along it, as no row of digits is.
 fn broken_line(ink: &impl Fn(usize) -> bool, na: usize) -> bool {
     let parts = BROKEN_LINE_PARTS.min(na);
     let mut covered = 0;
