@@ -125,27 +125,27 @@ fn line_map(low: &[bool], lw: usize, lh: usize, transposed: bool) -> Vec<bool> {
             let slope = k as f32 * step;
             let shift = (slope.abs() * na as f32).ceil() as isize;
             for c0 in -shift..nc as isize + shift {
-                let track = |a: usize| {
+                let column = |a: usize| {
                     let c = c0 + (slope * a as f32).round() as isize;
-                    (c >= 0 && c < nc as isize).then(|| at(a, c as usize))
+                    (c >= 0 && c < nc as isize).then_some(c as usize)
                 };
+                let track = |a: usize| column(a).map(|c| at(a, c));
                 let ink = |a: usize| track(a).is_some_and(|i| low[i]);
                 if broken_pass {
-                    let stretches: Vec<Range<usize>> = long_stretches(&ink, na)
-                        .into_iter()
-                        .filter(|r| {
-                            let mut widths: Vec<usize> = r
-                                .clone()
-                                .filter_map(|a| {
-                                    let c = c0 + (slope * a as f32).round() as isize;
-                                    (c >= 0 && c < nc as isize).then(|| across(a, c as usize))
-                                })
-                                .collect();
-                            let mid = widths.len() / 2;
-                            *widths.select_nth_unstable(mid).1 <= BROKEN_LINE_WIDTH
-                        })
-                        .collect();
-                    if stretches.len() >= 2 && broken_line(&ink, na) {
+                    if !broken_line(&ink, na) {
+                        continue;
+                    }
+                    let thin = |r: &Range<usize>| {
+                        let mut widths: Vec<usize> = r
+                            .clone()
+                            .filter_map(|a| column(a).map(|c| across(a, c)))
+                            .collect();
+                        let mid = widths.len() / 2;
+                        *widths.select_nth_unstable(mid).1 <= BROKEN_LINE_WIDTH
+                    };
+                    let stretches: Vec<Range<usize>> =
+                        long_stretches(&ink, na).into_iter().filter(thin).collect();
+                    if stretches.len() >= 2 {
                         for i in stretches.into_iter().flatten().filter_map(track) {
                             found[i] |= low[i];
                         }
