@@ -4,20 +4,9 @@ use super::pieces::{components, outlines, Connectivity};
 
 /// Mean stroke width of ink strengths (`h × w`, 0–255): twice the area over the outline.
 pub fn stroke_width(ink: &[f32], w: usize, h: usize) -> f32 {
-    let on = |x: usize, y: usize| ink[y * w + x] > 127.0;
-    let (mut area, mut outline) = (0usize, 0usize);
-    for y in 0..h {
-        for x in 0..w {
-            if !on(x, y) {
-                continue;
-            }
-            area += 1;
-            let inner = x > 0 && y > 0 && x + 1 < w && y + 1 < h;
-            if !(inner && on(x - 1, y) && on(x + 1, y) && on(x, y - 1) && on(x, y + 1)) {
-                outline += 1;
-            }
-        }
-    }
+    let on: Vec<u32> = ink.iter().map(|&v| u32::from(v > 127.0)).collect();
+    let area = on.iter().filter(|&&l| l > 0).count();
+    let outline = outlines(&on, 1, w, h)[0];
     if outline == 0 {
         return 0.0;
     }
