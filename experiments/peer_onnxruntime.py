@@ -4,7 +4,8 @@
 
 Runs the exported graph (input `image`: float32 [N, 1, 28, 28], raw pixels; the normalization is
 part of the graph) with the same thread count as the other frameworks, at batch `--batch-size` and
-at batch 1 (the serve/predict case), and prints one JSON object as its last line.
+at batch 1 (the serve/predict case), and prints one JSON object as its last line, which also says
+whether this process sees AVX-512 (`compare --isa avx2` hides it; see cpuid_avx2.c).
 """
 
 import argparse
@@ -13,6 +14,7 @@ import os
 
 import numpy as np
 import onnxruntime as ort
+from numpy._core._multiarray_umath import __cpu_features__
 
 import peer_common as common
 
@@ -52,6 +54,7 @@ def main():
         "threads": args.threads,
         "inference_images_per_s": args.inference_batches * bs / common.timed(lambda: run(batches)),
         "single_images_per_s": args.single_images / common.timed(lambda: run(singles)),
+        "cpu_avx512": bool(__cpu_features__.get("AVX512F")),
     }), flush=True)
 
 
