@@ -26,7 +26,7 @@ pub use conv::{conv_algorithm, flip_kernel, ConvAlgorithm, Im2colGemm, OutputBia
 pub use conv::{ImplicitConv, ImplicitGemm, Winograd, WinogradConv};
 pub use cpu::{isa, isa_setting, Isa};
 pub(crate) use elementwise::{
-    add_bias_rows, channel_sums, par_tiles, par_zip_map, sum_rows_into, tile_len, tiled,
+    add_bias_rows, channel_sums, par_tiles, par_zip_map, same_bits, sum_rows_into, tile_len, tiled,
     vectorized, PAR_CHUNK,
 };
 pub use gemm::{matmul, rows_per_thread, transpose, Output, Threads, Transpose};

@@ -13,7 +13,7 @@ use super::{
     LayerError, LayerKind, LayerSpec, ParamKind, ParamSpec, Shape,
 };
 use crate::kernels::{
-    conv_algorithm, sum_rows_into, ConvAlgorithm, ConvGeometry, OutputBias, Padding,
+    conv_algorithm, same_bits, sum_rows_into, ConvAlgorithm, ConvGeometry, OutputBias, Padding,
 };
 use rayon::prelude::*;
 
@@ -63,7 +63,7 @@ impl Conv2dConfig {
             scratch: Vec::new(),
             grad_parts: Vec::new(),
             folded: Vec::new(),
-            prepared_with: Vec::new(),
+            prepared_from: Vec::new(),
             relu: false,
         })
     }
@@ -85,10 +85,11 @@ pub struct Conv2d {
     grad_parts: Vec<f32>,
     /// Kernel and bias with the batch norm after the layer folded in, for evaluation.
     folded: Vec<f32>,
-    /// The kernel the algorithm was last prepared with: evaluation with unchanged weights (a
-    /// server predicting one image at a time) skips preparing it again, which at batch 1 can
-    /// cost as much as the convolution itself.
-    prepared_with: Vec<f32>,
+    /// What the algorithm's kernel was last prepared from: the kernel, or for a folded one the
+    /// kernel and bias followed by the batch norm's scale and shift. Evaluation with unchanged
+    /// weights (a server predicting one image at a time) skips folding and preparing it again,
+    /// which at batch 1 can cost as much as the convolution itself.
+    prepared_from: Vec<f32>,
     /// Applies the following ReLU itself.
     relu: bool,
 }
@@ -104,8 +105,14 @@ impl FusesRelu for Conv2d {
 
 impl FoldsAffine for Conv2d {
     fn forward_folded(&mut self, a: ForwardArgs<'_>, affine: &ChannelAffine, relu: bool) {
-        let mut folded = std::mem::take(&mut self.folded);
-        affine.fold_into(a.weights, &mut folded);
+        let sources = [a.weights, &affine.scale, &affine.shift];
+        if !self.prepared_from_matches(&sources) {
+            affine.fold_into(a.weights, &mut self.folded);
+            self.algorithm
+                .prepare_forward(&self.folded[..self.weight_len()]);
+            self.remember_prepared_from(&sources);
+        }
+        let folded = std::mem::take(&mut self.folded);
         self.convolve(a.x, a.y, a.n, &folded, relu);
         self.folded = folded;
     }
@@ -198,6 +205,11 @@ impl Layer for Conv2d {
         self.slices(capacity);
     }
     fn forward(&mut self, a: ForwardArgs<'_>) {
+        let kernel = &a.weights[..self.weight_len()];
+        if !self.prepared_from_matches(&[kernel]) {
+            self.algorithm.prepare_forward(kernel);
+            self.remember_prepared_from(&[kernel]);
+        }
         self.convolve(a.x, a.y, a.n, a.weights, self.relu);
     }
     fn relu_fusion(&mut self) -> Option<&mut dyn FusesRelu> {
@@ -255,17 +267,31 @@ impl Conv2d {
         self.geometry.patch_len() * self.config.filters
     }
 
+    /// Whether the algorithm's kernel was last prepared from `sources`, one after another.
+    fn prepared_from_matches(&self, sources: &[&[f32]]) -> bool {
+        let mut rest = &self.prepared_from[..];
+        for source in sources {
+            match rest.split_at_checked(source.len()) {
+                Some((head, tail)) if same_bits(head, source) => rest = tail,
+                _ => return false,
+            }
+        }
+        rest.is_empty()
+    }
+
+    fn remember_prepared_from(&mut self, sources: &[&[f32]]) {
+        self.prepared_from.clear();
+        for source in sources {
+            self.prepared_from.extend_from_slice(source);
+        }
+    }
+
     /// y = conv(x, kernel) + bias, then ReLU if `relu`, for a batch of `n`; `weights` is the
-    /// kernel followed by the bias.
+    /// kernel followed by the bias, and the algorithm has been prepared with that kernel.
     fn convolve(&mut self, x: &[f32], y: &mut [f32], n: usize, weights: &[f32], relu: bool) {
         let (in_len, out_len) = self.image_lens();
         let (per_slice, saved_len, scratch_len) = self.slices(n);
         let (weight, bias) = weights.split_at(self.weight_len());
-        if !same_bits(&self.prepared_with, weight) {
-            self.algorithm.prepare_forward(weight);
-            self.prepared_with.clear();
-            self.prepared_with.extend_from_slice(weight);
-        }
         let algorithm = &*self.algorithm;
         y[..n * out_len]
             .par_chunks_mut(per_slice * out_len)
@@ -276,11 +302,6 @@ impl Conv2d {
                 algorithm.forward(x, weight, OutputBias { bias, relu }, saved, scratch, y);
             });
     }
-}
-
-/// Whether `a` and `b` hold the same values bit for bit (NaNs included).
-fn same_bits(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 #[cfg(test)]
@@ -345,6 +366,66 @@ mod tests {
         );
         assert_ne!(changed, first);
         assert_eq!(changed, fresh);
+    }
+
+    /// The folded kernel is kept while the kernel and the batch norm after it stay the same; a
+    /// change to either, or a plain pass in between, is seen.
+    #[test]
+    fn a_changed_batch_norm_is_folded_again() {
+        let config = Conv2dConfig {
+            input: Shape::new(8, 8, 16),
+            filters: 16,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Same,
+        };
+        let x: Vec<f32> = (0..8 * 8 * 16)
+            .map(|i| ((i * 7) % 11) as f32 - 5.0)
+            .collect();
+        let weights: Vec<f32> = (0..3 * 3 * 16 * 16 + 16)
+            .map(|i| ((i * 5) % 13) as f32 * 0.1 - 0.6)
+            .collect();
+        let mut affine = ChannelAffine {
+            scale: (0..16).map(|i| 0.5 + i as f32 * 0.1).collect(),
+            shift: (0..16).map(|i| i as f32 * 0.01).collect(),
+        };
+        let folded = |conv: &mut Conv2d, affine: &ChannelAffine| {
+            conv.reserve(1);
+            let mut y = vec![f32::NAN; conv.output_shape().len()];
+            let mut rng = crate::rng::seeded(0);
+            let args = ForwardArgs {
+                x: &x,
+                y: &mut y,
+                n: 1,
+                weights: &weights,
+                state: &mut [],
+                mode: Mode::Eval,
+                rng: &mut rng,
+            };
+            conv.forward_folded(args, affine, false);
+            y
+        };
+        let mut conv = config.init().unwrap();
+        let first = folded(&mut conv, &affine);
+        assert_eq!(folded(&mut conv, &affine), first);
+        let plain = forward(&mut conv, &x, 1, &weights, &mut [], Mode::Eval);
+        assert_eq!(
+            plain,
+            forward(
+                &mut config.init().unwrap(),
+                &x,
+                1,
+                &weights,
+                &mut [],
+                Mode::Eval
+            )
+        );
+        assert_ne!(plain, first);
+        assert_eq!(folded(&mut conv, &affine), first);
+        affine.shift[3] += 1.0;
+        let changed = folded(&mut conv, &affine);
+        assert_ne!(changed, first);
+        assert_eq!(changed, folded(&mut config.init().unwrap(), &affine));
     }
 
     #[test]

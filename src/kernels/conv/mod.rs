@@ -66,7 +66,8 @@ pub trait ConvAlgorithm: Debug + Send + Sync {
     fn scratch_len(&self, images: usize) -> usize;
     /// Floats of one slice's weight-gradient part.
     fn weight_grad_len(&self) -> usize;
-    /// Readies what forward needs from the kernel; called before every forward pass.
+    /// Readies what forward needs from the kernel; called before a forward pass whose kernel
+    /// differs from the one it was last readied with.
     fn prepare_forward(&mut self, _weight: &[f32]) {}
     /// `y` = the convolution of the slice `x` with `weight`, with `out` applied; fills `saved`.
     fn forward(
