@@ -331,23 +331,34 @@ mod tests {
         assert_eq!(y[8], 5.0 + 6.0 + 8.0 + 9.0 + 0.5);
     }
 
+    /// A stride-1 "same" layer on `input` with an input image and weights (kernel, then bias)
+    /// of varied values.
+    fn same_padded_case(
+        input: Shape,
+        filters: usize,
+        kernel: usize,
+    ) -> (Conv2dConfig, Vec<f32>, Vec<f32>) {
+        let config = Conv2dConfig {
+            input,
+            filters,
+            kernel,
+            stride: 1,
+            padding: Padding::Same,
+        };
+        let x = (0..input.len())
+            .map(|i| ((i * 7) % 11) as f32 - 5.0)
+            .collect();
+        let weights = (0..kernel * kernel * input.c * filters + filters)
+            .map(|i| ((i * 5) % 13) as f32 * 0.1 - 0.6)
+            .collect();
+        (config, x, weights)
+    }
+
     /// The kernel is prepared (transformed, for Winograd) once and kept while the weights stay
     /// the same; a change to any weight is seen.
     #[test]
     fn a_changed_kernel_is_prepared_again() {
-        let config = Conv2dConfig {
-            input: Shape::new(8, 8, 4),
-            filters: 8,
-            kernel: 5,
-            stride: 1,
-            padding: Padding::Same,
-        };
-        let x: Vec<f32> = (0..8 * 8 * 4)
-            .map(|i| ((i * 7) % 11) as f32 - 5.0)
-            .collect();
-        let mut weights: Vec<f32> = (0..5 * 5 * 4 * 8 + 8)
-            .map(|i| ((i * 5) % 13) as f32 * 0.1 - 0.6)
-            .collect();
+        let (config, x, mut weights) = same_padded_case(Shape::new(8, 8, 4), 8, 5);
         let mut conv = config.init().unwrap();
         let first = forward(&mut conv, &x, 1, &weights, &mut [], Mode::Eval);
         assert_eq!(
@@ -372,19 +383,7 @@ mod tests {
     /// change to either, or a plain pass in between, is seen.
     #[test]
     fn a_changed_batch_norm_is_folded_again() {
-        let config = Conv2dConfig {
-            input: Shape::new(8, 8, 16),
-            filters: 16,
-            kernel: 3,
-            stride: 1,
-            padding: Padding::Same,
-        };
-        let x: Vec<f32> = (0..8 * 8 * 16)
-            .map(|i| ((i * 7) % 11) as f32 - 5.0)
-            .collect();
-        let weights: Vec<f32> = (0..3 * 3 * 16 * 16 + 16)
-            .map(|i| ((i * 5) % 13) as f32 * 0.1 - 0.6)
-            .collect();
+        let (config, x, weights) = same_padded_case(Shape::new(8, 8, 16), 16, 3);
         let mut affine = ChannelAffine {
             scale: (0..16).map(|i| 0.5 + i as f32 * 0.1).collect(),
             shift: (0..16).map(|i| i as f32 * 0.01).collect(),
