@@ -39,8 +39,8 @@ fn vectorized_on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
 
 /// Whether `a` and `b` hold the same values bit for bit (NaNs and the sign of zero included).
 /// Compared as bytes, so it runs as the C library's vectorized `memcmp`: a layer checks its whole
-/// kernel this way before every pass, which an element-at-a-time loop made a fifth of a batch-1
-/// forward.
+/// kernel this way before every pass, where a loop over one value at a time is a large part of a
+/// batch-1 forward.
 pub(crate) fn same_bits(a: &[f32], b: &[f32]) -> bool {
     // SAFETY: every `f32` is four initialized bytes, and `u8` needs no alignment.
     let bytes = |v: &[f32]| unsafe {
