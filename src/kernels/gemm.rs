@@ -10,6 +10,7 @@ use rayon::prelude::*;
 #[cfg(target_arch = "x86_64")]
 use super::cpu::Simd;
 use super::cpu::{isa, Isa};
+use super::pair::{in_two_halves, Disjoint};
 
 /// Which operands are stored transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +35,8 @@ pub enum Output {
 /// Where a product runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Threads {
-    /// Spread over the current rayon pool when it is big enough to pay.
+    /// Spread over the current rayon pool when it is big enough to pay; a smaller one split
+    /// with the spinning helper thread instead when that pays.
     Pool,
     /// On the calling thread (callers already inside a parallel loop).
     Caller,
@@ -106,81 +108,193 @@ fn matmul_on(
         Transpose::B => (1, k as isize),
         _ => (n as isize, 1),
     };
+    let operands = Operands {
+        a: a.as_ptr(),
+        a_strides: (a_rs, a_cs),
+        b: b.as_ptr(),
+        b_strides: (b_rs, b_cs),
+        b_transposed: transpose == Transpose::B,
+    };
+    let macs = m * k * n;
+    let pool_threads = rayon::current_num_threads();
+    // Too small for the pool, yet worth two threads: columns in two halves, the split on a
+    // vector boundary, one half on the spinning helper thread.
+    let pair_pays = (PAIR_MIN_MACS..PARALLEL_MIN_MACS).contains(&macs) && n >= 2 * PAIR_MIN_COLUMNS;
+    if parallel && pool_threads > 1 && pair_pays {
+        let split = (n / 2).next_multiple_of(16);
+        let c = Disjoint(out.as_mut_ptr());
+        in_two_halves(&|half| {
+            let columns = if half == 0 { 0..split } else { split..n };
+            // SAFETY: the asserts above bound every index (see `block`); the two halves write
+            // disjoint columns of `out`, a unique borrow held until both return.
+            unsafe {
+                block(
+                    isa,
+                    c.get(),
+                    operands,
+                    (m, k, n),
+                    columns,
+                    accumulate,
+                    Run::Half,
+                )
+            };
+        });
+        return;
+    }
+    let parallel = parallel && pool_threads > 1 && macs >= PARALLEL_MIN_MACS;
     #[cfg(target_arch = "x86_64")]
-    // On AVX2 + FMA the `gemm` crate's packed kernels are level with or faster than the
-    // unpacked 6×16 kernel on the dense layers' products (MLP steps, interleaved runs), so
-    // there only the convolutions, which read their operands through tables, use `sgemm`.
-    if let Some(simd) = isa
-        .simd()
-        .filter(|s| *s == Simd::Avx512 && transpose != Transpose::B)
-    {
-        let sa = match transpose {
-            Transpose::A => super::sgemm::Strided { rs: 1, cs: m },
-            _ => super::sgemm::Strided { rs: k, cs: 1 },
-        };
-        let rows_per_task = if parallel && m * n * k >= PARALLEL_MIN_MACS {
-            m.div_ceil(rayon::current_num_threads() * 4).max(16)
-        } else {
-            m
-        };
+    if parallel && operands.sgemm(isa, false).is_some() {
         // Row blocks of C are independent: split them across threads.
+        let rows_per_task = m.div_ceil(pool_threads * 4).max(16);
         out[..m * n]
             .par_chunks_mut(rows_per_task * n)
             .enumerate()
             .for_each(|(t, c)| {
                 let rows = c.len() / n;
-                let a_start = t * rows_per_task * sa.rs;
-                // SAFETY: the CPU has `simd` (asserted); the asserts above bound every index: A
-                // rows t·rows_per_task.. stay below m, B is k×n, and this C block holds rows×n
-                // values.
+                let mut operands = operands;
+                // SAFETY: `t · rows_per_task < m`, so the offset stays inside `a`.
+                operands.a = unsafe { operands.a.add(t * rows_per_task * a_rs as usize) };
+                // SAFETY: as for the whole product; this C block holds rows×n values.
                 unsafe {
-                    super::sgemm::sgemm(
-                        simd,
-                        (rows, k, n),
-                        a[a_start..].as_ptr(),
-                        sa,
-                        b.as_ptr(),
-                        n,
+                    block(
+                        isa,
                         c.as_mut_ptr(),
-                        n,
+                        operands,
+                        (rows, k, n),
+                        0..n,
                         accumulate,
-                    );
-                }
+                        Run::Here,
+                    )
+                };
             });
         return;
     }
-    let threads = rayon::current_num_threads();
-    let parallelism = if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
-        Parallelism::Rayon(threads)
+    let run = if parallel {
+        Run::Pool(pool_threads)
     } else {
-        Parallelism::None
+        Run::Here
     };
     // SAFETY: the asserts above guarantee every index the strides reach lies inside its slice
     // (a: max offset (m-1)·k + (k-1) or (k-1)·m + (m-1) < m·k; likewise b and out), and `out`
     // is a unique borrow, so it aliases neither `a` nor `b`.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
+        block(
+            isa,
             out.as_mut_ptr(),
-            1,
-            n as isize,
+            operands,
+            (m, k, n),
+            0..n,
             accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+            run,
+        )
+    };
+}
+
+/// Below this many multiply-adds a product too small for the pool stays on one thread rather
+/// than being split with the helper thread of [`super::pair`].
+const PAIR_MIN_MACS: usize = 1 << 15;
+
+/// Fewest columns of `out` worth giving each of the two threads.
+const PAIR_MIN_COLUMNS: usize = 32;
+
+/// The operands of a product as stored: base pointers and (row, column) strides.
+#[derive(Clone, Copy)]
+struct Operands {
+    a: *const f32,
+    a_strides: (isize, isize),
+    b: *const f32,
+    b_strides: (isize, isize),
+    b_transposed: bool,
+}
+
+// SAFETY: read-only pointers into slices the caller of `matmul_on` borrows for the whole product.
+unsafe impl Send for Operands {}
+unsafe impl Sync for Operands {}
+
+impl Operands {
+    /// The hand-written kernel for these operands, where there is one. On AVX2 + FMA the `gemm`
+    /// crate's packed kernels are level with or faster than the unpacked 6×16 kernel on whole
+    /// products of the dense layers (MLP steps, interleaved runs), so there `sgemm` takes only
+    /// the halves of a `split` product: the crate is slower, and erratic, on half the columns
+    /// of a row-major matrix.
+    #[cfg(target_arch = "x86_64")]
+    fn sgemm(&self, isa: Isa, split: bool) -> Option<Simd> {
+        isa.simd()
+            .filter(|s| (*s == Simd::Avx512 || split) && !self.b_transposed)
     }
+}
+
+/// Where [`block`] runs.
+#[derive(Clone, Copy)]
+enum Run {
+    /// On this thread: a whole product, or a block of rows of one.
+    Here,
+    /// On this many threads of the pool, which the `gemm` crate splits it across.
+    Pool(usize),
+    /// On this thread or the helper: one half of a product split by columns.
+    Half,
+}
+
+/// `out[.., columns] (+)= op(a) · op(b)[.., columns]` for the `m` rows of `out` (row stride
+/// `n`) starting at `c`, where `run` says.
+///
+/// # Safety
+/// The CPU has `isa`; `a` holds `m × k` values and `b` `k × n` as their strides say, `c` holds
+/// `m × n`, and nothing else reads or writes `out[.., columns]` meanwhile.
+unsafe fn block(
+    isa: Isa,
+    c: *mut f32,
+    operands: Operands,
+    (m, k, n): (usize, usize, usize),
+    columns: std::ops::Range<usize>,
+    accumulate: bool,
+    run: Run,
+) {
+    let Operands {
+        a,
+        a_strides: (a_rs, a_cs),
+        b,
+        b_strides: (b_rs, b_cs),
+        ..
+    } = operands;
+    let (c, width) = (c.add(columns.start), columns.len());
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = operands.sgemm(isa, matches!(run, Run::Half)) {
+        let sa = super::sgemm::Strided {
+            rs: a_rs as usize,
+            cs: a_cs as usize,
+        };
+        let b = b.add(columns.start);
+        super::sgemm::sgemm(simd, (m, k, width), a, sa, b, n, c, n, accumulate);
+        return;
+    }
+    let _ = isa;
+    let parallelism = match run {
+        Run::Pool(threads) => Parallelism::Rayon(threads),
+        Run::Here | Run::Half => Parallelism::None,
+    };
+    let b = b.offset(columns.start as isize * b_cs);
+    gemm::gemm(
+        m,
+        width,
+        k,
+        c,
+        1,
+        n as isize,
+        accumulate,
+        a,
+        a_cs,
+        a_rs,
+        b,
+        b_cs,
+        b_rs,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        parallelism,
+    );
 }
 
 /// Side of the square blocks [`transpose`] copies one at a time: the block's 16 destination
@@ -247,10 +361,11 @@ mod tests {
             (29, 300, 16),
             (37, 144, 32),
         ];
-        for &(m, k, n) in
-            shapes
-                .iter()
-                .chain(&[(15, 7, 48), (100, 129, 64), (9, 25, 144), (130, 784, 256)])
+        for &(m, k, n) in shapes
+            .iter()
+            .chain(&[(15, 7, 48), (100, 129, 64), (9, 25, 144), (130, 784, 256)])
+            // Split in column halves with the helper thread (a ragged second half).
+            .chain(&[(1, 784, 256), (2, 300, 77)])
         {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)

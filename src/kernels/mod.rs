@@ -9,6 +9,7 @@ mod cpu;
 mod elementwise;
 mod gemm;
 mod im2col;
+mod pair;
 mod pool;
 #[cfg(test)]
 pub(crate) mod reference;

@@ -49,6 +49,12 @@ impl DenseConfig {
         // the rows are in cache: a single parallel section per layer, faster at inference than
         // the pool's product followed by the bias on the calling thread (docs/speed.md).
         let rows = rows_per_thread((n, d_in, d_out));
+        // A single block (a few images) leaves the product itself free to split its columns.
+        let threads = if rows >= n {
+            Threads::Pool
+        } else {
+            Threads::Caller
+        };
         y[..n * d_out]
             .par_chunks_mut(rows * d_out)
             .zip(x[..n * d_in].par_chunks(rows * d_in))
@@ -61,7 +67,7 @@ impl DenseConfig {
                     dims,
                     Transpose::None,
                     Output::Overwrite,
-                    Threads::Caller,
+                    threads,
                 );
                 add_bias_rows(y, bias, relu);
             });
