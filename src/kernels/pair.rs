@@ -138,9 +138,9 @@ impl Disjoint {
 /// Runs `half(0)` and `half(1)`, on the calling thread and the helper at once where the helper
 /// is free, else one after the other on the calling thread. Returns when both have run.
 ///
-/// Only a thread outside the rayon pool uses the helper, and only when the pool has two threads
-/// or more: inside a parallel section every core already has work, and a user who asked for one
-/// thread gets one.
+/// The helper is used only when the rayon pool has two threads or more (a user who asked for
+/// one thread gets one), and callers use this only outside parallel loops, where every core
+/// already has work.
 ///
 /// # Panics
 /// If either half panics (after both have finished, so nothing they borrow is freed while the
