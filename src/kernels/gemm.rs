@@ -1,7 +1,9 @@
 //! Row-major matrix product: the AVX-512 kernel of `sgemm` where the CPU has it (row blocks split
 //! across threads), else — and for `Bᵀ` — the `gemm` crate, wrapped once so no caller sees
 //! its conventions (`gemm::gemm` computes `dst := alpha·dst + beta·lhs·rhs`, takes strides as
-//! (column, row), and overwrites `dst` when `read_dst` is false).
+//! (column, row), and overwrites `dst` when `read_dst` is false). A product too small for the
+//! pool but worth two threads (a dense layer at batch 1) is split by columns with the helper
+//! thread of `pair`, each half on the hand-written kernel (AVX-512 or AVX2 + FMA).
 
 use gemm::Parallelism;
 #[cfg(target_arch = "x86_64")]
@@ -119,7 +121,9 @@ fn matmul_on(
     let pool_threads = rayon::current_num_threads();
     // Too small for the pool, yet worth two threads: columns in two halves, the split on a
     // vector boundary, one half on the spinning helper thread.
-    let pair_pays = (PAIR_MIN_MACS..PARALLEL_MIN_MACS).contains(&macs) && n >= 2 * PAIR_MIN_COLUMNS;
+    let pair_pays = (PAIR_MIN_MACS..PARALLEL_MIN_MACS).contains(&macs)
+        && n >= 2 * PAIR_MIN_COLUMNS
+        && operands.splits(isa);
     if parallel && pool_threads > 1 && pair_pays {
         let split = (n / 2).next_multiple_of(16);
         let c = Disjoint(out.as_mut_ptr());
@@ -204,6 +208,7 @@ struct Operands {
     a_strides: (isize, isize),
     b: *const f32,
     b_strides: (isize, isize),
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     b_transposed: bool,
 }
 
@@ -221,6 +226,18 @@ impl Operands {
     fn sgemm(&self, isa: Isa, split: bool) -> Option<Simd> {
         isa.simd()
             .filter(|s| (*s == Simd::Avx512 || split) && !self.b_transposed)
+    }
+
+    /// Whether a product of these operands may be split by columns: only where its halves run
+    /// on the hand-written kernel.
+    fn splits(&self, isa: Isa) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return self.sgemm(isa, true).is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = isa;
+            false
+        }
     }
 }
 

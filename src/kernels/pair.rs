@@ -9,10 +9,11 @@
 //! time the caller finishes its own half, the caller runs itself: a parked or busy helper never
 //! makes a caller wait.
 
+use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -36,11 +37,11 @@ struct Helper {
     /// IDLE → POSTED (caller) → RUNNING (helper) → DONE (helper) → IDLE (caller), or
     /// POSTED → IDLE when the caller takes its job back.
     state: AtomicU8,
-    /// The posted job; written by the one caller holding `busy` before it posts, read by the
-    /// helper only after it has moved the state from POSTED to RUNNING.
+    /// The posted job; written (and cleared once the job is over) by the one caller holding
+    /// `busy`, read by the helper only after it has moved the state from POSTED to RUNNING.
     job: UnsafeCell<Option<Job>>,
-    /// The job panicked on the helper.
-    panicked: AtomicBool,
+    /// The panic of the job the helper last ran, for its caller to resume.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// One caller at a time; others run both halves themselves.
     busy: AtomicBool,
     /// The helper is parked, or about to park.
@@ -59,7 +60,7 @@ fn helper() -> &'static Helper {
         let helper: &'static Helper = Box::leak(Box::new(Helper {
             state: AtomicU8::new(IDLE),
             job: UnsafeCell::new(None),
-            panicked: AtomicBool::new(false),
+            panic: Mutex::new(None),
             busy: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             thread: OnceLock::new(),
@@ -94,8 +95,8 @@ impl Helper {
                         let job = unsafe { (*self.job.get()).expect("a posted job") };
                         unsafe { (*job)() }
                     }));
-                    if run.is_err() {
-                        self.panicked.store(true, Ordering::Relaxed);
+                    if let Err(panic) = run {
+                        *self.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(panic);
                     }
                     self.state.store(DONE, Ordering::Release);
                     idle_since = Instant::now();
@@ -161,8 +162,9 @@ pub(crate) fn in_two_halves(half: &(dyn Fn(usize) + Sync)) {
     let second = || half(1);
     let second: &(dyn Fn() + Sync) = &second;
     let job: *const (dyn Fn() + Sync + '_) = second;
-    // SAFETY: only the lifetime is erased; `Posted::drop` below does not return while the
-    // helper may still call it.
+    // SAFETY: only the lifetime is erased; `collect` below does not return while the helper may
+    // still call it, and nothing between here and there can unwind past it (the first half runs
+    // under `catch_unwind`).
     let job: Job = unsafe { std::mem::transmute::<*const (dyn Fn() + Sync + '_), Job>(job) };
     // SAFETY: this thread holds `busy` and the state is IDLE, so the helper does not read `job`.
     unsafe { *helper.job.get() = Some(job) };
@@ -172,34 +174,34 @@ pub(crate) fn in_two_halves(half: &(dyn Fn(usize) + Sync)) {
             thread.unpark();
         }
     }
-    let posted = Posted { helper, second };
-    half(0);
-    drop(posted);
+    let first = catch_unwind(AssertUnwindSafe(|| half(0)));
+    let second = helper.collect(second, first.is_ok());
+    if let Err(payload) = first.and(second) {
+        resume_unwind(payload);
+    }
 }
 
-/// A posted second half: dropped (also while the first half unwinds) it runs the half itself if
-/// the helper has not taken it, else waits for the helper to finish it, then frees the helper.
-struct Posted<'a> {
-    helper: &'static Helper,
-    second: &'a (dyn Fn() + Sync),
-}
-
-impl Drop for Posted<'_> {
-    fn drop(&mut self) {
-        let helper = self.helper;
-        let taken_back = helper
+impl Helper {
+    /// Ends a posted job: runs its half on this thread if the helper has not taken it (and
+    /// `run_if_taken_back`), else waits for the helper to finish it; then frees the helper for
+    /// the next caller. The half's panic, if it had one, is returned.
+    fn collect(
+        &self,
+        second: &(dyn Fn() + Sync),
+        run_if_taken_back: bool,
+    ) -> std::thread::Result<()> {
+        let taken_back = self
             .state
             .compare_exchange(POSTED, IDLE, Ordering::Acquire, Ordering::Relaxed)
             .is_ok();
-        let mut outcome = Ok(());
-        if taken_back {
-            // Unwinding from the first half, the second is not worth running.
-            if !thread::panicking() {
-                outcome = catch_unwind(AssertUnwindSafe(self.second));
+        let outcome = if taken_back {
+            match run_if_taken_back {
+                true => catch_unwind(AssertUnwindSafe(second)),
+                false => Ok(()),
             }
         } else {
             let mut spins = 0u32;
-            while helper.state.load(Ordering::Acquire) != DONE {
+            while self.state.load(Ordering::Acquire) != DONE {
                 std::hint::spin_loop();
                 spins = spins.wrapping_add(1);
                 if spins.is_multiple_of(64) {
@@ -207,19 +209,14 @@ impl Drop for Posted<'_> {
                     thread::yield_now();
                 }
             }
-            if helper.panicked.swap(false, Ordering::Relaxed) {
-                outcome = Err(Box::new("a kernel panicked on the helper thread"));
-            }
-            helper.state.store(IDLE, Ordering::Relaxed);
-        }
+            let panic = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+            self.state.store(IDLE, Ordering::Relaxed);
+            panic.map_or(Ok(()), Err)
+        };
         // SAFETY: the helper is done with the job (taken back, or DONE seen).
-        unsafe { *helper.job.get() = None };
-        helper.busy.store(false, Ordering::Release);
-        if let Err(payload) = outcome {
-            if !thread::panicking() {
-                resume_unwind(payload);
-            }
-        }
+        unsafe { *self.job.get() = None };
+        self.busy.store(false, Ordering::Release);
+        outcome
     }
 }
 
