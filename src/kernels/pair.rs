@@ -131,6 +131,8 @@ unsafe impl Send for Disjoint {}
 unsafe impl Sync for Disjoint {}
 
 impl Disjoint {
+    /// The pointer. Closures call this rather than naming `.0`, which would capture the bare
+    /// pointer (not `Sync`) instead of the `Disjoint`.
     pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
